@@ -1,0 +1,254 @@
+"""Model → notebook (nbformat 4.5), deterministic so converting twice is byte-identical.
+
+Cell order: title and metadata, the papermill ``parameters`` cell, the runtime
+setup cell, then the runbook's sections in document order — except the
+pre-execution checklist, which is moved before the procedure because it gates the
+first step. Code cells are rendered from the small templates in ``cells/``.
+Every cell carries its source line under ``metadata.runbook``.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from . import __version__
+from .gates import step_gates
+from .labels import label
+from .model import Checklist, Expected, Markdown, Runbook, Section, ShellBlock, Step
+
+RUN_ATTRIBUTES = ("timeout", "manual", "continue_on_error", "name", "cwd")
+
+
+def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> NotebookNode:
+    """The notebook for ``runbook``; ``source_name`` is recorded instead of its path."""
+    builder = _Builder(runbook)
+    nb = nbformat.v4.new_notebook()
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "runbook": {
+            "id": runbook.meta.id,
+            "title": runbook.meta.title,
+            "lang": runbook.meta.lang,
+            "source": source_name or runbook.path,
+            "source_sha256": runbook.source_sha256,
+            "converter_version": __version__,
+            "steps": [
+                {"id": b.step_id, "kind": b.kind, "title": _title_of(runbook, b), "line": b.line}
+                for b in runbook.shell_blocks()
+            ],
+            "checklists": [
+                {"id": c.id, "role": c.role, "items": [{"id": i.id, "text": i.text} for i in c.items]}
+                for c in runbook.checklists()
+            ],
+        },
+    }
+    nb.cells = builder.cells()
+    return nb
+
+
+def write_notebook(nb: NotebookNode, path: Path) -> None:
+    """Validate and write atomically, so a failure never leaves a partial notebook."""
+    nbformat.validate(nb)
+    text = nbformat.writes(nb) + "\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def notebook_text(nb: NotebookNode) -> str:
+    """The exact bytes ``write_notebook`` would write (for ``--check``)."""
+    return nbformat.writes(nb) + "\n"
+
+
+def render(template: str, **values: Any) -> str:
+    """Fill one cell template from ``converter/cells``."""
+    text = resources.files("converter.cells").joinpath(template).read_text(encoding="utf-8")
+    return Template(text).substitute(values).rstrip("\n")
+
+
+def _title_of(runbook: Runbook, block: ShellBlock) -> str:
+    for step in runbook.steps():
+        if block in step.shell_blocks:
+            return step.title
+    return block.step_id
+
+
+class _Builder:
+    """Walks the model once, turning each item into cells."""
+
+    def __init__(self, runbook: Runbook):
+        self.runbook = runbook
+        self.lang = runbook.meta.lang
+        self.gates = step_gates(runbook)
+        self.out: list[NotebookNode] = []
+
+    def cells(self) -> list[NotebookNode]:
+        rb = self.runbook
+        if rb.title_markdown is not None:
+            self._markdown(rb.title_markdown.text, rb.title_markdown.line, "title")
+        self._markdown(self._metadata_table(), rb.body_start, "metadata")
+        self._code(self._parameters(), rb.body_start, "parameters", tags=["parameters"])
+        self._code(self._setup(), rb.body_start, "setup")
+        moved = [c for c in rb.checklists() if c.role == "pre" and not self._in(c, "prerequisites")]
+        for section in rb.sections:
+            if section.kind == "procedure" or (section.kind not in ("prerequisites", "overview", "impact") and moved):
+                for checklist in moved:
+                    self._checklist(checklist)
+                moved = []
+            self._section(section)
+        for checklist in moved:
+            self._checklist(checklist)
+        self._code(render("finish.py.tmpl", finish_comment=label(self.lang, "finish_comment")), 0, "finish")
+        return self.out
+
+    def _in(self, checklist: Checklist, kind: str) -> bool:
+        section = self.runbook.section(kind)  # type: ignore[arg-type]
+        return section is not None and checklist in section.items
+
+    def _section(self, section: Section) -> None:
+        for item in section.items:
+            if isinstance(item, Step):
+                self._step(item)
+            elif isinstance(item, Checklist):
+                if item.role != "pre" or section.kind == "prerequisites":
+                    self._checklist(item)
+            else:
+                self._markdown(item.text, item.line, "prose")
+
+    def _step(self, step: Step) -> None:
+        for item in step.items:
+            if isinstance(item, ShellBlock):
+                self._shell(item)
+            elif isinstance(item, Expected):
+                self._expected(step, item)
+            elif isinstance(item, Checklist):
+                self._checklist(item)
+            else:
+                self._markdown(item.text, item.line, "prose")
+
+    # -- cells ----------------------------------------------------------------
+    def _shell(self, block: ShellBlock) -> None:
+        attrs = "".join(f" {k}={v}" for k, v in block.attrs if k in RUN_ATTRIBUTES)
+        if block.kind != "procedure":
+            attrs = f" kind={block.kind}" + attrs
+        code = render("step.tmpl", step_id=block.step_id, attributes=attrs, code=block.code.rstrip("\n"))
+        meta = {"step_id": block.step_id, "kind": block.kind, "language": block.language}
+        self._code(code, block.line, "step", extra=meta)
+
+    def _expected(self, step: Step, expected: Expected) -> None:
+        self._markdown(expected.markdown, expected.line, "expected")
+        if expected.match and step.shell_blocks:
+            code = render(
+                "expect.py.tmpl",
+                expected_comment=label(self.lang, "expected_comment"),
+                step_id=_py(step.shell_blocks[-1].step_id),
+                match=_py(expected.match),
+                text=_py(expected.text),
+            )
+            self._code(code, expected.line, "check", extra={"step_id": step.shell_blocks[-1].step_id})
+
+    def _checklist(self, checklist: Checklist) -> None:
+        items = "\n".join(f"        ({_py(i.id)}, {_py(i.text)}, {i.checked})," for i in checklist.items)
+        code = render(
+            "checklist.py.tmpl",
+            list_id=_py(checklist.id),
+            title=_py(checklist.title),
+            items=items,
+            role=_py(checklist.role),
+        )
+        self._code(code, checklist.line, "checklist", extra={"checklist_id": checklist.id, "role": checklist.role})
+
+    def _markdown(self, text: str, line: int, role: str) -> None:
+        last = self.out[-1] if self.out else None
+        if role == "prose" and last is not None and last.cell_type == "markdown" and last.metadata["runbook"]["role"] == "prose":
+            last.source += "\n\n" + text
+            return
+        cell = nbformat.v4.new_markdown_cell(text)
+        cell.id = f"{role}-{line}"
+        cell.metadata = {"runbook": {"role": role, "source_line": line}}
+        self.out.append(cell)
+
+    def _code(self, code: str, line: int, role: str, *, tags: list[str] | None = None, extra: dict | None = None) -> None:
+        cell = nbformat.v4.new_code_cell(code)
+        cell.id = role if role in ("parameters", "setup", "finish") else f"{role}-{line}"
+        cell.metadata = {"runbook": {"role": role, "source_line": line, **(extra or {})}}
+        if tags:
+            cell.metadata["tags"] = tags
+        self.out.append(cell)
+
+    # -- generated text -------------------------------------------------------
+    def _metadata_table(self) -> str:
+        rb, lang = self.runbook, self.lang
+        rows = [("ID", f"`{rb.meta.id}`"), (label(lang, "source"), f"`{Path(rb.path).name}`"),
+                ("SHA-256", f"`{rb.source_sha256[:16]}…`"), (label(lang, "converter"), f"runbook-notebooks {__version__}")]
+        rows += [(k, v) for k, v in rb.meta.header]
+        lines = [f"**{label(lang, 'metadata')}**", "", f"| {label(lang, 'field')} | {label(lang, 'value')} |", "|---|---|"]
+        lines += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows]
+        return "\n".join(lines)
+
+    def _parameters(self) -> str:
+        lines = []
+        for p in self.runbook.parameters:
+            if p.secret:
+                lines.append(f"# {p.name}: {label(self.lang, 'secret_comment')} RUNBOOK_SECRET_{p.name.upper()}")
+                continue
+            comment = " ".join(p.description.split())
+            lines.append(f"{p.name} = {_py(p.default)}" + (f"  # {comment}" if comment else ""))
+        keys = ("parameters_header", "settings_header", "dry_run", "confirm", "operator",
+                "runbook_mode", "rollback", "records_dir", "run_dir")
+        declarations = "\n".join(lines) + "\n" if lines else ""
+        return render("parameters.py.tmpl", declarations=declarations, **{k: label(self.lang, k) for k in keys})
+
+    def _setup(self) -> str:
+        rb = self.runbook
+        info = {"id": rb.meta.id, "title": rb.meta.title, "lang": rb.meta.lang, "source_sha256": rb.source_sha256}
+        params = "\n".join(f"        {_py(_declaration(p))}," for p in rb.parameters) or "        # (none declared)"
+        steps = "\n".join(
+            f"        ({_py(b.step_id)}, {_py(b.kind)}, {_py(_title_of(rb, b))}, {_py(self.gates.get(b.step_id, []))}),"
+            for b in rb.shell_blocks()
+        )
+        return render(
+            "setup.py.tmpl",
+            setup_comment=label(self.lang, "setup_comment"),
+            runbook=_py(info),
+            parameters=params,
+            steps=steps,
+            timeout=_py(rb.meta.timeout),
+        )
+
+
+def _declaration(p: Any) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "type": p.type,
+        "default": p.default,
+        "choices": list(p.choices) if p.choices is not None else None,
+        "pattern": p.pattern,
+        "required": p.required,
+        "secret": p.secret,
+    }
+
+
+def _py(value: Any) -> str:
+    """A Python literal for ``value`` (deterministic; JSON-like values only)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_py(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py(str(k))}: {_py(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value), ensure_ascii=False)

@@ -1,0 +1,96 @@
+"""``runbook convert``: many sources in, notebooks out, all or nothing.
+
+Every source is parsed and built before anything is written, so one broken
+runbook never leaves a half-converted set of notebooks behind.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .build import build_notebook, notebook_text, write_notebook
+from .errors import ParseError, RunbookError
+from .parse import parse_file
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One source and the notebook text it produces."""
+
+    source: Path
+    target: Path
+    text: str
+
+
+def find_sources(patterns: list[str]) -> list[Path]:
+    """Expand files, directories (their Markdown files, recursively) and globs."""
+    found: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.suffix.lower() in MARKDOWN_SUFFIXES and p.is_file())
+            if not matches:
+                raise RunbookError("directory contains no Markdown runbooks (*.md)", path=pattern)
+            found.extend(matches)
+        elif path.exists():
+            found.append(path)
+        else:
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise RunbookError("no such file, directory or matching glob", path=pattern)
+            found.extend(matches)
+    return list(dict.fromkeys(found))
+
+
+def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
+    """Parse and build every source; raise the first error before writing anything."""
+    single_file_out = out is not None and out.suffix == ".ipynb"
+    if single_file_out and len(sources) > 1:
+        raise RunbookError("-o names one notebook but several sources were given; pass a directory", path=str(out))
+    conversions = []
+    for source in sources:
+        runbook = parse_file(source)
+        nb = build_notebook(runbook, source_name=_shown(source))
+        if single_file_out:
+            target = out
+        else:
+            target = (out or source.parent) / (source.name.rsplit(".", 1)[0] + ".ipynb")
+        conversions.append(Conversion(source, target, notebook_text(nb)))  # type: ignore[arg-type]
+    return conversions
+
+
+def plan_all(sources: list[Path], out: Path | None) -> tuple[list[Conversion], list[ParseError]]:
+    """Like :func:`plan`, but collect every source's error so all are reported at once."""
+    conversions, errors = [], []
+    for source in sources:
+        try:
+            conversions.extend(plan([source], out))
+        except ParseError as exc:
+            errors.append(exc)
+    return conversions, errors
+
+
+def write_all(conversions: list[Conversion]) -> None:
+    """Write every notebook (each atomically)."""
+    import nbformat
+
+    for conversion in conversions:
+        write_notebook(nbformat.reads(conversion.text, as_version=4), conversion.target)
+
+
+def stale(conversions: list[Conversion]) -> list[Path]:
+    """Notebooks that are missing or differ from what their source produces now."""
+    return [c.target for c in conversions if not c.target.exists() or c.target.read_text(encoding="utf-8") != c.text]
+
+
+def _shown(path: Path) -> str:
+    """The source path recorded in the notebook: relative when possible, for determinism."""
+    try:
+        return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,116 @@
+"""Front matter (YAML between ``---`` lines) → runbook settings and declared parameters.
+
+Runbooks copied from static-site generators carry their own keys (``weight``,
+``toc``…); those are kept, not rejected. Only our keys are validated, and a
+parameter whose default violates its own declaration is an error at its line.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any
+
+import yaml
+
+from .errors import ParameterError, ParseError
+from .model import Parameter
+from .params import TYPES, coerce
+
+PARAMETER_KEYS = {"type", "default", "choices", "pattern", "description", "required", "secret"}
+RESERVED_NAMES = {"dry_run", "confirm", "operator", "runbook_mode", "rollback", "records_dir", "run_dir"}
+
+
+def load_front_matter(text: str | None, *, path: str, line: int) -> dict[str, Any]:
+    """Parse the YAML mapping; ``line`` is the 1-based line of the opening ``---``."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = line + 1 + mark.line if mark is not None else line
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParseError(f"invalid YAML front matter: {problem}", path=path, line=where) from None
+    if not isinstance(data, dict):
+        raise ParseError("front matter must be a YAML mapping (key: value)", path=path, line=line)
+    return data
+
+
+def declared_parameters(data: dict[str, Any], *, path: str, text: str | None, line: int) -> tuple[Parameter, ...]:
+    """Validate ``parameters:`` and return them in declaration order."""
+    raw = data.get("parameters") or {}
+    if not isinstance(raw, dict):
+        raise ParseError("'parameters' must be a mapping of name to declaration", path=path, line=line)
+    found = []
+    for name, spec in raw.items():
+        where = _line_of(str(name), text, line)
+        found.append(_parameter(str(name), spec, path=path, line=where))
+    return tuple(found)
+
+
+def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ParseError(f"parameter name '{name}' is not a Python identifier", path=path, line=line)
+    if name in RESERVED_NAMES:
+        raise ParseError(f"parameter name '{name}' is reserved for run settings", path=path, line=line)
+    if not isinstance(spec, dict):
+        spec = {"default": spec}
+    unknown = set(spec) - PARAMETER_KEYS
+    if unknown:
+        raise ParseError(f"parameter '{name}' has unknown keys: {', '.join(sorted(map(str, unknown)))}", path=path, line=line)
+    kind = str(spec.get("type", _infer_type(spec.get("default"))))
+    if kind not in TYPES:
+        raise ParseError(
+            f"parameter '{name}' has unknown type '{kind}'; use one of {', '.join(TYPES)}", path=path, line=line
+        )
+    pattern = spec.get("pattern")
+    if pattern is not None:
+        try:
+            re.compile(str(pattern))
+        except re.error as exc:
+            raise ParseError(f"parameter '{name}' has an invalid pattern: {exc}", path=path, line=line) from None
+    choices = spec.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise ParseError(f"parameter '{name}': choices must be a list", path=path, line=line)
+    param = Parameter(
+        name=name,
+        type=kind,
+        default=None,
+        choices=None,
+        pattern=None if pattern is None else str(pattern),
+        description=str(spec.get("description") or ""),
+        required=bool(spec.get("required", False)),
+        secret=bool(spec.get("secret", False)),
+        line=line,
+    )
+    try:
+        typed_choices = None if choices is None else tuple(coerce(param, c) for c in choices)
+        param = _replace(param, choices=typed_choices)
+        default = spec.get("default")
+        if default is not None and param.secret:
+            raise ParameterError(f"secret parameter '{name}' must not have a default; set RUNBOOK_SECRET_{name.upper()}")
+        return _replace(param, default=None if default is None else coerce(param, default))
+    except ParameterError as exc:
+        raise ParseError(f"{exc.message} (in its declaration)", path=path, line=line) from None
+
+
+def _replace(param: Parameter, **changes: Any) -> Parameter:
+    from dataclasses import replace
+
+    return replace(param, **changes)
+
+
+def _infer_type(default: Any) -> str:
+    for kind, python in (("bool", bool), ("int", int), ("float", float), ("list", list)):
+        if isinstance(default, python):
+            return kind
+    return "str"
+
+
+def _line_of(name: str, text: str | None, first: int) -> int:
+    """The source line declaring ``name`` (for messages); the front matter start otherwise."""
+    for offset, raw in enumerate((text or "").splitlines(), start=1):
+        if raw.strip().startswith(f"{name}:"):
+            return first + offset
+    return first

@@ -1,0 +1,198 @@
+"""The typed model of a runbook: what the parser produces and every later stage reads.
+
+All classes are frozen: a parsed runbook is a value, so the builder, the linter and
+the runtime specification can share it without defensive copies. Every element keeps
+the 1-based line of the source it came from, so errors and notebook cells point back
+at the Markdown an author edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+StepKind = Literal["prerequisite", "procedure", "rollback", "troubleshooting"]
+SectionKind = Literal[
+    "overview",
+    "prerequisites",
+    "impact",
+    "procedure",
+    "rollback",
+    "troubleshooting",
+    "checklists",
+    "links",
+    "history",
+    "approval",
+    "other",
+]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A declared parameter; it reaches every shell step as an environment variable."""
+
+    name: str
+    type: str = "str"
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    pattern: str | None = None
+    description: str = ""
+    required: bool = False
+    secret: bool = False
+    line: int = 1
+
+
+@dataclass(frozen=True)
+class Markdown:
+    """Prose sliced verbatim from the source (the author's bytes survive)."""
+
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ShellBlock:
+    """One shell fence; it becomes one step cell with its own unique ``step_id``."""
+
+    step_id: str
+    code: str
+    language: str
+    attrs: tuple[tuple[str, str], ...]
+    line: int
+    kind: StepKind = "procedure"
+
+    def attr(self, name: str, default: str | None = None) -> str | None:
+        """The value of a fence attribute such as ``timeout`` or ``manual``."""
+        return dict(self.attrs).get(name, default)
+
+    def flag(self, name: str) -> bool:
+        """Whether a boolean fence attribute (``manual=true``) is set."""
+        return str(self.attr(name, "false")).lower() in ("true", "yes", "1", "on")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """An expected result; with ``match`` set it is a check that can fail its step."""
+
+    text: str
+    markdown: str
+    line: int
+    match: str | None = None
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One ``- [ ]`` task; ``id`` is stable across conversions (list id + position)."""
+
+    id: str
+    text: str
+    checked: bool
+    line: int
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """A task list; ``role`` says what it gates: ``verify`` (its step), ``pre`` (step one)."""
+
+    id: str
+    title: str
+    items: tuple[ChecklistItem, ...]
+    line: int
+    role: Literal["verify", "pre", "info", "approval"] = "info"
+
+
+StepItem = Union[Markdown, ShellBlock, Expected, Checklist]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A numbered step (or a troubleshooting problem) with its prose, commands and checks.
+
+    ``labels`` carries the labelled parts of a troubleshooting entry
+    (``symptom``, ``cause``, ``remedy``) as verbatim Markdown.
+    """
+
+    id: str
+    title: str
+    kind: StepKind
+    line: int
+    items: tuple[StepItem, ...]
+    phase: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def shell_blocks(self) -> tuple[ShellBlock, ...]:
+        """The step's shell blocks, in order."""
+        return tuple(i for i in self.items if isinstance(i, ShellBlock))
+
+    @property
+    def verify(self) -> Checklist | None:
+        """The confirmation checklist that gates the next step, if any."""
+        return next((i for i in self.items if isinstance(i, Checklist) and i.role == "verify"), None)
+
+    @property
+    def expected(self) -> tuple[Expected, ...]:
+        """Expected results declared in the step."""
+        return tuple(i for i in self.items if isinstance(i, Expected))
+
+
+SectionItem = Union[Markdown, Step, Checklist]
+
+
+@dataclass(frozen=True)
+class Section:
+    """An H2 section (or the untitled start of the document), classified by its heading."""
+
+    kind: SectionKind
+    title: str
+    line: int
+    items: tuple[SectionItem, ...]
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Who and what: front matter plus the header blockquote (``> 作成者: @alice``)."""
+
+    id: str
+    title: str
+    lang: str
+    timeout: float | None = None
+    header: tuple[tuple[str, str], ...] = ()
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A parsed runbook: metadata, parameters and sections in document order."""
+
+    path: str
+    source_sha256: str
+    meta: Metadata
+    parameters: tuple[Parameter, ...]
+    sections: tuple[Section, ...]
+    title_markdown: Markdown | None = None
+    body_start: int = 1
+    source_lines: tuple[str, ...] = field(default=(), repr=False)
+
+    def steps(self) -> list[Step]:
+        """Every step in document order."""
+        return [i for s in self.sections for i in s.items if isinstance(i, Step)]
+
+    def shell_blocks(self) -> list[ShellBlock]:
+        """Every shell block (= step cell) in document order."""
+        return [b for step in self.steps() for b in step.shell_blocks]
+
+    def checklists(self) -> list[Checklist]:
+        """Every checklist in document order, steps' verification lists included."""
+        found: list[Checklist] = []
+        for section in self.sections:
+            for item in section.items:
+                if isinstance(item, Checklist):
+                    found.append(item)
+                elif isinstance(item, Step):
+                    found.extend(i for i in item.items if isinstance(i, Checklist))
+        return found
+
+    def section(self, kind: SectionKind) -> Section | None:
+        """The first section of a kind, if the runbook has one."""
+        return next((s for s in self.sections if s.kind == kind), None)

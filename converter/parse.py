@@ -1,0 +1,389 @@
+"""Markdown runbook → :class:`~converter.model.Runbook`.
+
+``blocks`` finds the Markdown structure; this module gives it runbook meaning:
+sections by heading words, phases and numbered steps, labelled parts (expected
+result, verification list, symptom/cause/remedy) and stable ids for steps and
+checklists. A document with none of that structure still converts: every shell
+block becomes a step, in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import blocks as b
+from .errors import ParseError
+from .frontmatter import declared_parameters, load_front_matter
+from .model import (
+    Checklist,
+    ChecklistItem,
+    Expected,
+    Markdown,
+    Metadata,
+    Runbook,
+    Section,
+    ShellBlock,
+    Step,
+)
+from .vocabulary import HEADER_KEYS, detect_lang, is_pre_execution, section_kind, slugify, step_number
+
+STEP_KIND = {"rollback": "rollback", "troubleshooting": "troubleshooting", "prerequisites": "prerequisite"}
+ID_PREFIX = {"rollback": "rollback-", "troubleshooting": "trouble-", "prerequisite": "pre-"}
+
+
+def parse_file(path: str | Path) -> Runbook:
+    """Read and parse a runbook file; every problem is a ParseError with ``path:line``."""
+    shown = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ParseError(f"cannot read file: {exc.strerror}", path=shown) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParseError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", path=shown, line=line) from None
+    return parse_text(text.removeprefix("\ufeff"), path=shown)
+
+
+def parse_text(text: str, *, path: str = "<runbook>") -> Runbook:
+    """Parse runbook Markdown held in memory."""
+    if not text.strip():
+        raise ParseError("empty runbook: nothing to convert", path=path, line=1)
+    doc = b.read_document(text, path)
+    front = load_front_matter(doc.front_matter, path=path, line=1)
+    parameters = declared_parameters(front, path=path, text=doc.front_matter, line=1)
+    walker = _Walker(path=path, lines=doc.lines)
+    title, sections = walker.sections(doc)
+    meta = _metadata(front, title, walker.header, path, text)
+    return Runbook(
+        path=path,
+        source_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        meta=meta,
+        parameters=parameters,
+        sections=tuple(sections),
+        title_markdown=walker.title_markdown,
+        body_start=doc.front_matter_line + 1,
+        source_lines=doc.lines,
+    )
+
+
+def _metadata(front: dict, title: str | None, header: list[tuple[str, str]], path: str, text: str) -> Metadata:
+    title = str(front.get("title") or title or Path(path).stem)
+    timeout = front.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ParseError(f"front matter 'timeout' must be a positive number of seconds, got {timeout!r}", path=path, line=1)
+    lang = str(front.get("lang") or detect_lang(text))
+    if lang not in ("ja", "en"):
+        raise ParseError(f"front matter 'lang' must be 'ja' or 'en', got {lang!r}", path=path, line=1)
+    ours = {"id", "title", "lang", "timeout", "parameters"}
+    return Metadata(
+        id=str(front.get("id") or slugify(Path(path).stem.split(".")[0])),
+        title=title,
+        lang=lang,
+        timeout=None if timeout is None else float(timeout),
+        header=tuple(header),
+        extra=tuple(sorted((str(k), v) for k, v in front.items() if k not in ours)),
+    )
+
+
+@dataclass
+class _StepDraft:
+    id: str
+    title: str
+    kind: str
+    line: int
+    phase: str | None
+    explicit: bool
+    items: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    shell_count: int = 0
+
+
+class _Walker:
+    """One pass over the blocks, keeping the ids unique and the lines attached."""
+
+    def __init__(self, *, path: str, lines: tuple[str, ...]):
+        self.path = path
+        self.lines = lines
+        self.header: list[tuple[str, str]] = []
+        self.title_markdown: Markdown | None = None
+        self.step_ids: dict[str, int] = {}
+        self.list_counts: dict[str, int] = {}
+        self.loose_counts: dict[str, int] = {}
+
+    # -- sections -------------------------------------------------------------
+    def sections(self, doc: b.Document) -> tuple[str | None, list[Section]]:
+        blocks = list(doc.blocks)
+        title, title_heading = None, None
+        headings = [x for x in blocks if isinstance(x, b.Heading)]
+        if headings and headings[0].level == 1:
+            title, title_heading = headings[0].text, headings[0]
+            headings = headings[1:]
+        level = min((h.level for h in headings), default=0)
+        groups: list[tuple[b.Heading | None, list[b.Block]]] = [(None, [])]
+        for block in blocks:
+            if title is not None and block is title_heading:
+                groups[0] = (block, groups[0][1])
+                continue
+            if isinstance(block, b.Heading) and block.level == level:
+                groups.append((block, []))
+            else:
+                groups[-1][1].append(block)
+        head, intro = groups[0]
+        sections = []
+        if head is not None:
+            self.title_markdown = self._title(head, intro)
+            intro = [x for x in intro if isinstance(x, b.Fence) and x.shell]
+        if intro:
+            sections.append(self._section(None, intro, level))
+        sections.extend(self._section(h, body, level) for h, body in groups[1:])
+        return title, sections
+
+    def _title(self, head: b.Heading, intro: list[b.Block]) -> Markdown:
+        end = head.end
+        for block in (x for x in intro if x.start >= head.start):
+            if isinstance(block, b.Fence) and block.shell:
+                break
+            end = block.end
+            if isinstance(block, b.Prose):
+                self._read_header(block)
+        return Markdown(self._slice(head.start, end), head.start + 1)
+
+    def _read_header(self, prose: b.Prose) -> None:
+        for raw in self.lines[prose.start : prose.end]:
+            text = raw.strip()
+            if not text.startswith(">"):
+                continue
+            key, sep, value = text.lstrip("> ").partition(":")
+            if not sep:
+                key, sep, value = text.lstrip("> ").partition("：")
+            name = HEADER_KEYS.get(key.strip().strip("*").casefold())
+            if sep and name:
+                self.header.append((name, value.strip()))
+
+    def _section(self, head: b.Heading | None, body: list[b.Block], level: int) -> Section:
+        kind = section_kind(head.text) if head else "other"
+        step_kind = STEP_KIND.get(kind, "procedure")
+        levels = {x.level for x in body if isinstance(x, b.Heading)}
+        if kind in ("procedure", "rollback"):
+            step_level = level + 2 if level + 2 in levels else level + 1
+        elif kind == "troubleshooting":
+            step_level = level + 1
+        else:
+            step_level = None
+        items: list = []
+        if head is not None:
+            items.append(Markdown(self._slice(head.start, head.end), head.start + 1))
+        self._fill(items, body, kind, step_kind, step_level)
+        return Section(kind=kind, title=head.text if head else "", line=head.start + 1 if head else 1, items=tuple(items))
+
+    # -- section bodies -------------------------------------------------------
+    def _fill(self, items: list, body: list[b.Block], kind: str, step_kind: str, step_level: int | None) -> None:
+        step: _StepDraft | None = None
+        phase: str | None = None
+        heading: str | None = None
+        pending: b.Label | None = None
+        for block in body:
+            if isinstance(block, b.Heading):
+                self._flush_label(pending, step.items if step else items)
+                pending = None
+                if step_level is not None and block.level == step_level:
+                    step = self._close(step, items)
+                    step = self._open_step(block, step_kind, phase)
+                    step.items.append(Markdown(self._slice(block.start, block.end), block.start + 1))
+                    continue
+                if step_level is not None and block.level < step_level:
+                    step = self._close(step, items)
+                    phase = block.text
+                heading = block.text
+                self._prose(step.items if step else items, block.start, block.end)
+            elif isinstance(block, b.Label):
+                self._flush_label(pending, step.items if step else items)
+                pending = block
+            elif isinstance(block, b.Prose) and not self._slice(block.start, block.end).strip():
+                continue
+            else:
+                target = step.items if step else items
+                self._place(block, pending, step, target, kind, step_kind, heading)
+                pending = None
+        self._flush_label(pending, step.items if step else items)
+        self._close(step, items)
+
+    def _place(self, block, pending, step, target, kind, step_kind, heading) -> None:
+        """Put one non-heading block, consuming the label that announced it."""
+        label = pending.kind if pending else None
+        if isinstance(block, b.Fence) and block.shell:
+            self._flush_label(pending, target)
+            if step is None:
+                loose = self._open_loose(block, step_kind, heading)
+                self._add_shell(loose, block)
+                target.append(self._freeze(loose))
+            else:
+                if pending:
+                    self._remember_label(step, pending, block)
+                self._add_shell(step, block)
+        elif label == "expected" and step is not None:
+            target.append(self._expected(pending, block))
+        elif isinstance(block, b.TaskList):
+            role = "verify" if (label == "verify" and step is not None) else self._list_role(kind, heading)
+            self._flush_label(pending, target)
+            target.append(self._checklist(block, role, step, kind, heading))
+        elif pending:
+            if step is not None:
+                self._remember_label(step, pending, block)
+            target.append(Markdown(self._slice(pending.start, block.end), pending.start + 1))
+        else:
+            self._prose(target, block.start, block.end)
+
+    def _flush_label(self, pending: b.Label | None, target: list) -> None:
+        """A label with no block of its kind after it is plain prose."""
+        if pending is not None:
+            target.append(Markdown(self._slice(pending.start, pending.end), pending.start + 1))
+
+    def _remember_label(self, step: _StepDraft, label: b.Label, block: b.Block) -> None:
+        if label.kind in ("symptom", "cause", "remedy"):
+            text = block.content if isinstance(block, b.Fence) else self._slice(block.start, block.end)
+            step.labels.append((label.kind, text.strip()))
+
+    def _prose(self, target: list, start: int, end: int) -> None:
+        text = self._slice(start, end)
+        if not text.strip() or all(line.strip() in ("", "---", "***", "___") for line in text.splitlines()):
+            return
+        target.append(Markdown(text, _first_text_line(self.lines, start, end) + 1))
+
+    def _slice(self, start: int, end: int) -> str:
+        chunk = list(self.lines[start:end])
+        while chunk and not chunk[-1].strip():
+            chunk.pop()
+        while chunk and not chunk[0].strip():
+            chunk.pop(0)
+        return "\n".join(chunk)
+
+    # -- steps ----------------------------------------------------------------
+    def _open_step(self, heading: b.Heading, kind: str, phase: str | None) -> _StepDraft:
+        number, title = step_number(heading.text)
+        base = number if number else slugify(title)
+        step_id = ID_PREFIX.get(kind, "") + base
+        step_id = self._claim(step_id, explicit=number is not None, line=heading.start + 1)
+        return _StepDraft(step_id, title, kind, heading.start + 1, phase, explicit=number is not None)
+
+    def _open_loose(self, fence: b.Fence, kind: str, heading: str | None) -> _StepDraft:
+        name = dict(fence.attrs).get("name")
+        if name:
+            step_id = self._claim(name, explicit=True, line=fence.start + 1)
+            return _StepDraft(step_id, name, kind, fence.start + 1, None, explicit=True)
+        if kind == "prerequisite":
+            self.loose_counts[kind] = self.loose_counts.get(kind, 0) + 1
+            base = f"pre-{self.loose_counts[kind]}"
+        else:
+            base = ID_PREFIX.get(kind, "") + (slugify(heading) if heading else "step")
+        step_id = self._claim(base, explicit=False, line=fence.start + 1)
+        return _StepDraft(step_id, heading or step_id, kind, fence.start + 1, None, explicit=False)
+
+    def _add_shell(self, step: _StepDraft, fence: b.Fence) -> None:
+        step.shell_count += 1
+        name = dict(fence.attrs).get("name")
+        if step.shell_count == 1:
+            cell_id = step.id
+        elif name:
+            cell_id = self._claim(name, explicit=True, line=fence.start + 1)
+        else:
+            cell_id = self._claim(f"{step.id}.{step.shell_count}", explicit=True, line=fence.start + 1)
+        code = _console_commands(fence.content) if fence.language == "console" else fence.content
+        step.items.append(
+            ShellBlock(cell_id, code, fence.language, fence.attrs, fence.start + 1, kind=step.kind)  # type: ignore[arg-type]
+        )
+
+    def _claim(self, step_id: str, *, explicit: bool, line: int) -> str:
+        if step_id in self.step_ids:
+            if explicit:
+                raise ParseError(
+                    f"duplicate step id '{step_id}' (first used at line {self.step_ids[step_id]}); "
+                    "renumber the step or give its block a unique {name=...}",
+                    path=self.path,
+                    line=line,
+                )
+            suffix = 2
+            while f"{step_id}-{suffix}" in self.step_ids:
+                suffix += 1
+            step_id = f"{step_id}-{suffix}"
+        self.step_ids[step_id] = line
+        return step_id
+
+    def _close(self, step: _StepDraft | None, items: list) -> None:
+        if step is not None:
+            items.append(self._freeze(step))
+        return None
+
+    def _freeze(self, step: _StepDraft) -> Step:
+        return Step(
+            id=step.id,
+            title=step.title,
+            kind=step.kind,  # type: ignore[arg-type]
+            line=step.line,
+            items=tuple(step.items),
+            phase=step.phase,
+            labels=tuple(step.labels),
+        )
+
+    # -- checks ---------------------------------------------------------------
+    def _expected(self, label: b.Label, block: b.Block) -> Expected:
+        markdown = self._slice(label.start, block.end)
+        if isinstance(block, b.Fence):
+            match = dict(block.attrs).get("match")
+            if match not in (None, "contains", "regex"):
+                raise ParseError(
+                    f"expected-result match '{match}' is unknown; use match=contains or match=regex",
+                    path=self.path,
+                    line=block.start + 1,
+                )
+            return Expected(block.content, markdown, label.start + 1, match)
+        return Expected(self._slice(block.start, block.end), markdown, label.start + 1, None)
+
+    def _list_role(self, kind: str, heading: str | None) -> str:
+        if kind == "prerequisites" or (kind == "checklists" and heading and is_pre_execution(heading)):
+            return "pre"
+        return "approval" if kind == "approval" else "info"
+
+    def _checklist(self, tasks: b.TaskList, role: str, step, kind: str, heading: str | None) -> Checklist:
+        if role == "verify":
+            list_id = f"{step.id}.verify"
+        else:
+            owner = step.id if step is not None else kind
+            self.list_counts[owner] = self.list_counts.get(owner, 0) + 1
+            list_id = f"{owner}-{self.list_counts[owner]}" if kind != "approval" or step else "approval"
+            if list_id == "approval" and self.list_counts[owner] > 1:
+                list_id = f"approval-{self.list_counts[owner]}"
+        items = tuple(
+            ChecklistItem(f"{list_id}.{n}", item.text, item.checked, item.line + 1)
+            for n, item in enumerate(tasks.items, start=1)
+        )
+        title = heading or (step.title if step else kind)
+        return Checklist(list_id, title, items, tasks.start + 1, role)  # type: ignore[arg-type]
+
+
+def _first_text_line(lines: tuple[str, ...], start: int, end: int) -> int:
+    for index in range(start, end):
+        if lines[index].strip():
+            return index
+    return start
+
+
+def _console_commands(content: str) -> str:
+    """``$ cmd`` / ``# cmd`` lines of a console transcript, continuations kept, output dropped."""
+    commands: list[str] = []
+    continuing = False
+    for line in content.splitlines():
+        if continuing:
+            commands.append(line)
+        elif line.startswith(("$ ", "# ")):
+            commands.append(line[2:])
+        elif line.rstrip() in ("$", "#"):
+            continue
+        else:
+            continue
+        continuing = line.rstrip().endswith("\\")
+    return "\n".join(commands) + ("\n" if commands else "")
