@@ -1,0 +1,137 @@
+"""The append-only event log of a run (``journal.jsonl``): evidence that survives a crash.
+
+Why it is built this way:
+
+* One JSON object per line, written with a single ``os.write`` on a descriptor opened
+  with ``O_APPEND``.  The kernel positions every such write at the current end of file,
+  so the runner and the kernel process can append to the same journal without their
+  lines interleaving.
+* ``fsync`` after every event.  A SIGKILL only loses what is still in user-space
+  buffers, and there are none; the fsync additionally protects against a host crash.
+* Every string (keys included, at any depth) goes through the ``SecretMasker`` first,
+  because the journal is a record file and secrets must never reach one.
+* ``read_journal`` tolerates exactly one kind of damage, the one a kill mid-write can
+  cause: an unterminated last line.  Any other malformed line is an error, because
+  silently dropping the middle of an evidence log would hide tampering.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from converter.errors import RecordError
+from converter.runtime.mask import SecretMasker
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+RESERVED = ("event", "at", "seq")
+
+_seq = itertools.count(1)
+_seq_lock = threading.Lock()
+
+
+def utc_now() -> str:
+    """Current time as ISO 8601 UTC with milliseconds and a ``Z`` suffix."""
+    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _clean(value: object, masker: SecretMasker | None) -> object:
+    """A JSON-ready copy of ``value`` with every string masked (objects become strings)."""
+    if isinstance(value, str):
+        return masker.mask(value) if masker else value
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        # NaN/Infinity are not JSON; keep the line parseable by any reader.
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {_clean_key(k, masker): _clean(v, masker) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_clean(item, masker) for item in value]
+    return _clean(str(value), masker)
+
+
+def _clean_key(key: object, masker: SecretMasker | None) -> str:
+    text = key if isinstance(key, str) else str(key)
+    return masker.mask(text) if masker else text
+
+
+class Journal:
+    """Append-only JSON-lines event log, flushed and fsynced per event, so it survives a SIGKILL."""
+
+    def __init__(self, path: Path, *, masker: SecretMasker | None = None) -> None:
+        self.path = Path(path)
+        self.masker = masker
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+        )
+        self._lock = threading.Lock()
+
+    def write(self, event: str, **fields: object) -> dict:
+        """Append one event and return it as written (masked, with event/at/seq first)."""
+        clash = [name for name in RESERVED if name in fields]
+        if clash:
+            raise ValueError(f"journal fields {clash} are reserved")
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"journal {self.path} is closed")
+            with _seq_lock:
+                seq = next(_seq)
+            record = {"event": event, "at": utc_now(), "seq": seq, **fields}
+            record = _clean(record, self.masker)
+            line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+            written = os.write(self._fd, line)
+            while written < len(line):  # only on a full disk or a signal; keep the bytes
+                written += os.write(self._fd, line[written:])
+            os.fsync(self._fd)
+        return record
+
+    def close(self) -> None:
+        """Close the file; further writes raise ``ValueError``.  Safe to call twice."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_journal(path: Path) -> list[dict]:
+    """All events in file order; an unterminated last line (a kill mid-write) is ignored."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RecordError("journal not found", path=str(path)) from None
+    lines = data.split(b"\n")
+    events: list[dict] = []
+    for number, raw in enumerate(lines, start=1):
+        last = number == len(lines)  # text after the final newline, usually empty
+        if not raw.strip():
+            continue
+        try:
+            event = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            if last:
+                break
+            raise RecordError("malformed journal line", path=str(path), line=number) from None
+        if not isinstance(event, dict):
+            if last:
+                break
+            raise RecordError("journal line is not a JSON object", path=str(path), line=number)
+        events.append(event)
+    return events
