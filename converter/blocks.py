@@ -9,7 +9,6 @@ ranges so the builder can slice the author's Markdown verbatim.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -67,7 +66,7 @@ class Prose:
     end: int
 
 
-Block = Union[Heading, Fence, TaskList, Label, Prose]
+Block = Heading | Fence | TaskList | Label | Prose
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,8 @@ def _task_list(tokens: list[Token], index: int, offset: int) -> tuple[TaskItem, 
 
 def _task_item(token: Token, offset: int) -> TaskItem | None:
     text = token.content
-    if len(text) >= 3 and text[0] == "[" and text[2] == "]" and text[1] in " xX":
+    # GFM: the marker must be followed by whitespace, so `- [x](url)` is a link, not a task.
+    if len(text) >= 4 and text[0] == "[" and text[2] == "]" and text[1] in " xX" and text[3].isspace():
         line = (token.map[0] if token.map else 0) + offset
         return TaskItem(text[3:].strip().splitlines()[0] if text[3:].strip() else "", text[1] != " ", line)
     return None

@@ -21,7 +21,7 @@ from nbformat import NotebookNode
 from . import __version__
 from .gates import step_gates
 from .labels import label
-from .model import Checklist, Expected, Markdown, Runbook, Section, ShellBlock, Step
+from .model import Checklist, Expected, Runbook, Section, ShellBlock, Step
 
 RUN_ATTRIBUTES = ("timeout", "manual", "continue_on_error", "name", "cwd")
 
@@ -41,6 +41,8 @@ def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> Noteb
             "source": source_name or runbook.path,
             "source_sha256": runbook.source_sha256,
             "converter_version": __version__,
+            "parameters": [_declaration(p) for p in runbook.parameters],
+            "timeout": runbook.meta.timeout,
             "steps": [
                 {"id": b.step_id, "kind": b.kind, "title": _title_of(runbook, b), "line": b.line}
                 for b in runbook.shell_blocks()

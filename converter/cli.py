@@ -50,6 +50,51 @@ def convert(sources: tuple[str, ...], out: Path | None, check: bool) -> None:
         click.echo(f"{conversion.source} -> {conversion.target}")
 
 
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="A parameter value, converted by its declared type.")
+@click.option("-f", "--parameters-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML mapping of parameter values.")
+@click.option("--dry-run", is_flag=True, help="Show what each step would run; run nothing.")
+@click.option("--confirm", multiple=True, metavar="all|ID", help="Confirm a gate headless (checklist or item id, or all).")
+@click.option("--rollback-on-failure", is_flag=True, help="After a failed step, run the rollback steps.")
+@click.option("--records", type=click.Path(path_type=Path), envvar="RUNBOOK_RECORDS", default="records",
+              show_default=True, help="Records directory (env RUNBOOK_RECORDS).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Default per-step timeout in seconds.")
+@click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+def run(source: Path, parameters: tuple, parameters_file: Path | None, dry_run: bool, confirm: tuple,
+        rollback_on_failure: bool, records: Path, timeout: float | None, operator: str | None, no_progress: bool) -> None:
+    """Execute a runbook headless (papermill) and write its evidence record.
+
+    Prints the record directory as the last line. Exit codes: 0 succeeded,
+    1 a step failed, 2 bad input, 3 blocked on confirmation, 130 interrupted.
+
+    Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
+    """
+    from .run import RunOptions, run_runbook
+    from .runparams import load_parameters_file
+
+    given = load_parameters_file(parameters_file) if parameters_file else {}
+    given.update({name: value for name, value in parameters})
+    options = RunOptions(
+        source=source, parameters=given, parameters_from_text=frozenset(given), dry_run=dry_run,
+        confirm=tuple(confirm), rollback_on_failure=rollback_on_failure, records=records, timeout=timeout,
+        operator=operator, progress=not no_progress,
+    )
+    outcome = run_runbook(options)
+    manifest = outcome.manifest
+    click.echo(f"status: {outcome.status}" + (" (dry run)" if dry_run else ""))
+    failure = manifest.get("failure")
+    if failure and failure.get("reason"):
+        click.echo(f"{failure.get('status')}: {failure.get('step') or ''} {failure['reason']}".rstrip())
+    if manifest.get("rollback"):
+        click.echo(f"rollback: {manifest['rollback']['status']}")
+    click.echo(str(outcome.run_dir))
+    raise SystemExit(outcome.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn input errors into ``path:line: message`` and exit 2."""
     try:

@@ -109,8 +109,24 @@ def _infer_type(default: Any) -> str:
 
 
 def _line_of(name: str, text: str | None, first: int) -> int:
-    """The source line declaring ``name`` (for messages); the front matter start otherwise."""
+    """The source line declaring ``name`` (for messages); the front matter start otherwise.
+
+    Only the direct children of ``parameters:`` count, so a parameter called ``timeout``
+    or ``type`` is not found at the top-level ``timeout:`` or at another one's ``type:``.
+    """
+    indent = None
     for offset, raw in enumerate((text or "").splitlines(), start=1):
-        if raw.strip().startswith(f"{name}:"):
-            return first + offset
+        if indent is None:
+            indent = "" if raw.rstrip() == "parameters:" else None
+            continue
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        depth = raw[: len(raw) - len(raw.lstrip())]
+        if not depth:
+            break  # the next top-level key: the mapping has ended
+        indent = indent or depth
+        if depth == indent and raw.strip().strip("'\"").startswith(f"{name}"):
+            key = raw.strip().split(":", 1)[0].strip().strip("'\"")
+            if key == name:
+                return first + offset
     return first

@@ -9,7 +9,7 @@ at the Markdown an author edits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 StepKind = Literal["prerequisite", "procedure", "rollback", "troubleshooting"]
 SectionKind = Literal[
@@ -101,7 +101,7 @@ class Checklist:
     role: Literal["verify", "pre", "info", "approval"] = "info"
 
 
-StepItem = Union[Markdown, ShellBlock, Expected, Checklist]
+StepItem = Markdown | ShellBlock | Expected | Checklist
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class Step:
         return tuple(i for i in self.items if isinstance(i, Expected))
 
 
-SectionItem = Union[Markdown, Step, Checklist]
+SectionItem = Markdown | Step | Checklist
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def _convert(param: Parameter, value: Any, from_text: bool) -> Any:
                 return repr(value)
             return str(value) if not isinstance(value, bool) else str(value).lower()
         if kind == "int":
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, (bool, float)):
                 raise ValueError
             return int(str(value).strip(), 10)
         if kind == "float":

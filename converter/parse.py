@@ -27,7 +27,14 @@ from .model import (
     ShellBlock,
     Step,
 )
-from .vocabulary import HEADER_KEYS, detect_lang, is_pre_execution, section_kind, slugify, step_number
+from .vocabulary import (
+    HEADER_KEYS,
+    detect_lang,
+    is_pre_execution,
+    section_kind,
+    slugify,
+    step_number,
+)
 
 STEP_KIND = {"rollback": "rollback", "troubleshooting": "troubleshooting", "prerequisites": "prerequisite"}
 ID_PREFIX = {"rollback": "rollback-", "troubleshooting": "trouble-", "prerequisite": "pre-"}
@@ -113,6 +120,7 @@ class _Walker:
         self.step_ids: dict[str, int] = {}
         self.list_counts: dict[str, int] = {}
         self.loose_counts: dict[str, int] = {}
+        self.section_title = ""
 
     # -- sections -------------------------------------------------------------
     def sections(self, doc: b.Document) -> tuple[str | None, list[Section]]:
@@ -135,22 +143,24 @@ class _Walker:
         head, intro = groups[0]
         sections = []
         if head is not None:
-            self.title_markdown = self._title(head, intro)
-            intro = [x for x in intro if isinstance(x, b.Fence) and x.shell]
+            self.title_markdown, title_end = self._title(head, intro)
+            # Only the title's own lines go into the title cell; what follows stays body.
+            intro = [x for x in intro if x.start < head.start or x.start >= title_end]
         if intro:
             sections.append(self._section(None, intro, level))
         sections.extend(self._section(h, body, level) for h, body in groups[1:])
         return title, sections
 
-    def _title(self, head: b.Heading, intro: list[b.Block]) -> Markdown:
+    def _title(self, head: b.Heading, intro: list[b.Block]) -> tuple[Markdown, int]:
+        """The title cell (H1, header blockquote, intro prose) and the line after it."""
         end = head.end
         for block in (x for x in intro if x.start >= head.start):
-            if isinstance(block, b.Fence) and block.shell:
+            if isinstance(block, b.TaskList) or (isinstance(block, b.Fence) and block.shell):
                 break
             end = block.end
             if isinstance(block, b.Prose):
                 self._read_header(block)
-        return Markdown(self._slice(head.start, end), head.start + 1)
+        return Markdown(self._slice(head.start, end), head.start + 1), end
 
     def _read_header(self, prose: b.Prose) -> None:
         for raw in self.lines[prose.start : prose.end]:
@@ -166,6 +176,7 @@ class _Walker:
 
     def _section(self, head: b.Heading | None, body: list[b.Block], level: int) -> Section:
         kind = section_kind(head.text) if head else "other"
+        self.section_title = head.text if head else ""
         step_kind = STEP_KIND.get(kind, "procedure")
         levels = {x.level for x in body if isinstance(x, b.Heading)}
         if kind in ("procedure", "rollback"):
@@ -316,7 +327,6 @@ class _Walker:
     def _close(self, step: _StepDraft | None, items: list) -> None:
         if step is not None:
             items.append(self._freeze(step))
-        return None
 
     def _freeze(self, step: _StepDraft) -> Step:
         return Step(
@@ -361,7 +371,7 @@ class _Walker:
             ChecklistItem(f"{list_id}.{n}", item.text, item.checked, item.line + 1)
             for n, item in enumerate(tasks.items, start=1)
         )
-        title = heading or (step.title if step else kind)
+        title = step.title if step is not None else heading or self.section_title or kind
         return Checklist(list_id, title, items, tasks.start + 1, role)  # type: ignore[arg-type]
 
 

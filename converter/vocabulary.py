@@ -46,7 +46,7 @@ HEADER_KEYS: dict[str, str] = {
     "category": "category",
 }
 
-_STEP_NUMBER = re.compile(r"^\s*(?:step|ステップ|手順|問題|problem|issue|case)?\s*(\d+(?:[-.]\d+)*)\s*[.:：)]?\s*", re.I)
+_STEP_NUMBER = re.compile(r"^\s*(?:step|ステップ|手順|問題|problem|issue|case)?\s*(\d+(?:[-.]\d+)*)\s*[.:：)]?\s*", re.IGNORECASE)
 
 
 def section_kind(heading: str) -> str:

@@ -1,1 +1,10 @@
-"""Code that runs inside the kernel and the runner during a run: masking, journal, step helpers."""
+"""The kernel side of a runbook notebook: what the generated setup cell loads.
+
+``start()`` validates parameters, opens the journal and registers ``%%step``;
+everything else hangs off the :class:`Session` it returns. Importing this
+package is cheap: ipywidgets and IPython are imported only when needed.
+"""
+
+from .session import Session, start
+
+__all__ = ["Session", "start"]

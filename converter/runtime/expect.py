@@ -1,0 +1,45 @@
+"""Expected-result checks: a step whose output does not match its check fails.
+
+``match=contains``: every non-empty line of the expected block appears in the
+output. ``match=regex``: the block is a Python regular expression searched in the
+output (multiline). The step is re-marked ``failed`` in the journal and summary.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .errors import StepFailed
+from .text import message
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+def check_expected(session: Session, step_id: str, *, match: str, text: str) -> None:
+    """Compare the step's (masked) output with ``text``; raise StepFailed on mismatch."""
+    result = session.results.get(step_id)
+    if result is None or result.status not in ("succeeded", "failed_allowed"):
+        print(message(session.lang, "expected_not_run", step=step_id))
+        return
+    missing = _missing(match, text, result.output)
+    if not missing:
+        print(message(session.lang, "expected_ok", match=match))
+        session.journal.write("expect", step=step_id, match=match, ok=True)
+        return
+    reason = message(session.lang, "expected_missing", step=step_id, what=missing)
+    result.status, result.reason = "failed", reason
+    session.journal.write("expect", step=step_id, match=match, ok=False, missing=missing)
+    session.journal.write("step_end", step=step_id, status="failed", exit_code=result.exit_code,
+                          duration_s=result.duration_s, started_at=result.started_at, reason=reason)
+    raise StepFailed(reason)
+
+
+def _missing(match: str, text: str, output: str) -> str:
+    if match == "regex":
+        return "" if re.search(text.strip("\n"), output, re.MULTILINE) else repr(text.strip())
+    for line in text.splitlines():
+        if line.strip() and line.strip() not in output:
+            return repr(line.strip())
+    return ""

@@ -1,0 +1,226 @@
+"""The ``%%step`` cell magic: one runbook shell block, run, streamed, judged and journaled.
+
+``%%step 1-1 timeout=600`` decides first whether the step may run here (mode,
+gate, earlier success), then runs its commands through :func:`shell.run_bash`
+with the parameters as environment variables, masks secrets in everything it
+shows or writes, and raises a one-line :class:`StepFailed` on failure so
+papermill and "Run All" stop there.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import StepBlocked, StepFailed
+from .session import StepInfo, StepResult
+from .shell import run_bash
+from .text import message
+
+if TYPE_CHECKING:
+    from .session import Session
+
+OUTPUT_CAP_BYTES = 200_000  # beyond this the notebook shows a notice; logs/ keeps it all
+
+
+def register_step_magic(session: Session) -> None:
+    """Register ``%%step`` with the running IPython, bound to ``session``."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:  # plain Python (tests of the API): nothing to register
+        return
+
+    def step(line: str, cell: str) -> None:
+        run_step_cell(session, line, cell)
+
+    shell.register_magic_function(step, magic_kind="cell", magic_name="step")
+
+
+def parse_magic_line(line: str) -> tuple[str, dict[str, str]]:
+    """``1-1 timeout=60 manual=true`` → (``1-1``, {"timeout": "60", "manual": "true"})."""
+    words = line.split()
+    if not words:
+        raise StepFailed("%%step needs a step id, e.g. %%step 1-1")
+    attrs = {}
+    for word in words[1:]:
+        key, _, value = word.partition("=")
+        attrs[key] = value or "true"
+    return words[0], attrs
+
+
+def run_step_cell(session: Session, line: str, code: str) -> StepResult:
+    """Everything ``%%step`` does, callable without IPython (the troubleshooting buttons)."""
+    from .views import StepStatus
+
+    step_id, attrs = parse_magic_line(line)
+    info = session.steps.get(step_id) or StepInfo(step_id, attrs.get("kind", "procedure"), step_id, ())
+    if (session.run_dir / "STOP").exists():  # the runner was told to stop between cells
+        session.journal.write("step_skipped", step=step_id, kind=info.kind, reason="stopped")
+        raise KeyboardInterrupt
+    status = StepStatus(session, info)
+    skip = _skip_reason(session, info, attrs)
+    if skip is not None:
+        return _skip(session, info, status, code, skip)
+    if session.settings.dry_run:
+        return _dry_run(session, info, status, code)
+    _check_gate(session, info, status)
+    return execute(session, info, code, attrs, status)
+
+
+def execute(session: Session, info: StepInfo, code: str, attrs: dict[str, str], status) -> StepResult:
+    """Run the commands, stream the output, record the verdict; raise on failure."""
+    timeout = _timeout(session, attrs)
+    allow_failure = _flag(attrs, "continue_on_error")
+    session.journal.write("step_start", step=info.id, kind=info.kind, title=info.title, timeout=timeout, code=code)
+    status.running()
+    output = _Output(session, info.id)
+    result = run_bash(code, env=session.env, cwd=session.cwd, timeout=timeout, on_output=output.write)
+    output.close()
+    if result.exit_code == 0 or not (result.timed_out or result.interrupted):
+        session.env.update(result.exports)
+        session.cwd = result.cwd
+    verdict = _verdict(result, allow_failure)
+    reason = None
+    if result.timed_out:
+        reason = message(session.lang, "timed_out", seconds=timeout)
+    elif result.interrupted:
+        reason = message(session.lang, "interrupted")
+    elif result.exit_code != 0:
+        reason = message(session.lang, "exit_code", code=result.exit_code)
+    step = StepResult(verdict, result.exit_code, round(result.duration_s, 3), result.started_at, reason, output.text())
+    session.results[info.id] = step
+    session.journal.write(
+        "step_end", step=info.id, status=verdict, exit_code=result.exit_code,
+        duration_s=step.duration_s, started_at=result.started_at, reason=reason,
+        output_bytes=result.output_bytes, log=output.log_name,
+    )
+    status.done(step)
+    if verdict == "interrupted":
+        raise KeyboardInterrupt
+    if verdict == "failed":
+        raise StepFailed(f"{info.id}: {reason}")
+    return step
+
+
+def _verdict(result, allow_failure: bool) -> str:
+    if result.interrupted:
+        return "interrupted"
+    if result.exit_code == 0:
+        return "succeeded"
+    if allow_failure and not result.timed_out:
+        return "failed_allowed"
+    return "failed"
+
+
+def _skip_reason(session: Session, info: StepInfo, attrs: dict[str, str]) -> str | None:
+    rollback = session.settings.rollback
+    if info.kind == "troubleshooting" or _flag(attrs, "manual"):
+        return "manual"
+    if info.kind == "rollback" and not rollback:
+        return "rollback_only"
+    if info.kind != "rollback" and rollback:
+        return "not_in_rollback"
+    return None
+
+
+def _skip(session: Session, info: StepInfo, status, code: str, reason: str) -> StepResult:
+    step = StepResult("skipped" if reason != "manual" else "manual", reason=message(session.lang, reason))
+    session.results.setdefault(info.id, step)
+    session.journal.write("step_skipped", step=info.id, kind=info.kind, reason=reason)
+    if reason == "manual" and session.settings.mode != "headless":
+        from .views import show_manual_button
+
+        show_manual_button(session, info, code)
+    status.done(step)
+    return step
+
+
+def _check_gate(session: Session, info: StepInfo, status) -> None:
+    missing = []
+    for list_id in info.gate:
+        items = session.checks.get(list_id)
+        if items is None:
+            missing.append(message(session.lang, "gate_not_shown", list_id=list_id))
+            continue
+        missing.extend(f"{item.id}: {item.text}" for item in items.values() if not item.checked)
+    if not missing:
+        return
+    step = StepResult("blocked", reason="; ".join(missing))
+    session.results[info.id] = step
+    session.journal.write("blocked", step=info.id, unchecked=missing, gate=list(info.gate))
+    status.done(step)
+    hint = message(session.lang, "blocked_headless" if session.settings.mode == "headless" else "blocked_interactive")
+    listing = "\n".join(f"  - {m}" for m in missing)
+    print(f"{message(session.lang, 'blocked', step=info.id)}\n{listing}\n{hint}", file=sys.stderr)
+    raise StepBlocked(f"{info.id}: {len(missing)} unchecked: " + ", ".join(m.split(':')[0] for m in missing))
+
+
+def _dry_run(session: Session, info: StepInfo, status, code: str) -> StepResult:
+    from .views import show_dry_run
+
+    show_dry_run(session, info, code)
+    step = StepResult("dry_run")
+    session.results[info.id] = step
+    session.journal.write("step_dry_run", step=info.id, code=code)
+    status.done(step)
+    return step
+
+
+def _timeout(session: Session, attrs: dict[str, str]) -> float | None:
+    if "timeout" in attrs:
+        try:
+            return float(attrs["timeout"])
+        except ValueError:
+            raise StepFailed(f"timeout={attrs['timeout']!r} is not a number of seconds") from None
+    return session.settings.timeout
+
+
+def _flag(attrs: dict[str, str], name: str) -> bool:
+    return attrs.get(name, "false").lower() in ("true", "yes", "1", "on")
+
+
+class _Output:
+    """Masks secrets in a step's output, shows it (capped) and logs all of it."""
+
+    def __init__(self, session: Session, step_id: str):
+        self.stream = session.masker.stream()
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in step_id)
+        self.log_name = f"logs/{safe}.log"
+        path: Path = session.run_dir / self.log_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = path.open("a", encoding="utf-8")
+        self.shown = 0
+        self.capped = False
+        self.lang = session.lang
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self._emit(self.stream.feed(text))
+
+    def close(self) -> None:
+        self._emit(self.stream.flush())
+        self.log.close()
+        sys.stdout.flush()
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        self.parts.append(text)
+        self.log.write(text)
+        self.log.flush()
+        if self.capped:
+            return
+        room = OUTPUT_CAP_BYTES - self.shown
+        data = text.encode("utf-8")
+        if len(data) > room:
+            text = data[:room].decode("utf-8", errors="ignore")
+            self.capped = True
+        self.shown += len(text.encode("utf-8"))
+        sys.stdout.write(text)
+        if self.capped:
+            sys.stdout.write("\n" + message(self.lang, "output_capped", log=self.log_name) + "\n")

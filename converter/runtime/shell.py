@@ -1,0 +1,289 @@
+"""Run one runbook step's bash script as a child process, for the kernel-side runtime.
+
+A step must stream live and in order, must not hang on background jobs or outlive the
+kernel, and must hand its ``cd`` and ``export`` to the next step (measurements behind each
+choice: ``research/papermill-pitfalls.md`` §2). ``setpriv --pdeathsig HUP -- bash -c
+_WRAPPER`` leads a new session and starts ``bash --noprofile --norc -e -o pipefail -c
+SCRIPT``, which reads ``_PRELUDE`` through ``BASH_ENV``: the script text is never pasted
+into other code.
+
+Limitations: a process that leaves the group (``setsid``) escapes the kills (only a cgroup
+would not); a script ending in ``exec cmd`` or SIGKILLed carries no state; unset variables
+are not carried; pdeathsig follows the calling *thread*, so call from one that outlives
+the step (the kernel's main thread does); without ``setpriv`` a dead kernel orphans steps.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import math
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+FLUSH_EVERY_S = 0.1  # at most ~10 output messages a second: JupyterLab drops floods
+DRAIN_AFTER_EXIT_S = 0.2  # background jobs may hold the pipe open forever
+TERM_GRACE_S = 2.0  # time for the script's own cleanup before SIGKILL
+TIMEOUT_EXIT = 124  # what coreutils' timeout(1) returns, so it reads familiar
+INTERRUPT_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+_POLL_S = 0.05  # how soon the leader's exit is noticed
+_STATE_END = b"__RUNBOOK_STATE_END__"
+_INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
+
+# Group leader. HUP comes from pdeathsig (the kernel died): nobody is listening any more,
+# so the group is killed at once. TERM (a timeout, an interrupt, anyone) is relayed once to
+# the whole group, so a script's own TERM trap runs once; the group is killed when the
+# step's shell has ended. The step runs in a subshell that un-ignores INT/QUIT, which bash
+# otherwise ignores for background jobs.
+_WRAPPER = r"""
+trap 'kill -KILL 0' HUP
+trap 'trap "" TERM; kill -TERM 0; wait "$c" 2>/dev/null; kill -KILL 0' TERM
+(trap - INT QUIT; export BASH_ENV="$3/prelude.sh" __RUNBOOK_STATE="$3/state"
+ exec "$2" --noprofile --norc -e -o pipefail -c "$1") &
+c=$!
+wait "$c"
+"""
+
+# Sourced by the step's shell. Its EXIT trap dumps the final directory and exported
+# variables, NUL-separated. ``trap`` is shadowed so a script's own EXIT trap runs after
+# the dump instead of replacing it; subshells skip the dump (BASHPID check).
+_PRELUDE = r"""
+__runbook_state=$__RUNBOOK_STATE
+unset __RUNBOOK_STATE BASH_ENV
+__runbook_dump() {
+  local -; set +eux
+  [[ $BASHPID == "$$" ]] || return "$1"
+  local -a __runbook_names; local __runbook_n
+  mapfile -t __runbook_names < <(compgen -e)
+  { builtin printf '%s\0' "$PWD"
+    for __runbook_n in "${__runbook_names[@]}"; do
+      builtin printf '%s=%s\0' "$__runbook_n" "${!__runbook_n-}"
+    done
+    builtin printf '%s\0' __RUNBOOK_STATE_END__; } >"$__runbook_state"
+  return "$1"
+}
+__runbook_exit='{ __runbook_dump "$?" && :; } 2>/dev/null'
+trap() {
+  { local -; set +x; } 2>/dev/null
+  builtin trap "$@" || return
+  local __runbook_t __runbook_user=; __runbook_t=$(builtin trap -p EXIT)
+  [[ $__runbook_t != *__runbook_dump* ]] || return 0
+  if [[ -n $__runbook_t ]]; then eval "set -- $__runbook_t"; __runbook_user=$3; fi
+  builtin trap -- "$__runbook_exit"$'\n'"$__runbook_user" EXIT
+}
+builtin trap -- "$__runbook_exit" EXIT
+if [[ -n ${__RUNBOOK_USER_BASH_ENV-} ]]; then
+  export BASH_ENV=$__RUNBOOK_USER_BASH_ENV; unset __RUNBOOK_USER_BASH_ENV; . "$BASH_ENV"
+fi
+"""
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    """What one step's run produced; the caller turns it into a verdict and a record."""
+
+    exit_code: int
+    """bash's exit status; 124 on timeout, 130 when interrupted, 128+N if killed by N."""
+    timed_out: bool
+    """The step ran past its timeout and its process group was killed."""
+    interrupted: bool
+    """A KeyboardInterrupt (the kernel's interrupt) arrived during the run."""
+    duration_s: float
+    """Wall-clock seconds from start until the group was gone."""
+    started_at: str
+    """ISO 8601 UTC with milliseconds, e.g. ``2026-11-28T13:20:49.123Z``, for the record."""
+    cwd: str
+    """The script's final working directory, so the next step starts where this one ended."""
+    exports: dict[str, str]
+    """Exported variables that are new or changed, to pass into the next step's env."""
+    output_bytes: int
+    """Total bytes the step wrote to stdout and stderr."""
+
+
+class _Stream:
+    """Batches raw output and hands decoded text to ``on_output`` at most every 0.1 s."""
+
+    def __init__(self, on_output: Callable[[str], None]) -> None:
+        self._on_output = on_output
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending: list[bytes] = []
+        self._last_flush = 0.0
+        self.total = 0
+
+    def feed(self, data: bytes) -> None:
+        self._pending.append(data)
+        self.total += len(data)
+
+    def due_in(self, now: float) -> float:
+        """Seconds until pending output must go out; output after a quiet spell goes at once."""
+        return self._last_flush + FLUSH_EVERY_S - now if self._pending else math.inf
+
+    def flush(self, *, final: bool = False) -> None:
+        data, self._pending = b"".join(self._pending), []
+        self._last_flush = time.monotonic()
+        text = self._decoder.decode(data, final=final)
+        if text:
+            self._on_output(text)
+
+
+def run_bash(
+    script: str,
+    *,
+    env: dict[str, str],
+    cwd: str,
+    timeout: float | None,
+    on_output: Callable[[str], None],
+    allow_failure: bool = False,
+) -> ShellResult:
+    """Run ``script`` under ``bash -e -o pipefail`` and stream its merged output live.
+
+    Parameters reach the script only through ``env`` (never pasted into its text). A
+    nonzero exit is returned, not raised: the caller decides what a failure means, and
+    ``allow_failure`` (a step's ``continue_on_error``) does not change how bash runs. A
+    KeyboardInterrupt is absorbed into ``interrupted=True`` so the caller can record it.
+    """
+    del allow_failure  # accepted so call sites read like the fence; see docstring
+    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    start = time.monotonic()
+    deadline = math.inf if timeout is None else start + timeout
+    sent_env = {**env, "PYTHONUNBUFFERED": "1"}
+    stream = _Stream(on_output)
+    with tempfile.TemporaryDirectory(prefix="runbook-step-") as state_dir:
+        proc, fd = _spawn(script, sent_env, cwd, state_dir)
+        timed_out = interrupted = False
+        try:
+            timed_out = _pump(proc, fd, stream, deadline)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            _stop_group(proc, graceful=timed_out or interrupted)
+            _drain(proc, fd, stream)
+        stream.flush(final=True)
+        final_cwd, exports = _read_state(os.path.join(state_dir, "state"), sent_env, cwd)
+    code = TIMEOUT_EXIT if timed_out else INTERRUPT_EXIT if interrupted else proc.returncode
+    return ShellResult(
+        exit_code=code if code >= 0 else 128 - code,
+        timed_out=timed_out,
+        interrupted=interrupted,
+        duration_s=time.monotonic() - start,
+        started_at=started_at,
+        cwd=final_cwd,
+        exports=exports,
+        output_bytes=stream.total,
+    )
+
+
+def _spawn(
+    script: str, env: dict[str, str], cwd: str, state_dir: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the wrapper as leader of a new session; return it and its merged output fd."""
+    with open(os.path.join(state_dir, "prelude.sh"), "w", encoding="utf-8") as f:
+        f.write(_PRELUDE)
+    env = dict(env)
+    if "BASH_ENV" in env:  # for the step's shell (see _PRELUDE), not for the wrapper
+        env["__RUNBOOK_USER_BASH_ENV"] = env.pop("BASH_ENV")
+    bash = shutil.which("bash") or "/bin/bash"
+    argv = [bash, "--noprofile", "--norc", "-c", _WRAPPER, "runbook-step", script, bash, state_dir]
+    if setpriv := shutil.which("setpriv"):
+        argv = [setpriv, "--pdeathsig", "HUP", "--", *argv]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, cwd=cwd, start_new_session=True,
+    )
+    assert proc.stdout is not None  # stdout=PIPE
+    return proc, proc.stdout.fileno()
+
+
+def _pump(proc: subprocess.Popen[bytes], fd: int, stream: _Stream, deadline: float) -> bool:
+    """Stream output until the leader has exited and the pipe is drained; True on timeout."""
+    eof, exited_at = False, math.inf
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while (now := time.monotonic()) < deadline:
+            if exited_at == math.inf and _has_exited(proc):
+                exited_at = now
+            if exited_at <= now and (eof or now - exited_at >= DRAIN_AFTER_EXIT_S):
+                return False
+            wait = max(0.0, min(_POLL_S, stream.due_in(now), deadline - now))
+            if eof:  # the script closed its output but still runs
+                time.sleep(wait)
+            elif sel.select(wait):
+                data = os.read(fd, 65536)
+                eof = not data
+                stream.feed(data)
+            if stream.due_in(time.monotonic()) <= 0:
+                stream.flush()
+    return True
+
+
+def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the leader exited, without reaping it: its pid stays the group's id."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # someone else reaped it
+        return True
+
+
+def _stop_group(proc: subprocess.Popen[bytes], *, graceful: bool) -> None:
+    """If ``graceful``, SIGTERM the group and give it time to clean up; then SIGKILL it.
+
+    While the leader runs, it relays the TERM to the group itself (see ``_WRAPPER``):
+    a group-wide signal from here would reach the script's shell twice.
+    """
+    if graceful:
+        try:
+            if _has_exited(proc):
+                _signal_group(proc, signal.SIGTERM)
+            else:
+                os.kill(proc.pid, signal.SIGTERM)  # not send_signal: it would reap
+            proc.wait(TERM_GRACE_S)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            pass
+    _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal every process left in the step's group, if any."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _drain(proc: subprocess.Popen[bytes], fd: int, stream: _Stream) -> None:
+    """Keep what is still in the pipe once the group is dead, then reap the leader."""
+    deadline = time.monotonic() + DRAIN_AFTER_EXIT_S
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0 and sel.select(left):
+            if not (data := os.read(fd, 65536)):
+                break
+            stream.feed(data)
+    if proc.stdout:  # not communicate(): a process that left the group may hold the pipe
+        proc.stdout.close()
+    proc.wait()
+
+
+def _read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict[str, str]]:
+    """Parse the EXIT trap's dump; without a complete dump, nothing is carried."""
+    try:
+        with open(path, "rb") as f:
+            parts = f.read().split(b"\0")
+    except FileNotFoundError:
+        return cwd, {}
+    if len(parts) < 3 or parts[-2:] != [_STATE_END, b""]:
+        return cwd, {}
+    pairs = (os.fsdecode(item).partition("=") for item in parts[1:-2])
+    exports = {k: v for k, _, v in pairs if not _is_internal(k) and sent_env.get(k) != v}
+    return os.fsdecode(parts[0]), exports
+
+
+def _is_internal(name: str) -> bool:
+    """Variables bash maintains itself (or we add), which must not leak into the next step."""
+    return name in _INTERNAL or name.startswith(("BASH", "__RUNBOOK", "__runbook"))

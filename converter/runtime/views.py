@@ -1,0 +1,147 @@
+"""What the operator sees: status lines, dry-run listings, buttons, the summary table.
+
+Every view is plain HTML with a text/plain twin, so an executed notebook reads
+right in JupyterLab, in nbconvert's HTML and in a text diff alike; widgets are
+used only where an operator must act (checkboxes, buttons).
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .text import STATUS_ICONS, message
+
+if TYPE_CHECKING:
+    from .session import Session, StepInfo, StepResult
+
+
+def _display(html_text: str, plain: str, *, display_id: str | None = None, update: bool = False) -> Any:
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - the runtime always runs under IPython
+        print(plain)
+        return None
+    bundle = {"text/html": html_text, "text/plain": plain}
+    return display(bundle, raw=True, display_id=display_id, update=update)
+
+
+class StepStatus:
+    """The one-line status of a step cell, updated in place as the step progresses."""
+
+    def __init__(self, session: Session, info: StepInfo):
+        self.session = session
+        self.info = info
+        self.display_id = session.new_display_id(f"step-{info.id}")
+        self.shown = False
+
+    def running(self) -> None:
+        self._show("running", "")
+
+    def done(self, result: StepResult) -> None:
+        detail = []
+        if result.exit_code is not None:
+            detail.append(f"exit {result.exit_code}")
+        if result.duration_s is not None:
+            detail.append(f"{result.duration_s:.2f} s")
+        if result.reason:
+            detail.append(result.reason)
+        self._show(result.status, ", ".join(detail))
+
+    def _show(self, status: str, detail: str) -> None:
+        icon = STATUS_ICONS.get(status, "")
+        plain = f"{icon} [{self.info.id}] {self.info.title}: {status}" + (f" ({detail})" if detail else "")
+        color = {"succeeded": "#1a7f37", "failed": "#cf222e", "blocked": "#9a6700", "running": "#0969da"}.get(status, "#57606a")
+        markup = (
+            f'<div class="runbook-status runbook-{html.escape(status)}" data-step="{html.escape(self.info.id)}" '
+            f'style="border-left:4px solid {color};padding:2px 8px;margin:2px 0">'
+            f"{icon} <b>{html.escape(self.info.id)}</b> {html.escape(self.info.title)}: "
+            f'<span style="color:{color}">{html.escape(status)}</span>'
+            + (f" <small>({html.escape(detail)})</small>" if detail else "")
+            + "</div>"
+        )
+        _display(markup, plain, display_id=self.display_id, update=self.shown)
+        self.shown = True
+
+
+def show_start(session: Session) -> None:
+    """Mode, operator, record directory and parameter values (secrets masked)."""
+    lang = session.lang
+    rows = [(message(lang, "mode"), _mode(session)), (message(lang, "operator"), session.operator),
+            (message(lang, "record"), str(session.run_dir))]
+    rows += [(f"{message(lang, 'parameters')}: {k}", _shown(v)) for k, v in session.shown_parameters().items()]
+    _display(_table(["", ""], rows), "\n".join(f"{k}: {v}" for k, v in rows))
+
+
+def _mode(session: Session) -> str:
+    parts = [session.settings.mode]
+    if session.settings.dry_run:
+        parts.append("dry run")
+    if session.settings.rollback:
+        parts.append("rollback")
+    return ", ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if not isinstance(value, str) else value
+
+
+def show_dry_run(session: Session, info: StepInfo, code: str) -> None:
+    """What a step would run, with the values its variables would have."""
+    lang = session.lang
+    values = "\n".join(f"  {k}={_shown(v)}" for k, v in session.shown_parameters().items())
+    text = f"{message(lang, 'dry_run', step=info.id)}\n{values}\n{message(lang, 'would_run')}\n{code}"
+    print(session.masker.mask(text))
+    sys.stdout.flush()
+
+
+def show_manual_button(session: Session, info: StepInfo, code: str) -> None:
+    """A button that runs a troubleshooting/manual command on an explicit click."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from .magic import execute
+
+    button = widgets.Button(description=message(session.lang, "run_button"), button_style="warning", icon="play")
+    out = widgets.Output()
+    hint = widgets.HTML(html.escape(message(session.lang, "manual_hint", operator=session.operator)))
+
+    def clicked(_button: Any) -> None:
+        with out:
+            session.journal.write("manual_run", step=info.id, by=session.operator)
+            try:
+                execute(session, info, code, {}, StepStatus(session, info))
+            except Exception as exc:  # noqa: BLE001 - a failing manual command is shown, not raised into the widget
+                print(f"{type(exc).__name__}: {exc}")
+
+    button.on_click(clicked)
+    display(widgets.VBox([hint, button, out]))
+
+
+def summary_rows(session: Session) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per declared step: id, title, kind, status, exit code, duration."""
+    rows = []
+    for info in session.steps.values():
+        result = session.results.get(info.id)
+        status = result.status if result else "not_run"
+        exit_code = "" if not result or result.exit_code is None else str(result.exit_code)
+        duration = "" if not result or result.duration_s is None else f"{result.duration_s:.2f}"
+        rows.append((info.id, info.title, info.kind, f"{STATUS_ICONS.get(status, '')} {status}", exit_code, duration))
+    return rows
+
+
+def show_summary(session: Session) -> None:
+    """The summary table at the end of the notebook."""
+    lang = session.lang
+    head = [message(lang, "step"), message(lang, "title"), "kind", message(lang, "status"),
+            message(lang, "exit"), message(lang, "duration")]
+    rows = summary_rows(session)
+    plain = "\n".join(" | ".join(r) for r in [tuple(head), *rows])
+    _display(f"<h3>{html.escape(message(lang, 'summary'))}</h3>" + _table(head, rows), plain)
+
+
+def _table(head: list[str], rows: list) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="runbook-table"><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>'

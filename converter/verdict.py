@@ -1,0 +1,98 @@
+"""Journal → verdict: what happened in a run, decided from our own evidence.
+
+papermill's cell metadata is not evidence: it reports ``completed`` after a kernel
+death and exits 0 after ``sys.exit(0)``. The journal, flushed event by event by the
+kernel, is: a step that started and never ended was cut off; a run whose finish
+cell never journaled ``session_end`` stopped early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a run (or of its rollback pass)."""
+
+    status: str  # succeeded | failed | blocked | interrupted
+    failed_step: str | None = None
+    reason: str | None = None
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: str | None = None) -> Verdict:
+    """Decide the verdict of one pass from its journal events.
+
+    ``interrupted`` is set when the runner was signalled; ``stopped`` carries the
+    error papermill raised (if any), used when the journal cannot explain the stop.
+    """
+    steps: dict[str, dict[str, Any]] = {}
+    blocked: dict[str, Any] | None = None
+    open_step: str | None = None
+    ended = False
+    for event in events:
+        kind = event.get("event")
+        step = event.get("step")
+        if kind == "step_start":
+            steps[step] = {"status": "running", "started_at": event.get("at")}
+            open_step = step
+        elif kind in ("step_end", "step_skipped", "step_dry_run"):
+            steps.setdefault(step, {}).update(_result(event))
+            open_step = None if step == open_step else open_step
+        elif kind == "blocked":
+            blocked = event
+            steps.setdefault(step, {}).update(status="blocked", reason=", ".join(event.get("unchecked", [])))
+        elif kind == "session_end":
+            ended = True
+    if open_step is not None:
+        steps[open_step].update(status="interrupted" if interrupted else "failed")
+        reason = "interrupted by a signal" if interrupted else "the kernel died while the step was running"
+        steps[open_step]["reason"] = reason
+        return Verdict("interrupted" if interrupted else "failed", open_step, reason, steps)
+    if interrupted or any(s.get("status") == "interrupted" for s in steps.values()):
+        return Verdict("interrupted", _last(steps, "interrupted"), "interrupted by a signal", steps)
+    failed = _last(steps, "failed")
+    if failed is not None:
+        return Verdict("failed", failed, steps[failed].get("reason"), steps)
+    if blocked is not None:
+        return Verdict("blocked", blocked.get("step"), "unchecked: " + ", ".join(blocked.get("unchecked", [])), steps)
+    if not ended:
+        why = stopped or "the run stopped before its finish cell (kernel death or sys.exit)"
+        return Verdict("failed", None, why, steps)
+    return Verdict("succeeded", None, None, steps)
+
+
+def _result(event: dict[str, Any]) -> dict[str, Any]:
+    kind = event["event"]
+    if kind == "step_skipped":
+        return {"status": "manual" if event.get("reason") == "manual" else "skipped", "reason": event.get("reason")}
+    if kind == "step_dry_run":
+        return {"status": "dry_run"}
+    return {
+        "status": event.get("status"),
+        "exit_code": event.get("exit_code"),
+        "duration_s": event.get("duration_s"),
+        "started_at": event.get("started_at"),
+        "reason": event.get("reason"),
+        "log": event.get("log"),
+    }
+
+
+def _last(steps: dict[str, dict[str, Any]], status: str) -> str | None:
+    found = [step for step, result in steps.items() if result.get("status") == status]
+    return found[-1] if found else None
+
+
+def final_checks(events: list[dict[str, Any]], declared: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every declared checklist item with its last state: who ticked it and when."""
+    state: dict[str, dict[str, Any]] = {}
+    for checklist in declared:
+        for item in checklist.get("items", []):
+            state[item["id"]] = {"id": item["id"], "text": item["text"], "checked": False, "by": None, "at": None}
+    for event in events:
+        if event.get("event") == "check":
+            entry = state.setdefault(event["id"], {"id": event["id"], "text": event.get("text", "")})
+            entry.update(checked=bool(event.get("checked")), by=event.get("by"), at=event.get("at"), via=event.get("via"))
+    return list(state.values())
