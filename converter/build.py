@@ -168,7 +168,9 @@ class _Builder:
             items=items,
             role=_py(checklist.role),
         )
-        self._code(code, checklist.line, "checklist", extra={"checklist_id": checklist.id, "role": checklist.role})
+        # "role" is the cell's role; the list's own role (verify, pre…) must not overwrite it.
+        extra = {"checklist_id": checklist.id, "checklist_role": checklist.role}
+        self._code(code, checklist.line, "checklist", extra=extra)
 
     def _markdown(self, text: str, line: int, role: str) -> None:
         last = self.out[-1] if self.out else None

@@ -95,6 +95,132 @@ def run(source: Path, parameters: tuple, parameters_file: Path | None, dry_run: 
     raise SystemExit(outcome.exit_code)
 
 
+RECORDS_OPTION = click.option(
+    "--records", type=click.Path(path_type=Path), envvar="RUNBOOK_RECORDS", default="records", show_default=True,
+    help="Records directory (env RUNBOOK_RECORDS).",
+)
+
+
+@cli.group()
+def records() -> None:
+    """Read the evidence archive: list, show, verify, export, reindex.
+
+    Example: runbook records list --status failed --since 2026-11-01
+    """
+
+
+@records.command("list")
+@RECORDS_OPTION
+@click.option("--runbook", help="Only this runbook id.")
+@click.option("--status", type=click.Choice(["succeeded", "failed", "blocked", "interrupted"]))
+@click.option("--operator", help="Only runs by this operator.")
+@click.option("--since", help="Started on or after (ISO date or time, UTC).")
+@click.option("--until", help="Started before (ISO date or time, UTC).")
+@click.option("--limit", type=int, help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+def records_list(records: Path, runbook: str | None, status: str | None, operator: str | None, since: str | None,
+                 until: str | None, limit: int | None, as_json: bool) -> None:
+    """List runs, newest first (from the index; see reindex).
+
+    Example: runbook records list --runbook sqlite-phone-number --json
+    """
+    import json
+
+    from .archive import RunFilter, list_runs
+    from .recover import finalize_abandoned
+
+    if records.is_dir():
+        finalize_abandoned(records)
+    rows = list_runs(records, RunFilter(runbook, status, operator, since, until, limit))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'OPERATOR':<12} {'STARTED':<24} FAILED")
+    for r in rows:
+        status_text = r["status"] + ("*" if r["dry_run"] else "")
+        click.echo(f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} {str(r['operator'])[:12]:<12} "
+                   f"{r['started_at']!s:<24} {r['failed_step'] or ''}")
+
+
+@records.command("show")
+@click.argument("run")
+@RECORDS_OPTION
+def records_show(run: str, records: Path) -> None:
+    """Show one run: parameters, steps, checks, failure and rollback.
+
+    Example: runbook records show 20261128T1334
+    """
+    from .archive import find_run
+    from .report import load_view, show_text
+
+    click.echo(show_text(load_view(find_run(records, run))))
+
+
+@records.command("export")
+@click.argument("run")
+@RECORDS_OPTION
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True)
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+def records_export(run: str, records: Path, fmt: str, out: Path | None) -> None:
+    """Export a self-contained report of one run for auditors (works offline).
+
+    Example: runbook records export 20261128T1334 --format html -o run.html
+    """
+    from .archive import find_run
+    from .report import export_html, export_markdown, load_view
+
+    view = load_view(find_run(records, run))
+    text = export_html(view) if fmt == "html" else export_markdown(view)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        click.echo(str(out))
+    else:
+        click.echo(text, nl=False)
+
+
+@records.command("verify")
+@click.argument("run", required=False)
+@RECORDS_OPTION
+@click.option("--all", "check_all", is_flag=True, help="Every record and the whole chain.")
+def records_verify(run: str | None, records: Path, check_all: bool) -> None:
+    """Recompute every hash and walk the previous-chain; exit 1 naming what changed.
+
+    Example: runbook records verify --all
+    """
+    from .verify import verify_all, verify_chain, verify_record
+
+    if run and not check_all:
+        from .archive import find_run
+
+        run_dir = find_run(records, run)
+        problems = verify_record(records, run_dir) + verify_chain(records)
+        count, unsealed = 1, []
+    else:
+        count, problems, unsealed = verify_all(records)
+    for problem in problems:
+        click.echo(f"FAIL {problem}")
+    for path in unsealed:
+        click.echo(f"note {path}: not sealed yet (running, or interrupted: run 'runbook records reindex')")
+    click.echo(f"{count} record(s) checked, {len(problems)} problem(s)")
+    raise SystemExit(1 if problems else 0)
+
+
+@records.command("reindex")
+@RECORDS_OPTION
+def records_reindex(records: Path) -> None:
+    """Seal abandoned runs as interrupted, then rebuild the index from the manifests.
+
+    Example: runbook records reindex --records /var/lib/runbook/records
+    """
+    from .archive import reindex
+    from .recover import finalize_abandoned
+
+    sealed = finalize_abandoned(records) if records.is_dir() else []
+    for run_dir in sealed:
+        click.echo(f"sealed as interrupted: {run_dir}")
+    click.echo(f"indexed {reindex(records)} record(s)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn input errors into ``path:line: message`` and exit 2."""
     try:

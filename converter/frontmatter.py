@@ -114,19 +114,17 @@ def _line_of(name: str, text: str | None, first: int) -> int:
     Only the direct children of ``parameters:`` count, so a parameter called ``timeout``
     or ``type`` is not found at the top-level ``timeout:`` or at another one's ``type:``.
     """
-    indent = None
+    inside, indent = False, None
     for offset, raw in enumerate((text or "").splitlines(), start=1):
-        if indent is None:
-            indent = "" if raw.rstrip() == "parameters:" else None
+        if not inside:
+            inside = raw.rstrip() == "parameters:"
             continue
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
-        depth = raw[: len(raw) - len(raw.lstrip())]
-        if not depth:
-            break  # the next top-level key: the mapping has ended
+        depth = len(raw) - len(raw.lstrip())
+        if depth == 0:
+            break  # the next top-level key: the parameters mapping has ended
         indent = indent or depth
-        if depth == indent and raw.strip().strip("'\"").startswith(f"{name}"):
-            key = raw.strip().split(":", 1)[0].strip().strip("'\"")
-            if key == name:
-                return first + offset
+        if depth == indent and raw.split(":", 1)[0].strip().strip("'\"") == name:
+            return first + offset
     return first

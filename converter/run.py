@@ -81,6 +81,9 @@ def run_runbook(options: RunOptions) -> RunOutcome:
     operator = options.operator or os.environ.get("RUNBOOK_OPERATOR") or os.environ.get("JUPYTERHUB_USER") or _os_user()
     values, secrets = resolve_parameters(meta.get("parameters", []), options.parameters, options.parameters_from_text)
     _check_confirm_ids(meta, options.confirm)
+    from .recover import finalize_abandoned
+
+    finalize_abandoned(options.records) if options.records.is_dir() else None
     run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
     masker = SecretMasker(secrets)
     journal = Journal(run_dir / "journal.jsonl", masker=masker)
@@ -101,11 +104,13 @@ def run_runbook(options: RunOptions) -> RunOutcome:
     status = "interrupted" if guard.interrupted else verdict.status
     journal.write("run_end", source="runner", status=status)
     journal.close()
+    from .archive import index_record
     from .seal import seal_record
 
     manifest = seal_record(run_dir, run_id=run_id, meta=meta, status=status, verdict=verdict, rollback=rollback,
                            operator=operator, started_at=started, parameters=shown, dry_run=options.dry_run,
                            masker=masker)
+    index_record(options.records, run_dir, manifest)
     return RunOutcome(status, run_dir, manifest)
 
 

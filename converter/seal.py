@@ -24,6 +24,7 @@ STOP_FILE = "STOP"
 def seal_record(
     run_dir: Path, *, run_id: str, meta: dict, status: str, verdict: Verdict, rollback: Verdict | None,
     operator: str, started_at: str, parameters: dict, dry_run: bool, masker: SecretMasker,
+    mode: str = "headless",
 ) -> dict[str, Any]:
     """Write record.html and manifest.json for a run whose notebooks and journal exist."""
     with contextlib.suppress(FileNotFoundError):
@@ -40,7 +41,7 @@ def seal_record(
         "status": status,
         "dry_run": dry_run,
         "operator": operator,
-        "mode": "headless",
+        "mode": mode,
         "started_at": started_at,
         "finished_at": utc_now(),
         "parameters": parameters,

@@ -67,6 +67,8 @@ def _widgets(session: Session, list_id: str, title: str, states: dict[str, Check
         box.add_class(f"runbook-check-{_css(item_id)}")
 
         def toggled(change: dict, item_id: str = item_id, state: CheckState = state) -> None:
+            if session.finished:  # the record is sealed: a late tick must not alter it
+                return
             if change.get("name") == "value" and change["new"] != state.checked:
                 set_check(session, item_id, bool(change["new"]), via="widget")
                 _render_state(session, title, states, view_id, update=True)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import StepBlocked, StepFailed
+from .errors import StepBlocked, StepFailed, StopRun
 from .session import StepInfo, StepResult
 from .shell import run_bash
 from .text import message
@@ -56,6 +56,8 @@ def run_step_cell(session: Session, line: str, code: str) -> StepResult:
 
     step_id, attrs = parse_magic_line(line)
     info = session.steps.get(step_id) or StepInfo(step_id, attrs.get("kind", "procedure"), step_id, ())
+    if session.finished:
+        raise StopRun(message(session.lang, "finished", run_dir=session.run_dir))
     if (session.run_dir / "STOP").exists():  # the runner was told to stop between cells
         session.journal.write("step_skipped", step=step_id, kind=info.kind, reason="stopped")
         raise KeyboardInterrupt

@@ -91,6 +91,7 @@ class Session:
     checks: dict[str, dict[str, CheckState]] = field(default_factory=dict)
     finished: bool = False
     display_seq: int = 0
+    notebook_path: str | None = None
 
     def new_display_id(self, prefix: str) -> str:
         """A display id unique in this kernel, so status lines update in place."""
@@ -155,6 +156,7 @@ def start(namespace: dict[str, Any], *, runbook: dict, parameters: list[dict], s
         masker=masker,
         env=env,
         cwd=os.getcwd(),
+        notebook_path=_notebook_path(),
     )
     journal.write(
         "session_start",
@@ -167,6 +169,7 @@ def start(namespace: dict[str, Any], *, runbook: dict, parameters: list[dict], s
         rollback=settings.rollback,
         parameters=session.shown_parameters(),
         steps=[{"id": s.id, "kind": s.kind, "title": s.title} for s in session.steps.values()],
+        notebook=session.notebook_path,
     )
     from .magic import register_step_magic
     from .views import show_start
@@ -174,6 +177,19 @@ def start(namespace: dict[str, Any], *, runbook: dict, parameters: list[dict], s
     register_step_magic(session)
     show_start(session)
     return session
+
+
+def _notebook_path() -> str | None:
+    """The notebook file this kernel runs, when known (for rebuilding the record)."""
+    explicit = os.environ.get("RUNBOOK_NOTEBOOK")
+    if explicit:
+        return os.path.abspath(explicit)
+    session_name = os.environ.get("JPY_SESSION_NAME")  # set by jupyter_server to the notebook path
+    if session_name:
+        for candidate in (Path(session_name), Path.cwd() / Path(session_name).name):
+            if candidate.is_file():
+                return str(candidate.resolve())
+    return None
 
 
 def _settings(namespace: dict[str, Any], timeout: float | None) -> Settings:

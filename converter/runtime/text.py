@@ -36,6 +36,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "record": "Record",
         "rerun": "Step {step} already succeeded in this run. To run it again, click the button.",
         "rerun_button": "Run again",
+        "finished": "This run is finished and sealed in {run_dir}; run the setup cell again to start a new run.",
     },
     "ja": {
         "timed_out": "{seconds:g} 秒でタイムアウトしました。プロセスグループを停止しました",
@@ -70,6 +71,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "record": "レコード",
         "rerun": "ステップ {step} はこの実行で既に成功しています。再実行する場合はボタンをクリックしてください。",
         "rerun_button": "再実行",
+        "finished": "この実行は終了し {run_dir} に記録済みです。新しい実行はセットアップセルから再実行してください。",
     },
 }
 

@@ -1,0 +1,179 @@
+"""The records index: an SQLite table of manifests, for fast ``records list`` and lookup.
+
+The manifests stay the source of truth; the index is a cache that
+``runbook records reindex`` rebuilds from them, and verification never reads it
+(anyone who can edit a record can edit the index too). Concurrent runs update it
+safely: WAL journal, one short ``BEGIN IMMEDIATE`` transaction per record, and a
+busy timeout so a writer waits for the lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import RecordError
+from .record import MANIFEST, hash_file
+
+INDEX = "index.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    runbook_id TEXT NOT NULL,
+    title TEXT,
+    status TEXT NOT NULL,
+    operator TEXT,
+    mode TEXT,
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    finished_at TEXT,
+    failed_step TEXT,
+    path TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
+CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
+"""
+COLUMNS = ("run_id", "runbook_id", "title", "status", "operator", "mode", "dry_run",
+           "started_at", "finished_at", "failed_step", "path", "manifest_sha256")
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What ``records list`` narrows by; ``None`` means any."""
+
+    runbook: str | None = None
+    status: str | None = None
+    operator: str | None = None
+    since: str | None = None
+    until: str | None = None
+    limit: int | None = None
+
+
+@contextmanager
+def connect(records: Path) -> Iterator[sqlite3.Connection]:
+    """Open (and create) the index with WAL and a generous busy timeout."""
+    records.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(records / INDEX, timeout=30, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise RecordError(f"cannot open the records index: {exc}", path=str(records / INDEX)) from None
+    try:
+        db.row_factory = sqlite3.Row
+        _retry(lambda: db.execute("PRAGMA journal_mode=WAL"))
+        _retry(lambda: db.executescript(SCHEMA))
+        yield db
+    finally:
+        db.close()
+
+
+def index_row(records: Path, run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The index row for one sealed record."""
+    failure = manifest.get("failure") or {}
+    return {
+        "run_id": manifest.get("run_id") or run_dir.name,
+        "runbook_id": (manifest.get("runbook") or {}).get("id") or run_dir.parent.name,
+        "title": (manifest.get("runbook") or {}).get("title"),
+        "status": manifest.get("status"),
+        "operator": manifest.get("operator"),
+        "mode": manifest.get("mode"),
+        "dry_run": int(bool(manifest.get("dry_run"))),
+        "started_at": manifest.get("started_at"),
+        "finished_at": manifest.get("finished_at"),
+        "failed_step": failure.get("step"),
+        "path": run_dir.relative_to(records).as_posix(),
+        "manifest_sha256": hash_file(run_dir / MANIFEST),
+    }
+
+
+def add_records(records: Path, rows: list[dict[str, Any]]) -> None:
+    """Insert or replace rows in one transaction (retried while another writer holds the lock)."""
+    if not rows:
+        return
+    sql = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    with connect(records) as db:
+        def write() -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(sql, [tuple(row[c] for c in COLUMNS) for row in rows])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        _retry(write)
+
+
+def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Add one sealed record to the index."""
+    add_records(records, [index_row(records, run_dir, manifest)])
+
+
+def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
+    """Index rows matching ``where``, newest first."""
+    clauses, args = [], []
+    for column, value in (("runbook_id", where.runbook), ("status", where.status), ("operator", where.operator)):
+        if value:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    if where.since:
+        clauses.append("started_at >= ?")
+        args.append(where.since)
+    if where.until:
+        clauses.append("started_at < ?")
+        args.append(where.until)
+    sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+    sql += " ORDER BY started_at DESC, run_id DESC" + (f" LIMIT {int(where.limit)}" if where.limit else "")
+    if not (records / INDEX).exists():
+        return []
+    with connect(records) as db:
+        return [dict(row) for row in db.execute(sql, args)]
+
+
+def find_run(records: Path, ref: str) -> Path:
+    """The record directory for a run id or unique prefix (index first, then the tree)."""
+    matches: list[str] = []
+    if (records / INDEX).exists():
+        with connect(records) as db:
+            matches = [r["path"] for r in db.execute("SELECT path FROM runs WHERE run_id LIKE ? || '%'", (ref,))]
+    if not matches:
+        matches = sorted({p.parent.relative_to(records).as_posix() for p in records.glob(f"*/{ref}*/journal.jsonl")})
+    if not matches:
+        raise RecordError(f"no record matches '{ref}'", path=str(records))
+    if len(matches) > 1:
+        shown = ", ".join(Path(m).name for m in matches[:5])
+        raise RecordError(f"'{ref}' matches {len(matches)} records ({shown}…); give more of the run id")
+    return records / matches[0]
+
+
+def reindex(records: Path) -> int:
+    """Rebuild the index from every manifest on disk; returns the number of records."""
+    rows = []
+    for manifest_path in sorted(records.glob(f"*/*/{MANIFEST}")):
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        rows.append(index_row(records, manifest_path.parent, manifest))
+    with connect(records) as db:
+        _retry(lambda: db.execute("DELETE FROM runs"))
+    add_records(records, rows)
+    return len(rows)
+
+
+def _retry(action, attempts: int = 50):
+    """Run ``action``; on "database is locked" wait and retry (busy_timeout covers most cases)."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                raise RecordError(f"records index: {exc}") from None
+            time.sleep(0.05 * (attempt + 1))
+    return None
