@@ -104,8 +104,8 @@ def export_markdown(view: RecordView) -> str:
            "```text", show_text(view), "```", "", "## Step timeline", ""]
     for entry in view.timeline:
         out += [f"### {entry['id']} {entry.get('title') or ''}".rstrip(), "",
-                f"- status: {entry.get('status')}, exit {entry.get('exit_code')}, {entry.get('duration_s')} s, "
-                f"started {entry.get('started_at')}", "", "```bash", entry.get("code", "").rstrip(), "```", "",
+                (f"- status: {entry.get('status')}, exit {entry.get('exit_code')}, {entry.get('duration_s')} s, "
+                f"started {entry.get('started_at')}"), "", "```bash", entry.get("code", "").rstrip(), "```", "",
                 "```text", (entry.get("output") or "").rstrip(), "```", ""]
     return "\n".join(out) + "\n"
 
@@ -115,9 +115,9 @@ def export_html(view: RecordView) -> str:
     m = view.manifest
     e = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(str(m['runbook'].get('title') or ''))}</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}pre{background:#f6f8fa;padding:8px;"
+             ("<style>body{font-family:sans-serif;max-width:60em;margin:auto}pre{background:#f6f8fa;padding:8px;"
              "overflow-x:auto}td,th{border:1px solid #ccc;padding:2px 6px}.failed{color:#cf222e}"
-             ".succeeded{color:#1a7f37}</style></head><body>",
+             ".succeeded{color:#1a7f37}</style></head><body>"),
              f"<h1>Run record: {e(str(m['runbook'].get('title') or m['runbook'].get('id')))}</h1>",
              f"<pre>{e(show_text(view))}</pre><h2>Step timeline</h2>"]
     for entry in view.timeline:
