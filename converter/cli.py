@@ -51,6 +51,27 @@ def convert(sources: tuple[str, ...], out: Path | None, check: bool) -> None:
 
 
 @cli.command()
+@click.argument("sources", nargs=-1, required=True)
+def lint(sources: tuple[str, ...]) -> None:
+    """Check runbooks: placeholders, undefined variables, credentials, unconfirmed
+    destructive commands, missing rollback, and shellcheck findings per shell block.
+
+    Prints `path:line: level: message [code]`; exits 1 when any error is found.
+
+    Example: runbook lint templates/
+    """
+    from .convert import find_sources
+    from .lint import lint_paths
+
+    findings = lint_paths(find_sources(list(sources)))
+    for finding in findings:
+        click.echo(str(finding))
+    errors = sum(1 for f in findings if f.level == "error")
+    click.echo(f"{len(findings)} finding(s), {errors} error(s)", err=True)
+    raise SystemExit(1 if errors else 0)
+
+
+@cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
               help="A parameter value, converted by its declared type.")

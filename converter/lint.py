@@ -227,7 +227,10 @@ def _missing_rollback(runbook: Runbook) -> list[Hit]:
     kinds = {s.kind for s in runbook.sections} | {s.kind for s in runbook.steps()}
     if "procedure" not in kinds or "rollback" in kinds:
         return []
-    message = "the procedure has no rollback section; add one saying how to undo it (## Rollback)"
+    message = (
+        "the procedure has no rollback section; add one saying how to undo it "
+        "(## ロールバック手順 / ## Rollback)"
+    )
     return [(1, "warning", "no-rollback", message)]
 
 

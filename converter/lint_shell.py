@@ -341,34 +341,22 @@ def _label(matched: str) -> str:
 
 
 # A value that starts with "$" (or a backquote) comes from the environment: not a credential.
+# fmt: off
 CREDENTIALS = (
-    (
-        "Authorization header with a literal value",
-        re.compile(
-            r"(?i)\b(?:authorization|proxy-authorization|x-api-key|x-auth-token|api-key|private-token)\s*:\s*"
-            r"(?:(?:bearer|basic|oauth|token|bot|digest|apikey)\s+)?[\"']?(?P<value>[^\s\"']+)"
-        ),
-    ),
-    (
-        "password in a URL",
-        re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:(?P<value>[^\s/@'\"]+)@"),
-    ),
+    ("Authorization header with a literal value", re.compile(
+        r"(?i)\b(?:authorization|proxy-authorization|x-api-key|x-auth-token|api-key|private-token)"
+        r"\s*:\s*(?:(?:bearer|basic|oauth|token|bot|digest|apikey)\s+)?[\"']?(?P<value>[^\s\"']+)")),
+    ("password in a URL", re.compile(
+        r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:(?P<value>[^\s/@'\"]+)@")),
     ("literal --password", re.compile(r"(?i)--(?:password|passwd)=[\"']?(?P<value>[^\s\"']+)")),
-    (
-        "secret assigned a literal value",
-        re.compile(
-            r"(?i)(?<![\w-])[a-z_][a-z0-9_]*?(?:password|passwd|_pwd|secret|secret_key|secret_access_key|token"
-            r"|api_key|apikey)=[\"']?(?P<value>[^\s\"';&|)]*)"
-        ),
-    ),
+    ("secret assigned a literal value", re.compile(
+        r"(?i)(?<![\w-])[a-z_][a-z0-9_]*?(?:password|passwd|_pwd|secret|secret_key|secret_access_key"
+        r"|token|api_key|apikey)=[\"']?(?P<value>[^\s\"';&|)]*)")),
     ("AWS access key id", re.compile(r"\b(?P<value>(?:AKIA|ASIA)[0-9A-Z]{16})\b")),
-    (
-        "AWS secret access key",
-        re.compile(
-            r"(?i)\baws_secret_access_key\b[\s\"']+(?P<value>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
-        ),
-    ),
+    ("AWS secret access key", re.compile(
+        r"(?i)\baws_secret_access_key\b[\s\"']+(?P<value>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])")),
 )
+# fmt: on
 AUTH_SCHEMES = frozenset({"bearer", "basic", "oauth", "token", "bot", "digest", "apikey"})
 
 

@@ -45,7 +45,12 @@ def finalize_abandoned(records: Path) -> list[Path]:
 
 
 def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Seal one abandoned record as ``interrupted`` and index it."""
+    """Seal one abandoned record and index it.
+
+    A run that stopped at a failed or blocked step (plain papermill stops there and
+    nobody runs the finish cell) keeps that verdict; anything else — a kill
+    mid-step, an operator who walked away — is ``interrupted``.
+    """
     from .archive import index_record
     from .journal_notebook import record_notebook
     from .seal import seal_record
@@ -60,9 +65,11 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
             record.rename(run_dir / "record.partial.ipynb")
         source = _source_notebook(start.get("notebook"))
         nbformat.write(record_notebook(run_dir, events, source), record)
-    verdict = judge(events, interrupted=True)
+    verdict = judge(events)
+    if verdict.status not in ("failed", "blocked") or verdict.failed_step is None or _cut_off(events):
+        verdict = judge(events, interrupted=True)  # killed mid-way: what it shows, as interrupted
     manifest = seal_record(
-        run_dir, run_id=run_dir.name, meta=meta, status="interrupted", verdict=verdict, rollback=None,
+        run_dir, run_id=run_dir.name, meta=meta, status=verdict.status, verdict=verdict, rollback=None,
         operator=str(run_start.get("operator") or start.get("operator") or ""),
         started_at=str(events[0].get("at")) if events else "", parameters=start.get("parameters") or run_start.get("parameters") or {},
         dry_run=bool(start.get("dry_run") or run_start.get("dry_run")), masker=SecretMasker([]),
@@ -70,6 +77,17 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     )
     index_record(records, run_dir, manifest)
     return manifest
+
+
+def _cut_off(events: list[dict[str, Any]]) -> bool:
+    """Whether a step started and never ended (the writer died mid-step)."""
+    running: set[str] = set()
+    for event in events:
+        if event.get("event") == "step_start":
+            running.add(event.get("step"))
+        elif event.get("event") == "step_end":
+            running.discard(event.get("step"))
+    return bool(running)
 
 
 def _writer_alive(events: list[dict[str, Any]]) -> bool:
