@@ -118,7 +118,12 @@ class _Builder:
         return section is not None and checklist in section.items
 
     def _section(self, section: Section) -> None:
+        panel = section.kind == "rollback" and any(isinstance(i, Step) and i.shell_blocks for i in section.items)
         for item in section.items:
+            if panel and isinstance(item, Step):
+                comment = label(self.lang, "rollback_comment")
+                self._code(render("rollback.py.tmpl", rollback_comment=comment), section.line, "rollback-panel")
+                panel = False
             if isinstance(item, Step):
                 self._step(item)
             elif isinstance(item, Checklist):

@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build import build_notebook, notebook_text, write_notebook
 from .errors import ParseError, RunbookError
 from .parse import parse_file
 
@@ -55,6 +54,9 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
     conversions = []
     for source in sources:
         runbook = parse_file(source)
+        # Imported here, after parsing: nbformat takes seconds to import, bad input needs none of it.
+        from .build import build_notebook, notebook_text
+
         nb = build_notebook(runbook, source_name=_shown(source))
         if single_file_out:
             target = out
@@ -78,6 +80,8 @@ def plan_all(sources: list[Path], out: Path | None) -> tuple[list[Conversion], l
 def write_all(conversions: list[Conversion]) -> None:
     """Write every notebook (each atomically)."""
     import nbformat
+
+    from .build import write_notebook
 
     for conversion in conversions:
         write_notebook(nbformat.reads(conversion.text, as_version=4), conversion.target)

@@ -26,6 +26,7 @@ LABELS: dict[str, dict[str, str]] = {
         "records_dir": "where records go (default: RUNBOOK_RECORDS or ./records)",
         "run_dir": "set by runbook run: this run's record directory",
         "expected_comment": "Expected result check: the step fails when its output does not match",
+        "rollback_comment": "Rollback: these steps run only in rollback mode; the button below starts it",
     },
     "ja": {
         "metadata": "ランブック情報",
@@ -46,6 +47,7 @@ LABELS: dict[str, dict[str, str]] = {
         "records_dir": "レコードの保存先 (既定: RUNBOOK_RECORDS または ./records)",
         "run_dir": "runbook run が設定: この実行のレコードディレクトリ",
         "expected_comment": "期待される結果のチェック: 出力が一致しない場合ステップは失敗",
+        "rollback_comment": "ロールバック: 以下の手順はロールバックモードでのみ実行。下のボタンで開始",
     },
 }
 

@@ -9,8 +9,10 @@ where the record is.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
+from .text import message
 from .views import _display, show_summary
 
 if TYPE_CHECKING:
@@ -18,19 +20,61 @@ if TYPE_CHECKING:
 
 
 def finish_run(session: Session) -> None:
-    """Show the summary, journal ``session_end`` and, unless headless, seal the record."""
+    """Show the summary; seal the record now, or — in JupyterLab — behind a Finish button.
+
+    In JupyterLab "Run All" reaches this cell while the operator may still want to
+    run a troubleshooting command or tick the post-execution list, so sealing waits
+    for an explicit click. Elsewhere (papermill, nbval, a bare kernel) nobody would
+    click, so the record is sealed at once.
+    """
     show_summary(session)
-    statuses = {step_id: result.status for step_id, result in session.results.items()}
     if session.finished:
+        _show_record(session, None)
         return
-    session.journal.write("session_end", source="kernel", statuses=statuses)
-    session.finished = True
     if session.settings.mode == "headless":
+        session.journal.write("session_end", source="kernel", statuses=_statuses(session))
+        session.finished = True
         return
-    manifest = seal_interactive(session)
+    if os.environ.get("JPY_SESSION_NAME") and not os.environ.get("RUNBOOK_AUTO_FINISH"):
+        _finish_button(session)
+        return
+    _show_record(session, _close(session))
+
+
+def _close(session: Session) -> dict:
+    session.journal.write("session_end", source="kernel", statuses=_statuses(session))
+    session.finished = True
+    return seal_interactive(session)
+
+
+def _statuses(session: Session) -> dict[str, str]:
+    return {step_id: result.status for step_id, result in session.results.items()}
+
+
+def _finish_button(session: Session) -> None:
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    button = widgets.Button(description=message(session.lang, "finish_button"), button_style="success", icon="check")
+    button.add_class("runbook-finish")
+    out = widgets.Output()
+
+    def clicked(_button: object) -> None:
+        if session.finished:
+            return
+        button.disabled = True
+        with out:
+            _show_record(session, _close(session))
+
+    button.on_click(clicked)
+    display(widgets.VBox([button, out]))
+
+
+def _show_record(session: Session, manifest: dict | None) -> None:
     path = str(session.run_dir)
-    _display(f'<div class="runbook-record">Record: <code>{path}</code> — status <b>{manifest["status"]}</b></div>',
-             f"Record: {path} (status {manifest['status']})")
+    status = manifest["status"] if manifest else "sealed"
+    _display(f'<div class="runbook-record">{message(session.lang, "record")}: <code>{path}</code> — <b>{status}</b></div>',
+             f"{message(session.lang, 'record')}: {path} ({status})")
 
 
 def seal_interactive(session: Session) -> dict:

@@ -67,6 +67,12 @@ def run_step_cell(session: Session, line: str, code: str) -> StepResult:
         return _skip(session, info, status, code, skip)
     if session.settings.dry_run:
         return _dry_run(session, info, status, code)
+    prior = session.results.get(info.id)
+    if prior is not None and prior.status == "succeeded" and session.settings.mode != "headless":
+        from .views import show_rerun
+
+        show_rerun(session, info, code, attrs)  # never twice by accident: ask first
+        return prior
     _check_gate(session, info, status)
     return execute(session, info, code, attrs, status)
 

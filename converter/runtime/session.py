@@ -92,6 +92,7 @@ class Session:
     finished: bool = False
     display_seq: int = 0
     notebook_path: str | None = None
+    progress_id: str | None = None
 
     def new_display_id(self, prefix: str) -> str:
         """A display id unique in this kernel, so status lines update in place."""
@@ -124,6 +125,12 @@ class Session:
 
         check_expected(self, step_id, match=match, text=text)
 
+    def rollback_panel(self) -> None:
+        """Explain rollback mode and offer a button that starts it (see :mod:`.rollback`)."""
+        from .rollback import rollback_panel
+
+        rollback_panel(self)
+
     def finish(self) -> None:
         """Show the summary and close the run (see :mod:`.finish`)."""
         from .finish import finish_run
@@ -137,6 +144,9 @@ def start(namespace: dict[str, Any], *, runbook: dict, parameters: list[dict], s
         settings = _settings(namespace, timeout)
         declarations = tuple(_declaration(d) for d in parameters)
         values, secrets = _values(namespace, declarations)
+        existing = _resumable(namespace.get("runbook"), runbook, settings, values)
+        if existing is not None:
+            return _resume(existing, settings)
         run_dir = _run_dir(settings, runbook)
     except (ParameterError, RecordError) as exc:
         raise StopRun(str(exc)) from None
@@ -174,6 +184,29 @@ def start(namespace: dict[str, Any], *, runbook: dict, parameters: list[dict], s
     from .magic import register_step_magic
     from .views import show_start
 
+    register_step_magic(session)
+    show_start(session)
+    return session
+
+
+def _resumable(previous: Any, runbook: dict, settings: Settings, values: dict[str, Any]) -> Session | None:
+    """The unfinished interactive session to continue when the setup cell runs again.
+
+    "Run All" re-runs the setup cell; starting a new record each time would split
+    one operation over many records and forget which steps already succeeded.
+    """
+    if not isinstance(previous, Session) or previous.finished or settings.mode == "headless":
+        return None
+    same = previous.runbook.get("id") == runbook.get("id") and previous.values == values
+    return previous if same and previous.settings.dry_run == settings.dry_run else None
+
+
+def _resume(session: Session, settings: Settings) -> Session:
+    from .magic import register_step_magic
+    from .views import show_start
+
+    session.settings.rollback, session.settings.confirm = settings.rollback, settings.confirm
+    session.journal.write("session_resume", source="kernel", pid=os.getpid(), rollback=settings.rollback)
     register_step_magic(session)
     show_start(session)
     return session

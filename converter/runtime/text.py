@@ -36,6 +36,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "record": "Record",
         "rerun": "Step {step} already succeeded in this run. To run it again, click the button.",
         "rerun_button": "Run again",
+        "finish_button": "Finish and write the record",
+        "rollback_intro": "Rollback runs the rollback steps below, in order, with the same parameters. "
+        "Click to switch this run to rollback mode and run them now.",
+        "rollback_button": "Start rollback",
+        "rollback_headless": "Rollback steps run only in rollback mode (runbook run --rollback-on-failure, or -p rollback True).",
+        "rollback_manual": "Rollback mode is on: run the rollback cells below.",
         "finished": "This run is finished and sealed in {run_dir}; run the setup cell again to start a new run.",
     },
     "ja": {
@@ -71,6 +77,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "record": "レコード",
         "rerun": "ステップ {step} はこの実行で既に成功しています。再実行する場合はボタンをクリックしてください。",
         "rerun_button": "再実行",
+        "finish_button": "終了してレコードを作成",
+        "rollback_intro": "ロールバックでは、以下のロールバック手順を同じパラメータで順に実行します。"
+        "クリックするとこの実行をロールバックモードに切り替え、すぐに実行します。",
+        "rollback_button": "ロールバック開始",
+        "rollback_headless": "ロールバック手順はロールバックモードでのみ実行されます（runbook run --rollback-on-failure または -p rollback True）。",
+        "rollback_manual": "ロールバックモードになりました。以下のロールバックのセルを実行してください。",
         "finished": "この実行は終了し {run_dir} に記録済みです。新しい実行はセットアップセルから再実行してください。",
     },
 }

@@ -48,6 +48,7 @@ class StepStatus:
         if result.reason:
             detail.append(result.reason)
         self._show(result.status, ", ".join(detail))
+        update_progress(self.session)
 
     def _show(self, status: str, detail: str) -> None:
         icon = STATUS_ICONS.get(status, "")
@@ -66,12 +67,53 @@ class StepStatus:
 
 
 def show_start(session: Session) -> None:
-    """Mode, operator, record directory and parameter values (secrets masked)."""
+    """Mode, operator, record directory, parameter values (secrets masked) and step progress."""
     lang = session.lang
     rows = [(message(lang, "mode"), _mode(session)), (message(lang, "operator"), session.operator),
             (message(lang, "record"), str(session.run_dir))]
     rows += [(f"{message(lang, 'parameters')}: {k}", _shown(v)) for k, v in session.shown_parameters().items()]
     _display(_table(["", ""], rows), "\n".join(f"{k}: {v}" for k, v in rows))
+    session.progress_id = session.new_display_id("progress")
+    _progress(session, update=False)
+
+
+def update_progress(session: Session) -> None:
+    """Refresh the progress panel shown by the setup cell (a display update, in place)."""
+    if session.progress_id:
+        _progress(session, update=True)
+
+
+def _progress(session: Session, *, update: bool) -> None:
+    lang = session.lang
+    head = [message(lang, "step"), message(lang, "title"), message(lang, "status")]
+    rows = [(r[0], r[1], r[3]) for r in summary_rows(session)]
+    plain = "\n".join(f"{r[2]:<14} {r[0]} {r[1]}" for r in rows)
+    _display(_table(head, rows), plain, display_id=session.progress_id, update=update)
+
+
+def show_rerun(session: Session, info: StepInfo, code: str, attrs: dict[str, str]) -> None:
+    """A step that already succeeded asks before running again: a message and a button."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from .magic import execute
+
+    note = message(session.lang, "rerun", step=info.id)
+    print(note)
+    button = widgets.Button(description=message(session.lang, "rerun_button"), button_style="warning")
+    button.add_class("runbook-rerun")
+    out = widgets.Output()
+
+    def clicked(_button: Any) -> None:
+        with out:
+            session.journal.write("rerun", step=info.id, by=session.operator)
+            try:
+                execute(session, info, code, attrs, StepStatus(session, info))
+            except Exception as exc:  # noqa: BLE001 - shown to the operator, not raised into the widget
+                print(f"{type(exc).__name__}: {exc}")
+
+    button.on_click(clicked)
+    display(widgets.VBox([button, out]))
 
 
 def _mode(session: Session) -> str:
@@ -104,6 +146,8 @@ def show_manual_button(session: Session, info: StepInfo, code: str) -> None:
     from .magic import execute
 
     button = widgets.Button(description=message(session.lang, "run_button"), button_style="warning", icon="play")
+    button.add_class("runbook-manual")
+    button.add_class(f"runbook-manual-{info.id}")
     out = widgets.Output()
     hint = widgets.HTML(html.escape(message(session.lang, "manual_hint", operator=session.operator)))
 
