@@ -1,0 +1,115 @@
+"""Bad input through the real CLI: ``path:line: message``, exit code 2, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nbcheck import assert_valid
+
+GOOD = "# Runbook: Good\n\n## Procedure\n\n#### 1-1. Hello\n\n```bash\necho hello\n```\n"
+DUPLICATE = "# T\n\n## Procedure\n\n#### 1-1. A\n\n```bash\necho a\n```\n\n#### 1-1. B\n\n```bash\necho b\n```\n"
+
+BAD_INPUTS = {
+    # name: (file bytes, line, message fragment)
+    "non-utf8": (b"# T\n\nok\n\xff\xfe broken\n", 4, "not UTF-8 text (byte 0xff)"),
+    "unclosed-fence": (
+        b"# T\n\n## Procedure\n\n```bash\necho never closed\n",
+        5,
+        "is never closed",
+    ),
+    "invalid-yaml": (
+        b"---\nid: demo\ntitle: [unclosed\nlang: en\n---\n\n# T\n",
+        4,
+        "invalid YAML front matter",
+    ),
+    "duplicate-step-id": (DUPLICATE.encode(), 11, "duplicate step id '1-1' (first used at line 5)"),
+    "unknown-parameter-type": (
+        b"---\nparameters:\n  port:\n    type: integer\n    default: 5432\n---\n\n# T\n",
+        3,
+        "parameter 'port' has unknown type 'integer'",
+    ),
+    "empty": (b"", 1, "empty runbook"),
+    "blank": (b"\n  \n\n", 1, "empty runbook"),
+}
+
+
+def run_convert(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``runbook convert ARGS`` in a fresh process (``python -m converter.cli``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "converter.cli", "convert", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def written(out: Path) -> list[str]:
+    """Everything under ``out``, temporary files included."""
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*")) if out.exists() else []
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr + result.stdout
+    assert expected in result.stderr, f"{expected!r} not in stderr:\n{result.stderr}"
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_is_a_clean_error(tmp_path: Path, name: str) -> None:
+    data, line, message = BAD_INPUTS[name]
+    (tmp_path / f"{name}.md").write_bytes(data)
+
+    result = run_convert(f"{name}.md", "-o", "out", cwd=tmp_path)
+
+    assert_clean_failure(result, f"{name}.md:{line}: ")
+    assert message in result.stderr
+    assert written(tmp_path / "out") == []
+
+
+def test_directory_without_markdown(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("not a runbook\n", encoding="utf-8")
+
+    result = run_convert("docs", "-o", "out", cwd=tmp_path)
+
+    assert_clean_failure(result, "docs: directory contains no Markdown runbooks")
+    assert written(tmp_path / "out") == []
+
+
+def test_missing_source(tmp_path: Path) -> None:
+    result = run_convert("nowhere.md", "-o", "out", cwd=tmp_path)
+
+    assert_clean_failure(result, "nowhere.md: no such file")
+    assert written(tmp_path / "out") == []
+
+
+def test_one_bad_source_means_no_notebook_at_all(tmp_path: Path) -> None:
+    (tmp_path / "a-good.md").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "b-duplicate.md").write_text(DUPLICATE, encoding="utf-8")
+    (tmp_path / "c-empty.md").write_bytes(b"")
+
+    result = run_convert(".", "-o", "out", cwd=tmp_path)
+
+    assert_clean_failure(result, "b-duplicate.md:11: duplicate step id '1-1'")
+    assert "c-empty.md:1: empty runbook" in result.stderr, "every bad source is reported"
+    assert written(tmp_path / "out") == []
+    assert not list(tmp_path.glob("*.ipynb"))
+
+    (tmp_path / "b-duplicate.md").unlink()
+    (tmp_path / "c-empty.md").unlink()
+    result = run_convert("a-good.md", "-o", "out", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert written(tmp_path / "out") == ["a-good.ipynb"]
+    nb = assert_valid(tmp_path / "out" / "a-good.ipynb")
+    assert nb.metadata["runbook"]["source"] == "a-good.md"
+    assert [
+        c.metadata["runbook"].get("step_id")
+        for c in nb.cells
+        if c.metadata["runbook"]["role"] == "step"
+    ] == ["1-1"]
