@@ -133,26 +133,33 @@ def records() -> None:
 @records.command("list")
 @RECORDS_OPTION
 @click.option("--runbook", help="Only this runbook id.")
-@click.option("--status", type=click.Choice(["succeeded", "failed", "blocked", "interrupted"]))
+@click.option("--status", type=click.Choice(["succeeded", "failed", "blocked", "interrupted", "running"]))
 @click.option("--operator", help="Only runs by this operator.")
 @click.option("--since", help="Started on or after (ISO date or time, UTC).")
 @click.option("--until", help="Started before (ISO date or time, UTC).")
 @click.option("--limit", type=int, help="At most this many rows.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
 def records_list(records: Path, runbook: str | None, status: str | None, operator: str | None, since: str | None,
                  until: str | None, limit: int | None, as_json: bool) -> None:
     """List runs, newest first (from the index; see reindex).
+
+    Runs whose process is gone without sealing their record are sealed as
+    interrupted first; runs still going are listed as running.
 
     Example: runbook records list --runbook sqlite-phone-number --json
     """
     import json
 
-    from .archive import RunFilter, list_runs
-    from .recover import finalize_abandoned
+    from .archive import RunFilter, list_runs, matches, running_row
+    from .recover import settle
 
-    if records.is_dir():
-        finalize_abandoned(records)
-    rows = list_runs(records, RunFilter(runbook, status, operator, since, until, limit))
+    where = RunFilter(runbook, status, operator, since, until, limit)
+    running = settle(records)[1] if records.is_dir() else []
+    rows = [] if status == "running" else list_runs(records, where)
+    live = [row for row in (running_row(records, d, events) for d, events in running) if matches(row, where)]
+    if live:
+        rows = sorted(rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True)
+        rows = rows[:limit] if limit else rows
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -161,6 +168,8 @@ def records_list(records: Path, runbook: str | None, status: str | None, operato
         status_text = r["status"] + ("*" if r["dry_run"] else "")
         click.echo(f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} {str(r['operator'])[:12]:<12} "
                    f"{r['started_at']!s:<24} {r['failed_step'] or ''}")
+    if any(r["dry_run"] for r in rows):
+        click.echo("* dry run")
 
 
 @records.command("show")
@@ -247,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="runbook", standalone_mode=False)
     except RunbookError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(str(exc) if exc.path else f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -241,6 +241,8 @@ class _Walker:
         elif isinstance(block, b.TaskList):
             role = "verify" if (label == "verify" and step is not None) else self._list_role(kind, heading)
             self._flush_label(pending, target)
+            if self._has_more_than_tasks(block):  # keep the prose a checklist cell would drop
+                target.append(Markdown(self._slice(block.start, block.end), block.start + 1))
             target.append(self._checklist(block, role, step, kind, heading))
         elif pending:
             if step is not None:
@@ -248,6 +250,11 @@ class _Walker:
             target.append(Markdown(self._slice(pending.start, block.end), pending.start + 1))
         else:
             self._prose(target, block.start, block.end)
+
+    def _has_more_than_tasks(self, tasks: b.TaskList) -> bool:
+        """Whether the list holds lines besides its task items (plain items, sub-bullets)."""
+        task_lines = {item.line for item in tasks.items}
+        return any(self.lines[i].strip() and i not in task_lines for i in range(tasks.start, tasks.end))
 
     def _flush_label(self, pending: b.Label | None, target: list) -> None:
         """A label with no block of its kind after it is plain prose."""
