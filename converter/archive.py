@@ -73,7 +73,8 @@ def connect(records: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-def index_row(records: Path, run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def index_row(records: Path, run_dir: Path, manifest: dict[str, Any], *,
+              manifest_sha256: str | None = None) -> dict[str, Any]:
     """The index row for one sealed record."""
     failure = manifest.get("failure") or {}
     return {
@@ -88,7 +89,22 @@ def index_row(records: Path, run_dir: Path, manifest: dict[str, Any]) -> dict[st
         "finished_at": manifest.get("finished_at"),
         "failed_step": failure.get("step"),
         "path": run_dir.relative_to(records).as_posix(),
-        "manifest_sha256": hash_file(run_dir / MANIFEST),
+        "manifest_sha256": manifest_sha256 or hash_file(run_dir / MANIFEST),
+    }
+
+
+def running_row(records: Path, run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``records list`` row for a run still going (not sealed, so not in the index)."""
+    start = next((e for e in events if e.get("event") == "session_start"), {})
+    run_start = next((e for e in events if e.get("event") == "run_start"), {})
+    runbook = start.get("runbook") or {}
+    return {
+        "run_id": run_dir.name, "runbook_id": runbook.get("id") or run_dir.parent.name, "title": runbook.get("title"),
+        "status": "running", "operator": run_start.get("operator") or start.get("operator"),
+        "mode": start.get("mode") or ("headless" if run_start else None),
+        "dry_run": bool(run_start.get("dry_run") or start.get("dry_run")),
+        "started_at": events[0].get("at") if events else None, "finished_at": None, "failed_step": None,
+        "path": run_dir.relative_to(records).as_posix(), "manifest_sha256": None,
     }
 
 
@@ -116,7 +132,7 @@ def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None
 
 
 def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
-    """Index rows matching ``where``, newest first."""
+    """Index rows matching ``where``, newest first (the index is rebuilt first if it is missing)."""
     clauses, args = [], []
     for column, value in (("runbook_id", where.runbook), ("status", where.status), ("operator", where.operator)):
         if value:
@@ -124,20 +140,59 @@ def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
             args.append(value)
     if where.since:
         clauses.append("started_at >= ?")
-        args.append(where.since)
+        args.append(utc_bound(where.since))
     if where.until:
         clauses.append("started_at < ?")
-        args.append(where.until)
+        args.append(utc_bound(where.until))
     sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "")
     sql += " ORDER BY started_at DESC, run_id DESC" + (f" LIMIT {int(where.limit)}" if where.limit else "")
     if not (records / INDEX).exists():
-        return []
+        if not any(records.glob(f"*/*/{MANIFEST}")):
+            return []
+        reindex(records)  # deleted or never built: the manifests are the truth
     with connect(records) as db:
-        return [dict(row) for row in db.execute(sql, args)]
+        rows = [dict(row) for row in db.execute(sql, args)]
+    for row in rows:
+        row["dry_run"] = bool(row["dry_run"])
+    return rows
+
+
+def matches(row: dict[str, Any], where: RunFilter) -> bool:
+    """Whether a row (e.g. of a run still going, not in the index) passes ``where``."""
+    started = str(row.get("started_at") or "")
+    return ((not where.runbook or row.get("runbook_id") == where.runbook)
+            and (not where.status or row.get("status") == where.status)
+            and (not where.operator or row.get("operator") == where.operator)
+            and (not where.since or started >= utc_bound(where.since))
+            and (not where.until or started < utc_bound(where.until)))
+
+
+def utc_bound(text: str) -> str:
+    """A ``--since``/``--until`` value as a string comparable with the stored ISO UTC times.
+
+    A bare date (``2026-11-28``) or a naive time is taken as UTC; a time with an
+    offset is converted. Stored times look like ``2026-11-28T13:41:17.530Z``.
+    """
+    from datetime import datetime, timezone
+
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise RecordError(f"not an ISO date or time: {text!r} (e.g. 2026-11-28 or 2026-11-28T13:00)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def find_run(records: Path, ref: str) -> Path:
-    """The record directory for a run id or unique prefix (index first, then the tree)."""
+    """The record directory for a run id or unique prefix (index first, then the tree).
+
+    The record directory itself (as ``runbook run`` prints it) is accepted too.
+    """
+    given = Path(ref)
+    if given.is_dir() and ((given / MANIFEST).exists() or (given / "journal.jsonl").exists()):
+        return given
     matches: list[str] = []
     if (records / INDEX).exists():
         with connect(records) as db:
@@ -154,16 +209,35 @@ def find_run(records: Path, ref: str) -> Path:
 
 def reindex(records: Path) -> int:
     """Rebuild the index from every manifest on disk; returns the number of records."""
+    import hashlib
+
     rows = []
     for manifest_path in sorted(records.glob(f"*/*/{MANIFEST}")):
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            data = manifest_path.read_bytes()
+            manifest = json.loads(data)
         except (OSError, ValueError):
             continue
-        rows.append(index_row(records, manifest_path.parent, manifest))
+        if isinstance(manifest, dict):
+            rows.append(index_row(records, manifest_path.parent, manifest,
+                                  manifest_sha256=hashlib.sha256(data).hexdigest()))
+    sql = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
     with connect(records) as db:
-        _retry(lambda: db.execute("DELETE FROM runs"))
-    add_records(records, rows)
+        def rebuild() -> None:  # one transaction: a concurrent reader sees the old index or the new one
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                found = {row["path"] for row in rows}
+                # Rows of records gone from disk go; a row a run added after our scan stays.
+                stale = [(r["path"],) for r in db.execute("SELECT path FROM runs")
+                         if r["path"] not in found and not (records / r["path"] / MANIFEST).exists()]
+                db.executemany("DELETE FROM runs WHERE path = ?", stale)
+                db.executemany(sql, [tuple(row[c] for c in COLUMNS) for row in rows])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        _retry(rebuild)
     return len(rows)
 
 

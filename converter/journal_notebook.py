@@ -26,6 +26,8 @@ def record_notebook(run_dir: Path, events: list[dict[str, Any]], source: Noteboo
     if source is None:
         return _synthesise(events, steps, checks)
     nb = nbformat.from_dict(source)
+    declared = {c.get("id"): [(i.get("id"), i.get("text")) for i in c.get("items", [])]
+                for c in nb.metadata.get("runbook", {}).get("checklists", [])}
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -34,7 +36,7 @@ def record_notebook(run_dir: Path, events: list[dict[str, Any]], source: Noteboo
         if meta.get("step_id") in steps:
             cell.outputs = steps[meta["step_id"]]
         elif meta.get("checklist_id"):
-            cell.outputs = [_checklist_output(meta["checklist_id"], checks)]
+            cell.outputs = [_checklist_output(meta["checklist_id"], checks, declared.get(meta["checklist_id"]))]
     nb.metadata.pop("widgets", None)
     return nb
 
@@ -81,16 +83,24 @@ def _check_states(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return states
 
 
-def _checklist_output(list_id: str, checks: dict[str, dict[str, Any]]) -> NotebookNode:
+def _checklist_output(list_id: str, checks: dict[str, dict[str, Any]],
+                      declared: list[tuple[str, str]] | None = None) -> NotebookNode:
+    """Every item of the list with its last state; who ticked it, when and how."""
+    items = list(declared or [])
+    known = {item_id for item_id, _ in items}
+    items += [(item_id, str(event.get("text"))) for item_id, event in sorted(checks.items())
+              if item_id.startswith(list_id + ".") and item_id not in known]
     rows, plain = [], []
-    for item_id, event in sorted(checks.items()):
-        if not item_id.startswith(list_id + "."):
-            continue
-        mark = "☑" if event.get("checked") else "☐"
-        who = f"{event.get('by')} at {event.get('at')} via {event.get('via')}"
-        plain.append(f"{mark} {event.get('text')} — {who}")
-        rows.append(f'<li data-check="{html.escape(item_id)}" data-checked="{str(bool(event.get("checked"))).lower()}">'
-                    f"{mark} {html.escape(str(event.get('text')))} <small>— {html.escape(who)}</small></li>")
+    for item_id, text in items:
+        event = checks.get(item_id)
+        checked = bool(event and event.get("checked"))
+        mark = "☑" if checked else "☐"
+        who = f"{event.get('by')} at {event.get('at')} via {event.get('via')}" if event else "not ticked"
+        if event and not checked:
+            who = f"unticked by {who}"
+        plain.append(f"{mark} {text} — {who}")
+        rows.append(f'<li data-check="{html.escape(item_id)}" data-checked="{str(checked).lower()}">'
+                    f"{mark} {html.escape(str(text))} <small>— {html.escape(who)}</small></li>")
     if not rows:
         plain, rows = ["(no item ticked)"], ["<li>(no item ticked)</li>"]
     return nbformat.v4.new_output("display_data", data={

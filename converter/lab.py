@@ -22,7 +22,9 @@ Once ``/api/status`` answers, the URL (with ``?token=…``) is printed as the on
 line on stdout and, with ``--open``, opened in the default browser. Then the
 command waits for the server; Ctrl-C (or SIGTERM) stops it cleanly (SIGTERM to the
 server, which shuts its kernels down; killed after 10 s) and exits 0. If the
-server exits on its own, its exit status is the command's.
+server exits on its own, its exit status is the command's; if it does not answer
+within 120 s, or exits before answering (e.g. ``--port`` in use), the command
+fails with exit 2 and the server's own log (stderr) says why.
 """
 
 from __future__ import annotations

@@ -2,17 +2,30 @@
 
 Such a record has a journal but no manifest. Once no process that wrote it is
 alive, it is sealed as ``interrupted`` with everything the journal shows, and
-enters the chain like any other record. ``records reindex`` and every new run
-call this, so no evidence stays unsealed for long.
+enters the chain like any other record. ``records list``, ``records reindex`` and
+every new run call this, so no evidence stays unsealed for long.
+
+Two rules keep this from damaging a record that is being sealed normally:
+
+* the writers are checked *before* the manifest: a writer that is gone can no
+  longer seal, so "gone and still no manifest" really is abandoned (checking in
+  the other order races with a run that seals and exits in between);
+* recoverers serialise on ``<records>/.recover.lock``, so two ``records list``
+  started at once never both seal (and stamp) the same record.
+
+A writer counts as gone when its pid no longer exists, is a zombie, or now
+belongs to a process started after the journal event that named it (pid reuse).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from .errors import RecordError
 from .record import MANIFEST
@@ -20,37 +33,92 @@ from .runtime.journal import read_journal
 from .runtime.mask import SecretMasker
 from .verdict import judge
 
+if TYPE_CHECKING:
+    import nbformat
+
+JOURNAL = "journal.jsonl"
+RECOVER_LOCK = ".recover.lock"
+WRITER_EVENTS = ("run_start", "session_start", "session_resume")
+_PID_REUSE_SLACK_S = 2.0
+
 
 def unsealed_records(records: Path) -> list[Path]:
-    """Record directories with a journal but no manifest."""
-    return sorted(p.parent for p in records.glob("*/*/journal.jsonl") if not (p.parent / MANIFEST).exists())
+    """Record directories with a journal but no manifest (one ``scandir`` pass, no glob)."""
+    found = []
+    try:
+        runbooks = [e for e in os.scandir(records) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    for runbook in runbooks:
+        try:
+            names = os.listdir(runbook.path)
+        except OSError:
+            continue
+        for name in names:
+            run_dir = os.path.join(runbook.path, name)
+            if not os.path.exists(os.path.join(run_dir, MANIFEST)) and os.path.exists(os.path.join(run_dir, JOURNAL)):
+                found.append(Path(run_dir))
+    return sorted(found)
+
+
+def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, Any]]]]]:
+    """Seal every abandoned record; return (sealed dirs, still-running dirs with their events)."""
+    sealed: list[Path] = []
+    running: list[tuple[Path, list[dict[str, Any]]]] = []
+    candidates = unsealed_records(records)
+    if not candidates:
+        return sealed, running
+    with _recover_lock(records):
+        for run_dir in candidates:
+            try:
+                events = read_journal(run_dir / JOURNAL)
+            except RecordError:
+                continue  # a corrupt journal is for `verify` to report, not for us to paper over
+            if not events:
+                continue  # created this instant and not yet journaled
+            if writer_alive(events):
+                running.append((run_dir, events))
+                continue
+            if (run_dir / MANIFEST).exists():
+                continue  # sealed by its own writer before it went away
+            try:
+                events = read_journal(run_dir / JOURNAL)  # everything the writer wrote before it went
+                finalize_interrupted(records, run_dir, events)
+            except RecordError:
+                continue
+            sealed.append(run_dir)
+    return sealed, running
 
 
 def finalize_abandoned(records: Path) -> list[Path]:
     """Seal every unsealed record whose writers are gone; returns the sealed directories."""
-    sealed = []
-    for run_dir in unsealed_records(records):
-        try:
-            events = read_journal(run_dir / "journal.jsonl")
-        except RecordError:
-            continue  # a corrupt journal is for `verify` to report, not for us to paper over
-        if not events or _writer_alive(events):
-            continue  # still running, or created this instant and not yet journaled
-        try:
-            finalize_interrupted(records, run_dir, events)
-        except RecordError:
-            continue  # another process sealed it first
-        sealed.append(run_dir)
-    return sealed
+    return settle(records)[0]
+
+
+def without_superseded_blocks(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop ``blocked`` events for steps that started later in the same journal.
+
+    Interactively, a step refused by its gate is run again once the operator has
+    ticked the list; that refusal is history (it stays in the journal), not the
+    outcome of the run. Headless, a block stops the run, so nothing is dropped.
+    """
+    started_after: set[str] = set()
+    keep: list[dict[str, Any]] = []
+    for event in reversed(events):
+        kind = event.get("event")
+        if kind == "step_start":
+            started_after.add(event.get("step"))
+        elif kind == "blocked" and event.get("step") in started_after:
+            continue
+        keep.append(event)
+    keep.reverse()
+    return keep
 
 
 def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Seal one abandoned record and index it.
+    """Seal one abandoned record as ``interrupted`` and index it."""
+    import nbformat
 
-    A run that stopped at a failed or blocked step (plain papermill stops there and
-    nobody runs the finish cell) keeps that verdict; anything else — a kill
-    mid-step, an operator who walked away — is ``interrupted``.
-    """
     from .archive import index_record
     from .journal_notebook import record_notebook
     from .seal import seal_record
@@ -58,20 +126,23 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     start = next((e for e in events if e.get("event") == "session_start"), {})
     run_start = next((e for e in events if e.get("event") == "run_start"), {})
     runbook = dict(start.get("runbook") or {"id": run_dir.parent.name, "title": run_dir.parent.name})
-    meta = {**runbook, "steps": start.get("steps", []), "checklists": []}
     record = run_dir / "record.ipynb"
-    if not _readable(record):
+    saved = _read_notebook(record)
+    source = _read_notebook(start.get("notebook"))
+    if saved is None:
         if record.exists():
             record.rename(run_dir / "record.partial.ipynb")
-        source = _source_notebook(start.get("notebook"))
         nbformat.write(record_notebook(run_dir, events, source), record)
-    verdict = judge(events)
-    if verdict.status not in ("failed", "blocked") or verdict.failed_step is None or _cut_off(events):
-        verdict = judge(events, interrupted=True)  # killed mid-way: what it shows, as interrupted
+    declared = _declared(saved) or _declared(source)
+    steps = start.get("steps") or declared.get("steps") or []
+    meta = {**runbook, "steps": [{**s, "kind": s.get("kind", "procedure")} for s in steps],
+            "checklists": declared.get("checklists", [])}
+    verdict = judge(without_superseded_blocks(events), interrupted=True)
     manifest = seal_record(
-        run_dir, run_id=run_dir.name, meta=meta, status=verdict.status, verdict=verdict, rollback=None,
+        run_dir, run_id=run_dir.name, meta=meta, status="interrupted", verdict=verdict, rollback=None,
         operator=str(run_start.get("operator") or start.get("operator") or ""),
-        started_at=str(events[0].get("at")) if events else "", parameters=start.get("parameters") or run_start.get("parameters") or {},
+        started_at=str(events[0].get("at")) if events else "",
+        parameters=start.get("parameters") or run_start.get("parameters") or {},
         dry_run=bool(start.get("dry_run") or run_start.get("dry_run")), masker=SecretMasker([]),
         mode=str(start.get("mode") or "headless"),
     )
@@ -79,42 +150,76 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     return manifest
 
 
-def _cut_off(events: list[dict[str, Any]]) -> bool:
-    """Whether a step started and never ended (the writer died mid-step)."""
-    running: set[str] = set()
-    for event in events:
-        if event.get("event") == "step_start":
-            running.add(event.get("step"))
-        elif event.get("event") == "step_end":
-            running.discard(event.get("step"))
-    return bool(running)
+def writer_alive(events: list[dict[str, Any]]) -> bool:
+    """Whether any process that journaled into this record may still write to it."""
+    return any(pid_alive(int(e["pid"]), e.get("at")) for e in events
+               if e.get("event") in WRITER_EVENTS and isinstance(e.get("pid"), int))
 
 
-def _writer_alive(events: list[dict[str, Any]]) -> bool:
-    pids = {e.get("pid") for e in events if e.get("event") in ("run_start", "session_start") and e.get("pid")}
-    for pid in pids:
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            return True
-        return True
-    return False
-
-
-def _readable(path: Path) -> bool:
+def pid_alive(pid: int, since: str | None = None) -> bool:
+    """``pid`` exists, is not a zombie and (when ``since`` is given) is not a newer process reusing it."""
     try:
-        nbformat.read(path, as_version=4)
-    except Exception:  # noqa: BLE001 - a partial save can be broken in any way
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return True
+    except PermissionError:
+        pass  # someone else's process: exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs (or a race with its exit): assume alive, never seal a live run
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return False
+    started = _process_start(int(fields[19]))
+    moment = _epoch(since)
+    return not (started is not None and moment is not None and started > moment + _PID_REUSE_SLACK_S)
 
 
-def _source_notebook(path: str | None) -> nbformat.NotebookNode | None:
+def _process_start(ticks: int) -> float | None:
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _recover_lock(records: Path) -> Iterator[None]:
+    try:
+        fd = os.open(records / RECOVER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        fd = os.open(records / RECOVER_LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read_notebook(path: str | Path | None) -> nbformat.NotebookNode | None:
     if not path or not Path(path).is_file():
         return None
+    import nbformat
+
     try:
         return nbformat.read(path, as_version=4)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a partial save can be broken in any way
         return None
+
+
+def _declared(nb: nbformat.NotebookNode | None) -> dict[str, Any]:
+    """The runbook metadata (declared steps and checklists) a notebook carries."""
+    meta = nb.metadata.get("runbook") if nb is not None else None
+    return dict(meta) if isinstance(meta, dict) else {}

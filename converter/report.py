@@ -37,22 +37,34 @@ def load_view(run_dir: Path) -> RecordView:
 
 
 def _provisional(run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """What an unsealed record says so far: the last step that started is the one cut off."""
+    """What an unsealed record says so far: the last step that started is the one cut off (or running)."""
+    from .recover import without_superseded_blocks, writer_alive
+
     start = next((e for e in events if e.get("event") == "session_start"), {})
     run_start = next((e for e in events if e.get("event") == "run_start"), {})
-    verdict = judge(events, interrupted=True)
-    steps = [{"id": k, "title": "", "status": v.get("status"), "exit_code": v.get("exit_code"),
-              "duration_s": v.get("duration_s")} for k, v in verdict.steps.items()]
-    checks = [{"id": e["id"], "text": e.get("text"), "checked": e.get("checked"), "by": e.get("by"), "at": e.get("at")}
-              for e in events if e.get("event") == "check"]
-    return {
+    alive = writer_alive(events)
+    verdict = judge(without_superseded_blocks(events), interrupted=True)
+    titles = {s.get("id"): s.get("title") for s in start.get("steps") or []}
+    steps = [{"id": k, "title": titles.get(k) or "",
+              "status": "running" if alive and v.get("status") == "interrupted" else v.get("status"),
+              "exit_code": v.get("exit_code"), "duration_s": v.get("duration_s")} for k, v in verdict.steps.items()]
+    checks: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.get("event") == "check":
+            checks[e["id"]] = {"id": e["id"], "text": e.get("text"), "checked": e.get("checked"), "by": e.get("by"),
+                               "at": e.get("at")}
+    manifest = {
         "run_id": run_dir.name, "runbook": start.get("runbook") or {"id": run_dir.parent.name},
-        "status": "interrupted (not sealed)", "operator": run_start.get("operator") or start.get("operator"),
+        "status": "running (not sealed yet)" if alive else "interrupted (not sealed yet: run 'runbook records reindex')",
+        "operator": run_start.get("operator") or start.get("operator"), "dry_run": bool(
+            run_start.get("dry_run") or start.get("dry_run")),
         "started_at": events[0].get("at") if events else None, "finished_at": None,
         "parameters": start.get("parameters") or run_start.get("parameters") or {},
-        "steps": steps, "checks": checks,
-        "failure": {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status},
+        "steps": steps, "checks": list(checks.values()),
     }
+    if not alive and verdict.status != "succeeded":
+        manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status}
+    return manifest
 
 
 def _timeline(run_dir: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -101,16 +101,17 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         if verdict.status == "failed" and options.rollback_on_failure and not guard.interrupted:
             rollback = _execute_pass(nb, run_dir / "rollback.ipynb", {**values, **settings, "rollback": True},
                                      journal, "rollback", guard, options)
-    status = "interrupted" if guard.interrupted else verdict.status
-    journal.write("run_end", source="runner", status=status)
-    journal.close()
-    from .archive import index_record
-    from .seal import seal_record
+        # Still guarded: a signal from here on is noted and ignored, so the record gets sealed.
+        status = "interrupted" if guard.interrupted else verdict.status
+        journal.write("run_end", source="runner", status=status)
+        journal.close()
+        from .archive import index_record
+        from .seal import seal_record
 
-    manifest = seal_record(run_dir, run_id=run_id, meta=meta, status=status, verdict=verdict, rollback=rollback,
-                           operator=operator, started_at=started, parameters=shown, dry_run=options.dry_run,
-                           masker=masker)
-    index_record(options.records, run_dir, manifest)
+        manifest = seal_record(run_dir, run_id=run_id, meta=meta, status=status, verdict=verdict, rollback=rollback,
+                               operator=operator, started_at=started, parameters=shown, dry_run=options.dry_run,
+                               masker=masker)
+        index_record(options.records, run_dir, manifest)
     return RunOutcome(status, run_dir, manifest)
 
 
@@ -127,10 +128,16 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
     stopped = None
     with _environment(environment), _progress(journal.path, nb, enabled=options.progress, name=name):
         try:
-            papermill.execute_notebook(
-                nbformat.from_dict(nb), str(output), parameters=parameters, kernel_name="python3",
-                progress_bar=False, request_save_on_cell_execute=True, log_output=False,
-            )
+            guard.armed = True  # from here a signal stops the kernel; KeyboardInterrupt is caught
+            try:
+                papermill.execute_notebook(
+                    nbformat.from_dict(nb), str(output), parameters=parameters, kernel_name="python3",
+                    progress_bar=False, request_save_on_cell_execute=True, log_output=False,
+                    # Signalled before the kernel started: run nothing, keep the notebook as the record.
+                    prepare_only=guard.interrupted,
+                )
+            finally:
+                guard.armed = False
         except PapermillExecutionError as exc:
             stopped = f"{exc.ename}: {exc.evalue}"
         except KeyboardInterrupt:
@@ -138,7 +145,10 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
         except Exception as exc:  # noqa: BLE001 - papermill's dead-kernel and timeout paths raise plain errors
             stopped = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     events = read_journal(journal.path)[first:]
-    verdict = judge(events, interrupted=guard.interrupted, stopped=stopped)
+    return _end_pass(journal, name, judge(events, interrupted=guard.interrupted, stopped=stopped))
+
+
+def _end_pass(journal: Journal, name: str, verdict: Verdict) -> Verdict:
     journal.write("pass_end", source="runner", name=name, status=verdict.status, failed_step=verdict.failed_step,
                   reason=verdict.reason)
     return verdict
@@ -185,12 +195,17 @@ class _SignalGuard:
     """SIGTERM/SIGINT → interrupt the kernel (it stops the step's process group), mark interrupted.
 
     If the kernel does not stop within a few seconds it is killed; its steps die
-    with it (pdeathsig), so no process outlives the run.
+    with it (pdeathsig), so no process outlives the run. A ``STOP`` file in the
+    record stops any step not yet started (the kernel may not be up yet). Outside a
+    pass (before the kernel starts, while sealing) a signal is only noted: no pass
+    starts after it, and the record is still sealed, as ``interrupted``.
     """
 
     def __init__(self, journal_path: Path):
         self.journal_path = journal_path
         self.interrupted = False
+        self.armed = False  # a pass is inside papermill.execute_notebook
+        self.killing: set[int] = set()  # kernels given a few seconds before SIGKILL
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _SignalGuard:  # noqa: PYI034
@@ -204,20 +219,35 @@ class _SignalGuard:
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, _frame: Any) -> None:
-        self.interrupted = True
-        (self.journal_path.parent / "STOP").touch()
+        repeated, self.interrupted = self.interrupted, True
+        if not self.armed:  # no pass runs: the next one checks `interrupted`, sealing goes on
+            return
+        (self.journal_path.parent / "STOP").touch()  # checked by %%step before each step
         pid = self._kernel_pid()
         if pid is None:
-            raise KeyboardInterrupt
+            # The kernel is not up yet: its first step finds STOP and the pass ends in order.
+            # Raising here could cut papermill's save of record.ipynb in half, so only a
+            # second signal forces it.
+            if repeated:
+                raise KeyboardInterrupt
+            return
         try:
             os.kill(pid, signal.SIGINT)
         except ProcessLookupError:
             return
-        threading.Thread(target=_kill_later, args=(pid,), daemon=True).start()
+        if pid not in self.killing:
+            self.killing.add(pid)
+            threading.Thread(target=_kill_later, args=(pid,), daemon=True).start()
 
     def _kernel_pid(self) -> int | None:
-        pids = [e.get("pid") for e in read_journal(self.journal_path) if e.get("event") == "session_start"]
-        return pids[-1] if pids else None
+        """The current pass's kernel: a session_start after the last pass_start."""
+        pid = None
+        for event in read_journal(self.journal_path):
+            if event.get("event") == "pass_start":
+                pid = None
+            elif event.get("event") == "session_start":
+                pid = event.get("pid")
+        return pid
 
 
 def _kill_later(pid: int, grace: float = 5.0) -> None:

@@ -67,6 +67,8 @@ def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: s
 def _result(event: dict[str, Any]) -> dict[str, Any]:
     kind = event["event"]
     if kind == "step_skipped":
+        if event.get("reason") == "stopped":  # the runner was signalled before it could start
+            return {"status": "not_run", "reason": "stopped"}
         return {"status": "manual" if event.get("reason") == "manual" else "skipped", "reason": event.get("reason")}
     if kind == "step_dry_run":
         return {"status": "dry_run"}

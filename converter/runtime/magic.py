@@ -71,7 +71,8 @@ def run_step_cell(session: Session, line: str, code: str) -> StepResult:
     if prior is not None and prior.status == "succeeded" and session.settings.mode != "headless":
         from .views import show_rerun
 
-        show_rerun(session, info, code, attrs)  # never twice by accident: ask first
+        status.done(prior)
+        show_rerun(session, info, code, attrs, status)  # never twice by accident: ask first
         return prior
     _check_gate(session, info, status)
     return execute(session, info, code, attrs, status)
@@ -137,11 +138,11 @@ def _skip(session: Session, info: StepInfo, status, code: str, reason: str) -> S
     step = StepResult("skipped" if reason != "manual" else "manual", reason=message(session.lang, reason))
     session.results.setdefault(info.id, step)
     session.journal.write("step_skipped", step=info.id, kind=info.kind, reason=reason)
+    status.done(step)
     if reason == "manual" and session.settings.mode != "headless":
         from .views import show_manual_button
 
-        show_manual_button(session, info, code)
-    status.done(step)
+        show_manual_button(session, info, code, status)
     return step
 
 

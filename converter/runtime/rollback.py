@@ -24,7 +24,8 @@ def rollback_panel(session: Session) -> None:
     import ipywidgets as widgets
     from IPython.display import display
 
-    button = widgets.Button(description=message(session.lang, "rollback_button"), button_style="danger", icon="undo")
+    button = widgets.Button(description=message(session.lang, "rollback_button"), button_style="danger", icon="undo",
+                            layout=widgets.Layout(width="auto"))
     button.add_class("runbook-rollback")
     out = widgets.Output()
 
@@ -70,6 +71,6 @@ def _rollback_cells(path: str | None) -> list[tuple[str, str]]:
     for cell in nb.cells:
         meta = cell.metadata.get("runbook", {})
         if cell.cell_type == "code" and meta.get("role") == "step" and meta.get("kind") == "rollback":
-            first, _, code = cell.source.partition("\n")
+            _magic_line, _, code = cell.source.partition("\n")
             found.append((meta["step_id"], code))
     return found

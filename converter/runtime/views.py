@@ -41,7 +41,7 @@ class StepStatus:
 
     def done(self, result: StepResult) -> None:
         detail = []
-        if result.exit_code is not None:
+        if result.exit_code is not None and not result.reason:
             detail.append(f"exit {result.exit_code}")
         if result.duration_s is not None:
             detail.append(f"{result.duration_s:.2f} s")
@@ -91,7 +91,7 @@ def _progress(session: Session, *, update: bool) -> None:
     _display(_table(head, rows), plain, display_id=session.progress_id, update=update)
 
 
-def show_rerun(session: Session, info: StepInfo, code: str, attrs: dict[str, str]) -> None:
+def show_rerun(session: Session, info: StepInfo, code: str, attrs: dict[str, str], status: StepStatus) -> None:
     """A step that already succeeded asks before running again: a message and a button."""
     import ipywidgets as widgets
     from IPython.display import display
@@ -100,7 +100,8 @@ def show_rerun(session: Session, info: StepInfo, code: str, attrs: dict[str, str
 
     note = message(session.lang, "rerun", step=info.id)
     print(note)
-    button = widgets.Button(description=message(session.lang, "rerun_button"), button_style="warning")
+    button = widgets.Button(description=message(session.lang, "rerun_button"), button_style="warning",
+                            layout=widgets.Layout(width="auto"))
     button.add_class("runbook-rerun")
     out = widgets.Output()
 
@@ -108,7 +109,7 @@ def show_rerun(session: Session, info: StepInfo, code: str, attrs: dict[str, str
         with out:
             session.journal.write("rerun", step=info.id, by=session.operator)
             try:
-                execute(session, info, code, attrs, StepStatus(session, info))
+                execute(session, info, code, attrs, status)
             except Exception as exc:  # noqa: BLE001 - shown to the operator, not raised into the widget
                 print(f"{type(exc).__name__}: {exc}")
 
@@ -138,14 +139,15 @@ def show_dry_run(session: Session, info: StepInfo, code: str) -> None:
     sys.stdout.flush()
 
 
-def show_manual_button(session: Session, info: StepInfo, code: str) -> None:
+def show_manual_button(session: Session, info: StepInfo, code: str, status: StepStatus) -> None:
     """A button that runs a troubleshooting/manual command on an explicit click."""
     import ipywidgets as widgets
     from IPython.display import display
 
     from .magic import execute
 
-    button = widgets.Button(description=message(session.lang, "run_button"), button_style="warning", icon="play")
+    button = widgets.Button(description=message(session.lang, "run_button"), button_style="warning", icon="play",
+                            layout=widgets.Layout(width="auto"))
     button.add_class("runbook-manual")
     button.add_class(f"runbook-manual-{info.id}")
     out = widgets.Output()
@@ -155,7 +157,7 @@ def show_manual_button(session: Session, info: StepInfo, code: str) -> None:
         with out:
             session.journal.write("manual_run", step=info.id, by=session.operator)
             try:
-                execute(session, info, code, {}, StepStatus(session, info))
+                execute(session, info, code, {}, status)  # the cell's own status line, not one in the Output
             except Exception as exc:  # noqa: BLE001 - a failing manual command is shown, not raised into the widget
                 print(f"{type(exc).__name__}: {exc}")
 
