@@ -189,7 +189,8 @@ class _Walker:
         if head is not None:
             items.append(Markdown(self._slice(head.start, head.end), head.start + 1))
         self._fill(items, body, kind, step_kind, step_level)
-        return Section(kind=kind, title=head.text if head else "", line=head.start + 1 if head else 1, items=tuple(items))
+        title, line = (head.text, head.start + 1) if head else ("", 1)
+        return Section(kind=kind, title=title, line=line, items=tuple(items))  # type: ignore[arg-type]
 
     # -- section bodies -------------------------------------------------------
     def _fill(self, items: list, body: list[b.Block], kind: str, step_kind: str, step_level: int | None) -> None:
@@ -202,13 +203,13 @@ class _Walker:
                 self._flush_label(pending, step.items if step else items)
                 pending = None
                 if step_level is not None and block.level == step_level:
-                    step = self._close(step, items)
+                    self._close(step, items)
                     step = self._open_step(block, step_kind, phase)
                     step.items.append(Markdown(self._slice(block.start, block.end), block.start + 1))
                     continue
                 if step_level is not None and block.level < step_level:
-                    step = self._close(step, items)
-                    phase = block.text
+                    self._close(step, items)
+                    step, phase = None, block.text
                 heading = block.text
                 self._prose(step.items if step else items, block.start, block.end)
             elif isinstance(block, b.Label):

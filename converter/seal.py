@@ -14,7 +14,7 @@ from typing import Any
 import nbformat
 
 from .record import finalize_record
-from .runtime.journal import read_journal, utc_now
+from .runtime.journal import masked_json, read_journal, utc_now
 from .runtime.mask import SecretMasker
 from .verdict import Verdict, final_checks
 
@@ -52,7 +52,8 @@ def seal_record(
         manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status}
     if rollback is not None:
         manifest["rollback"] = {"status": rollback.status, "failed_step": rollback.failed_step, "reason": rollback.reason}
-    return finalize_record(run_dir, manifest=manifest)
+    # A secret can hide inside another value (a parameter, papermill's error text).
+    return finalize_record(run_dir, manifest=masked_json(manifest, masker))  # type: ignore[arg-type]
 
 
 def manifest_steps(declared: list[dict], verdict: Verdict, rollback: Verdict | None) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ def utc_now() -> str:
     return stamp.replace("+00:00", "Z")
 
 
-def _clean(value: object, masker: SecretMasker | None) -> object:
+def masked_json(value: object, masker: SecretMasker | None) -> object:
     """A JSON-ready copy of ``value`` with every string masked (objects become strings)."""
     if isinstance(value, str):
         return masker.mask(value) if masker else value
@@ -54,10 +54,10 @@ def _clean(value: object, masker: SecretMasker | None) -> object:
         # NaN/Infinity are not JSON; keep the line parseable by any reader.
         return value if math.isfinite(value) else str(value)
     if isinstance(value, dict):
-        return {_clean_key(k, masker): _clean(v, masker) for k, v in value.items()}
+        return {_clean_key(k, masker): masked_json(v, masker) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_clean(item, masker) for item in value]
-    return _clean(str(value), masker)
+        return [masked_json(item, masker) for item in value]
+    return masked_json(str(value), masker)
 
 
 def _clean_key(key: object, masker: SecretMasker | None) -> str:
@@ -88,7 +88,7 @@ class Journal:
             with _seq_lock:
                 seq = next(_seq)
             record = {"event": event, "at": utc_now(), "seq": seq, **fields}
-            record = _clean(record, self.masker)
+            record = masked_json(record, self.masker)
             line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
             written = os.write(self._fd, line)
             while written < len(line):  # only on a full disk or a signal; keep the bytes
