@@ -109,7 +109,8 @@ def run(source: Path, parameters: tuple, parameters_file: Path | None, dry_run: 
     click.echo(f"status: {outcome.status}" + (" (dry run)" if dry_run else ""))
     failure = manifest.get("failure")
     if failure and failure.get("reason"):
-        click.echo(f"{failure.get('status')}: {failure.get('step') or ''} {failure['reason']}".rstrip())
+        where = f"{failure['step']} " if failure.get("step") else ""
+        click.echo(f"{failure.get('status')}: {where}{failure['reason']}")
     if manifest.get("rollback"):
         click.echo(f"rollback: {manifest['rollback']['status']}")
     click.echo(str(outcome.run_dir))
