@@ -20,6 +20,7 @@ from typing import Any
 import nbformat
 
 from .errors import ParameterError, RunbookError
+from .progress import progress as _progress
 from .record import create_record_dir
 from .runparams import resolve_parameters
 from .runtime.journal import Journal, read_journal, utc_now
@@ -83,7 +84,8 @@ def run_runbook(options: RunOptions) -> RunOutcome:
     _check_confirm_ids(meta, options.confirm)
     from .recover import finalize_abandoned
 
-    finalize_abandoned(options.records) if options.records.is_dir() else None
+    if options.records.is_dir():
+        finalize_abandoned(options.records)  # seal runs that were killed before they could
     run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
     masker = SecretMasker(secrets)
     journal = Journal(run_dir / "journal.jsonl", masker=masker)
@@ -264,6 +266,3 @@ def _kill_later(pid: int, grace: float = 5.0) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-from .progress import progress as _progress

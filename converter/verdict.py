@@ -34,7 +34,7 @@ def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: s
     ended = False
     for event in events:
         kind = event.get("event")
-        step = event.get("step")
+        step = str(event.get("step"))
         if kind == "step_start":
             steps[step] = {"status": "running", "started_at": event.get("at")}
             open_step = step
