@@ -95,28 +95,13 @@ def finalize_abandoned(records: Path) -> list[Path]:
     return settle(records)[0]
 
 
-def without_superseded_blocks(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop ``blocked`` events for steps that started later in the same journal.
-
-    Interactively, a step refused by its gate is run again once the operator has
-    ticked the list; that refusal is history (it stays in the journal), not the
-    outcome of the run. Headless, a block stops the run, so nothing is dropped.
-    """
-    started_after: set[str] = set()
-    keep: list[dict[str, Any]] = []
-    for event in reversed(events):
-        kind = event.get("event")
-        if kind == "step_start":
-            started_after.add(event.get("step"))
-        elif kind == "blocked" and event.get("step") in started_after:
-            continue
-        keep.append(event)
-    keep.reverse()
-    return keep
-
-
 def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Seal one abandoned record as ``interrupted`` and index it."""
+    """Seal one abandoned record and index it.
+
+    A run that stopped at a failed or blocked step (plain papermill stops there and
+    nobody runs the finish cell) keeps that verdict; anything else — a kill
+    mid-step, an operator who walked away — is ``interrupted``.
+    """
     import nbformat
 
     from .archive import index_record
@@ -137,9 +122,11 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     steps = start.get("steps") or declared.get("steps") or []
     meta = {**runbook, "steps": [{**s, "kind": s.get("kind", "procedure")} for s in steps],
             "checklists": declared.get("checklists", [])}
-    verdict = judge(without_superseded_blocks(events), interrupted=True)
+    verdict = judge(events)
+    if verdict.status not in ("failed", "blocked") or verdict.failed_step is None or _cut_off(events):
+        verdict = judge(events, interrupted=True)  # killed mid-way or walked away from: interrupted
     manifest = seal_record(
-        run_dir, run_id=run_dir.name, meta=meta, status="interrupted", verdict=verdict, rollback=None,
+        run_dir, run_id=run_dir.name, meta=meta, status=verdict.status, verdict=verdict, rollback=None,
         operator=str(run_start.get("operator") or start.get("operator") or ""),
         started_at=str(events[0].get("at")) if events else "",
         parameters=start.get("parameters") or run_start.get("parameters") or {},
@@ -148,6 +135,17 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     )
     index_record(records, run_dir, manifest)
     return manifest
+
+
+def _cut_off(events: list[dict[str, Any]]) -> bool:
+    """Whether a step started and never ended (the writer died mid-step)."""
+    running: set[str] = set()
+    for event in events:
+        if event.get("event") == "step_start":
+            running.add(str(event.get("step")))
+        elif event.get("event") == "step_end":
+            running.discard(str(event.get("step")))
+    return bool(running)
 
 
 def writer_alive(events: list[dict[str, Any]]) -> bool:

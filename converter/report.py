@@ -38,12 +38,12 @@ def load_view(run_dir: Path) -> RecordView:
 
 def _provisional(run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
     """What an unsealed record says so far: the last step that started is the one cut off (or running)."""
-    from .recover import without_superseded_blocks, writer_alive
+    from .recover import writer_alive
 
     start = next((e for e in events if e.get("event") == "session_start"), {})
     run_start = next((e for e in events if e.get("event") == "run_start"), {})
     alive = writer_alive(events)
-    verdict = judge(without_superseded_blocks(events), interrupted=True)
+    verdict = judge(events, interrupted=True)
     titles = {s.get("id"): s.get("title") for s in start.get("steps") or []}
     steps = [{"id": k, "title": titles.get(k) or "",
               "status": "running" if alive and v.get("status") == "interrupted" else v.get("status"),

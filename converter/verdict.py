@@ -38,6 +38,8 @@ def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: s
         if kind == "step_start":
             steps[step] = {"status": "running", "started_at": event.get("at")}
             open_step = step
+            if blocked is not None and blocked.get("step") == step:
+                blocked = None  # refused by its gate, then ticked and run: history, not the outcome
         elif kind in ("step_end", "step_skipped", "step_dry_run"):
             steps.setdefault(step, {}).update(_result(event))
             open_step = None if step == open_step else open_step

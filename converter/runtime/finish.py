@@ -84,7 +84,6 @@ def seal_interactive(session: Session) -> dict:
 
     from ..archive import index_record
     from ..journal_notebook import record_notebook
-    from ..recover import without_superseded_blocks
     from ..seal import seal_record
     from ..verdict import judge
     from .journal import read_journal
@@ -92,7 +91,7 @@ def seal_interactive(session: Session) -> dict:
     events = read_journal(session.run_dir / "journal.jsonl")
     source = _source(session.notebook_path)
     nbformat.write(record_notebook(session.run_dir, events, source), session.run_dir / "record.ipynb")
-    verdict = judge(without_superseded_blocks(events))  # a gate refused, then ticked and re-run, is not a block
+    verdict = judge(events)
     steps = [{"id": s.id, "kind": s.kind, "title": s.title} for s in session.steps.values()]
     checklists = [{"id": list_id, "items": [{"id": c.id, "text": c.text} for c in items.values()]}
                   for list_id, items in session.checks.items()]

@@ -118,6 +118,14 @@ def test_plain_papermill_exits_1_when_a_step_fails(tmp_path):
     assert step_ends(events) == {"pre-1": "succeeded", "1-1": "succeeded", "2-1": "failed"}
     assert not any(e["event"] == "session_end" for e in events)
 
+    # Nobody ran the finish cell: once the kernel is gone the record is sealed,
+    # keeping the failure it shows (not a generic "interrupted").
+    listing = run([sys.executable, "-m", "converter", "records", "list", "--json", "--records", str(records)],
+                  cwd=tmp_path, env=child_env())
+    assert listing.returncode == 0, listing.stderr
+    rows = json.loads(listing.stdout)
+    assert [(r["status"], r["failed_step"]) for r in rows] == [("failed", "2-1")]
+
 
 def test_nbval_lax_passes_on_the_runnable_example(tmp_path):
     # nbval starts the kernel in the notebook's directory: a copy in tmp_path keeps

@@ -1,0 +1,198 @@
+"""Benchmark the evidence archive: ``records list``, ``records verify --all`` and ``records reindex``.
+
+Generates N synthetic sealed records (``benchmarks/synthetic.py``: real
+``finalize_record`` sealing and chaining, realistic file sizes), then measures,
+in one run and side by side:
+
+* ``runbook records list`` as a subprocess (what an operator waits for,
+  interpreter start-up included) and :func:`converter.archive.list_runs` in-process;
+* ``runbook records verify --all`` as a subprocess and :func:`converter.verify.verify_all`
+  in-process, as records per second (every file of every record re-hashed, the
+  whole chain walked);
+* ``records reindex`` (rebuilding the SQLite index from every manifest).
+
+Prints a Markdown table and writes it, with the machine and the method, to
+``docs/BENCHMARKS.md``. Targets (issue 4): list well under 1 s for 10,000
+records; verify at least 1,000 records/s.
+
+Usage: ``python benchmarks/bench_records.py [--records 10000] [--size realistic|small] [--repeat 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from synthetic import generate
+
+from converter.archive import INDEX, RunFilter, list_runs, reindex
+from converter.verify import verify_all
+
+LIST_TARGET_S = 1.0
+VERIFY_TARGET_PER_S = 1000.0
+
+
+def timed(action: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    """(median seconds, best seconds, last result) over ``repeat`` runs."""
+    times, result = [], None
+    for _ in range(repeat):
+        began = time.perf_counter()
+        result = action()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times), min(times), result
+
+
+def cli(*args: object) -> Callable[[], subprocess.CompletedProcess]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
+
+    def run() -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "converter", *map(str, args)], env=env, capture_output=True,
+                              text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"runbook {' '.join(map(str, args))} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+        return done
+
+    return run
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def size_of(records: Path) -> tuple[int, int]:
+    total = files = 0
+    for path in records.rglob("*"):
+        if path.is_file():
+            total += path.stat().st_size
+            files += 1
+    return total, files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000, help="how many synthetic records (default 10000)")
+    parser.add_argument("--size", choices=("realistic", "small"), default="realistic")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the median is reported")
+    parser.add_argument("--dir", type=Path, help="generate here (default: a temporary directory, removed after)")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+
+    base = args.dir or Path(tempfile.mkdtemp(prefix="runbook-bench-"))
+    records = base / "records"
+    if records.exists():
+        shutil.rmtree(records)
+    load_before = load()
+    print(f"generating {args.records} {args.size} records under {records} ...", file=sys.stderr)
+    began = time.perf_counter()
+    generate(records, args.records, size=args.size)
+    generated_s = time.perf_counter() - began
+    total_bytes, total_files = size_of(records)
+    n = args.records
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(what: str, target: str, result: str, met: bool | None) -> None:
+        rows.append((what, target, result, "—" if met is None else ("yes" if met else "**no**")))
+        print(f"  {what}: {result}", file=sys.stderr)
+
+    print("measuring ...", file=sys.stderr)
+    startup, _, _ = timed(cli("--version"), args.repeat)
+    add("interpreter + CLI start-up (`runbook --version`)", "—", f"{startup * 1000:.0f} ms", None)
+
+    median, best, done = timed(cli("records", "list", "--records", records), args.repeat)
+    assert len(done.stdout.splitlines()) >= n + 1
+    add(f"`runbook records list` (table of all {n:,} runs, subprocess)", f"< {LIST_TARGET_S:.0f} s",
+        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)", median < LIST_TARGET_S)
+    median, best, _ = timed(cli("records", "list", "--json", "--records", records), args.repeat)
+    add(f"`runbook records list --json` (all {n:,}, subprocess)", f"< {LIST_TARGET_S:.0f} s",
+        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)", median < LIST_TARGET_S)
+    median, best, _ = timed(cli("records", "list", "--records", records, "--status", "failed", "--operator", "bob",
+                                "--since", "2026-02-01", "--limit", "20"), args.repeat)
+    add("`runbook records list --status … --operator … --since … --limit 20` (subprocess)", f"< {LIST_TARGET_S:.0f} s",
+        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)", median < LIST_TARGET_S)
+    median, best, listed = timed(lambda: list_runs(records, RunFilter()), args.repeat)
+    assert len(listed) == n
+    add(f"`list_runs` in-process (all {n:,} rows)", "—", f"{median * 1000:.1f} ms (best {best * 1000:.1f} ms)", None)
+
+    verify_repeat = max(1, min(args.repeat, 3))
+    median, best, done = timed(cli("records", "verify", "--all", "--records", records), verify_repeat)
+    assert f"{n} record(s) checked, 0 problem(s)" in done.stdout, done.stdout[-500:]
+    add(f"`runbook records verify --all` ({n:,} records, subprocess)", f"≥ {VERIFY_TARGET_PER_S:,.0f} records/s",
+        f"{n / median:,.0f} records/s ({median:.2f} s)", n / median >= VERIFY_TARGET_PER_S)
+    median, best, result = timed(lambda: verify_all(records), verify_repeat)
+    assert result[0] == n and not result[1], result[1][:5]
+    add("`verify_all` in-process (default threads)", f"≥ {VERIFY_TARGET_PER_S:,.0f} records/s",
+        f"{n / median:,.0f} records/s ({median:.2f} s)", n / median >= VERIFY_TARGET_PER_S)
+    median, best, _ = timed(lambda: verify_all(records, workers=1), 1)
+    add("`verify_all` in-process, one thread (reference)", "—", f"{n / median:,.0f} records/s ({median:.2f} s)", None)
+
+    median, best, count = timed(lambda: reindex(records), verify_repeat)
+    assert count == n
+    add(f"`reindex` in-process ({n:,} manifests)", "—", f"{median:.2f} s (best {best:.2f} s)", None)
+    (records / INDEX).unlink()
+    median, best, _ = timed(cli("records", "reindex", "--records", records), 1)
+    add("`runbook records reindex` from no index (subprocess)", "—", f"{median:.2f} s", None)
+
+    load_after = load()
+    table = ["| Measurement | Target | Result | Met |", "|---|---|---|---|"]
+    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    text = "\n".join(table)
+    print(text)
+    if not args.no_write:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        per_record = total_bytes / n / 1024
+        busy = ""
+        if max(float(x) for x in (load_before.split() + load_after.split()) if x != "n/a") > (os.cpu_count() or 1) / 2:
+            busy = " (other work was running on this machine, so treat the numbers as conservative)"
+        doc = f"""# Benchmarks: the evidence archive
+
+Generated by `python benchmarks/bench_records.py --records {n} --size {args.size}` on {stamp}.
+Do not edit by hand: run the script again.
+
+- Machine: {machine()}; load average {load_before} before, {load_after} after{busy}.
+- Data: {n:,} synthetic sealed records ({args.size}: {per_record:,.0f} KiB and {total_files / n:.1f} files per
+  record, {total_bytes / 2**20:,.0f} MiB in all) made by `benchmarks/synthetic.py` through
+  `converter.record.finalize_record`, so hashes and the `previous` chain are real; generated in {generated_s:.0f} s.
+  Sizes follow a record of the bundled SQLite example (record.html is mostly nbconvert's CSS).
+- Method: median of {args.repeat} runs ({verify_repeat} for verify and reindex); subprocess rows start a fresh
+  `python -m converter` each time, so they include interpreter start-up (first row). Files are in the page
+  cache (just written); verification re-reads and re-hashes every byte of every record and walks the whole chain.
+
+{text}
+"""
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(doc, encoding="utf-8")
+        print(f"written to {args.out}", file=sys.stderr)
+    if not args.dir:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

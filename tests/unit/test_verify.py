@@ -1,0 +1,273 @@
+"""``runbook records verify``: every altered byte and every missing record is found and named.
+
+The chain under attack is made of three real records (three ``runbook run``s,
+built once per module); each test tampers with its own copy. The scale test uses
+the synthetic generator of ``benchmarks/synthetic.py`` (real sealing and chaining
+through ``converter.record.finalize_record``, no kernel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from converter.archive import INDEX, RunFilter, list_runs
+from converter.record import CHAIN_HEAD
+from converter.verify import verify_all
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 300
+
+CHAINED = """
+    ---
+    id: verify-chain
+    lang: en
+    parameters:
+      label:
+        type: str
+        default: one
+    ---
+
+    # Runbook: Chain link
+
+    ## Procedure
+
+    #### 1-1. Say which
+
+    ```bash
+    echo "link-output-$label"
+    ```
+"""
+
+
+def runbook(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """``runbook ARGS`` through this interpreter, without the caller's RUNBOOK_* settings."""
+    child = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
+    child.update(env or {})
+    return subprocess.run([sys.executable, "-m", "converter", *map(str, args)], cwd=cwd, env=child,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def chain_order(records: Path) -> list[Path]:
+    """Record directories from the oldest to the newest, following ``previous`` from the chain head."""
+    by_sha = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in records.glob("*/*/manifest.json")}
+    sha = (records / CHAIN_HEAD).read_text(encoding="utf-8").split()[0]
+    order = []
+    while sha is not None:
+        manifest = by_sha[sha]
+        order.append(manifest.parent)
+        sha = json.loads(manifest.read_text(encoding="utf-8"))["previous"]
+    return list(reversed(order))
+
+
+def rel(records: Path, path: Path) -> str:
+    return path.relative_to(records).as_posix()
+
+
+def failures(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
+
+
+def flip_byte(path: Path, offset: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    at = len(data) // 2 if offset is None else offset
+    data[at] = ord("#") if data[at] != ord("#") else ord("%")
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> Path:
+    """A records dir holding a chain of three real records (the runs are started together)."""
+    work = tmp_path_factory.mktemp("chain")
+    source = work / "chain.md"
+    source.write_text(textwrap.dedent(CHAINED).lstrip(), encoding="utf-8")
+    child = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
+    procs = [subprocess.Popen([sys.executable, "-m", "converter", "run", str(source), "--records",
+                               str(work / "records"), "--no-progress", "-p", "label", label],
+                              cwd=work, env=child, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for label in ("one", "two", "three")]
+    for proc in procs:
+        out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+        assert proc.returncode == 0, out + err
+    records = work / "records"
+    assert len(chain_order(records)) == 3
+    return records
+
+
+@pytest.fixture
+def records(chain, tmp_path) -> Path:
+    """This test's own copy of the three-record chain."""
+    copy = tmp_path / "records"
+    shutil.copytree(chain, copy)
+    return copy
+
+
+@pytest.mark.integration
+def test_untouched_chain_verifies(records):
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert failures(result) == []
+    assert "3 record(s) checked, 0 problem(s)" in result.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["record.ipynb", "record.html", "journal.jsonl"])
+def test_one_changed_byte_is_named(records, name):
+    middle = chain_order(records)[1]
+    flip_byte(middle / name)
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert failures(result) == [f"FAIL {rel(records, middle / name)}: altered: sha256 differs from the manifest"]
+
+
+@pytest.mark.integration
+def test_changed_byte_in_a_log_is_named(records):
+    middle = chain_order(records)[1]
+    log = next((middle / "logs").glob("*.log"))
+    flip_byte(log, 0)
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1
+    assert [rel(records, log) in line for line in failures(result)] == [True]
+
+
+@pytest.mark.integration
+def test_changed_byte_in_a_manifest_breaks_the_link_to_its_successor(records):
+    _oldest, middle, newest = chain_order(records)
+    manifest = middle / "manifest.json"
+    data = manifest.read_bytes()
+    at = data.index(b'"operator": "') + len(b'"operator": "')  # still valid JSON: an edited value
+    flip_byte(manifest, at)
+    assert json.loads(manifest.read_bytes())["operator"] != json.loads(data)["operator"]
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = failures(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"FAIL {rel(records, manifest)}: ")
+    assert "sha256 no longer matches the 'previous' of its successor" in lines[0]
+    assert rel(records, newest / "manifest.json") in lines[0]
+
+
+@pytest.mark.integration
+def test_unparseable_manifest_is_named(records):
+    oldest, middle, _newest = chain_order(records)
+    flip_byte(middle / "manifest.json", 0)  # "{" -> "#": not JSON any more
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1
+    lines = failures(result)
+    manifest = rel(records, middle / "manifest.json")
+    assert all(line.startswith(f"FAIL {manifest}: ") for line in lines), lines
+    assert any("no longer matches the 'previous' of its successor" in line for line in lines), lines
+    assert any("unreadable" in line for line in lines), lines
+    assert rel(records, oldest) not in " ".join(lines)  # the chain is followed past the broken link
+
+
+@pytest.mark.integration
+def test_deleted_middle_record_is_named_by_its_successor(records):
+    oldest, middle, newest = chain_order(records)
+    shutil.rmtree(middle)
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = failures(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"FAIL {rel(records, newest / 'manifest.json')}: the record before this one is missing")
+    assert rel(records, oldest) not in lines[0]
+
+
+@pytest.mark.integration
+def test_deleted_newest_record_is_named_via_the_chain_head(records):
+    _oldest, _middle, newest = chain_order(records)
+    shutil.rmtree(newest)
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = failures(result)
+    assert lines == [f"FAIL {rel(records, newest / 'manifest.json')}: newest record is missing (named by .chain-head)"]
+
+
+@pytest.mark.integration
+def test_deleted_chain_head_is_a_problem(records):
+    (records / CHAIN_HEAD).unlink()
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1
+    assert any(CHAIN_HEAD in line for line in failures(result))
+
+
+@pytest.mark.integration
+def test_file_added_after_sealing_is_named(records):
+    middle = chain_order(records)[1]
+    (middle / "extra.txt").write_text("planted\n", encoding="utf-8")
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1
+    assert failures(result) == [(f"FAIL {rel(records, middle / 'extra.txt')}: file not listed in the manifest "
+                                "(added after sealing)")]
+
+
+@pytest.mark.integration
+def test_verify_does_not_trust_the_index(records):
+    """Deleting or rewriting index.sqlite changes nothing: verification reads only the records."""
+    middle = chain_order(records)[1]
+    (records / INDEX).unlink()
+    assert runbook("records", "verify", "--all", "--records", records).returncode == 0
+    flip_byte(middle / "record.html")
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1
+    assert not (records / INDEX).exists()  # verify did not (re)build it either
+
+
+@pytest.mark.integration
+def test_verify_one_run_by_prefix(records):
+    _oldest, middle, _newest = chain_order(records)
+    assert runbook("records", "verify", middle.name[:-3], "--records", records).returncode == 0
+    flip_byte(middle / "journal.jsonl")
+    result = runbook("records", "verify", middle.name, "--records", records)
+    assert result.returncode == 1
+    assert rel(records, middle / "journal.jsonl") in result.stdout
+
+
+# --------------------------------------------------------------------------- synthetic records
+
+
+def load_synthetic():
+    spec = importlib.util.spec_from_file_location("synthetic", REPO / "benchmarks" / "synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_synthetic_records_verify_and_list(tmp_path):
+    synthetic = load_synthetic()
+    records = tmp_path / "records"
+    made = synthetic.generate(records, 50, size="small")
+    assert len(made) == 50
+    count, problems, unsealed = verify_all(records)
+    assert (count, problems, unsealed) == (50, [], [])
+    rows = list_runs(records, RunFilter())
+    assert len(rows) == 50
+    assert [r["started_at"] for r in rows] == sorted((r["started_at"] for r in rows), reverse=True)
+    assert {r["status"] for r in rows} <= {"succeeded", "failed", "blocked", "interrupted"}
+    # the chain is real: from the head back to the first record through every manifest
+    assert [p.name for p in chain_order(records)] == [p.name for p in made]
+
+
+def test_synthetic_tampering_is_found_in_process(tmp_path):
+    synthetic = load_synthetic()
+    records = tmp_path / "records"
+    made = synthetic.generate(records, 20, size="small", index=False)
+    flip_byte(made[7] / "record.ipynb")
+    shutil.rmtree(made[12])
+    count, problems, _ = verify_all(records)
+    assert count == 19
+    named = {(p.path, p.message.split(":")[0]) for p in problems}
+    assert (rel(records, made[7] / "record.ipynb"), "altered") in named
+    assert any(p.path == rel(records, made[13] / "manifest.json") and "before this one is missing" in p.message
+               for p in problems)
+    assert len(problems) == 2, problems
