@@ -1,0 +1,156 @@
+"""Expected-result checks, the output cap, the summary, untick journaling, manual commands.
+
+Real runs through ``runbook run`` (papermill, kernel, bash); the untick test drives
+the real ipywidgets observers of a checklist in this process.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CHECKS = """\
+---
+id: checks
+lang: en
+---
+# Checks
+
+## Procedure
+
+#### 1-1. Status
+
+```bash
+echo "status: ok"
+```
+
+**Expected result**:
+```text {match=contains}
+status: ok
+```
+
+#### 1-2. Lots of output
+
+```bash
+seq 1 300000
+```
+
+#### 1-3. Version
+
+```bash
+echo "version: 1.9.0"
+```
+
+**Expected result**:
+```text {match=regex}
+^version: 2\\.\\d+
+```
+
+#### 1-4. Never reached
+
+```bash
+touch reached.flag
+```
+
+## Troubleshooting
+
+### Problem 1: Anything
+
+```bash
+touch troubleshooting-ran.flag
+```
+"""
+
+
+@pytest.fixture(scope="module")
+def checks_run(tmp_path_factory, run_inprocess):
+    work = tmp_path_factory.mktemp("checks")
+    (work / "checks.md").write_text(CHECKS, encoding="utf-8")
+    result = run_inprocess(["run", "checks.md", "--records", str(work / "records"), "--no-progress"], cwd=work)
+    return work, result
+
+
+def test_a_regex_check_that_does_not_match_fails_its_step_and_stops_the_run(checks_run) -> None:
+    work, result = checks_run
+    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert result.rc == 1
+    assert manifest["failure"]["step"] == "1-3"
+    assert "expected result not found" in manifest["failure"]["reason"]
+    steps = {s["id"]: s["status"] for s in manifest["steps"]}
+    assert steps["1-1"] == "succeeded" and steps["1-3"] == "failed" and steps["1-4"] == "not_run"
+    assert not (work / "reached.flag").exists()
+
+
+def test_a_contains_check_that_matches_is_journaled_ok(checks_run) -> None:
+    _, result = checks_run
+    events = [json.loads(line) for line in (result.record_dir / "journal.jsonl").read_text().splitlines()]
+    checks = {(e["step"], e["ok"]) for e in events if e["event"] == "expect"}
+    assert checks == {("1-1", True), ("1-3", False)}
+
+
+def test_long_output_is_cut_in_the_notebook_and_kept_whole_in_the_log(checks_run) -> None:
+    _, result = checks_run
+    log = (result.record_dir / "logs" / "1-2.log").read_text(encoding="utf-8")
+    assert log.splitlines()[-1] == "300000" and len(log.splitlines()) == 300000
+    nb = nbformat.read(result.record_dir / "record.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith("%%step 1-2"))
+    shown = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    assert len(shown.encode()) < 250_000
+    assert "full output is in logs/1-2.log" in shown
+    assert "300000\n" not in shown
+
+
+def test_troubleshooting_commands_never_run_headless(checks_run) -> None:
+    work, _ = checks_run
+    assert not (work / "troubleshooting-ran.flag").exists()
+
+
+def test_the_summary_lists_every_step_with_status_exit_code_and_duration(tmp_path, run_inprocess) -> None:
+    (tmp_path / "ok.md").write_text(
+        "---\nid: ok\nlang: en\n---\n# OK\n\n## Procedure\n\n#### 1-1. One\n\n```bash\necho one\n```\n\n"
+        "#### 1-2. Two\n\n```bash\nexit 0\n```\n\n## Rollback\n\n#### Step 1: Undo\n\n```bash\necho undo\n```\n",
+        encoding="utf-8",
+    )
+    result = run_inprocess(["run", "ok.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path)
+    assert result.rc == 0
+    nb = nbformat.read(result.record_dir / "record.ipynb", as_version=4)
+    finish = next(c for c in nb.cells if c.get("id") == "finish")
+    summary = "".join(o.get("data", {}).get("text/plain", "") for o in finish.outputs)
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in summary.splitlines()}
+    assert rows["1-1"][3].endswith("succeeded") and rows["1-1"][4] == "0" and float(rows["1-1"][5]) >= 0
+    assert rows["1-2"][3].endswith("succeeded")
+    assert rows["rollback-1"][3].endswith("skipped")
+
+
+def test_ticking_and_unticking_a_checklist_widget_is_journaled_with_operator_and_time(tmp_path, monkeypatch) -> None:
+    import ipywidgets
+
+    from converter.runtime import start
+    from converter.runtime.journal import read_journal
+
+    monkeypatch.setenv("RUNBOOK_RECORDS", str(tmp_path / "records"))
+    namespace = {"operator": "alice", "runbook_mode": "interactive"}
+    session = start(namespace, runbook={"id": "ticks", "title": "Ticks", "lang": "en"}, parameters=[],
+                    steps=[("1-1", "procedure", "One", [])], timeout=None)
+    session.checklist("1-1.verify", "Verify", [("1-1.verify.1", "backup exists", False)], role="verify")
+    boxes = [w for w in _all_widgets() if isinstance(w, ipywidgets.Checkbox) and w.description == "backup exists"]
+    box = boxes[-1]
+    box.value = True
+    box.value = False
+    ticks = [e for e in read_journal(session.run_dir / "journal.jsonl") if e["event"] == "check"]
+    assert [(e["id"], e["checked"], e["by"], e["via"]) for e in ticks] == [
+        ("1-1.verify.1", True, "alice", "widget"),
+        ("1-1.verify.1", False, "alice", "widget"),
+    ]
+    assert all(e["at"].endswith("Z") for e in ticks)
+    assert session.checks["1-1.verify"]["1-1.verify.1"].checked is False
+
+
+def _all_widgets():
+    from ipywidgets.widgets import widget
+
+    return list(widget._instances.values())  # ipywidgets 8: the registry of live widgets
