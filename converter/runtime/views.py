@@ -180,7 +180,7 @@ def summary_rows(session: Session) -> list[tuple[str, str, str, str, str, str]]:
 def show_summary(session: Session) -> None:
     """The summary table at the end of the notebook."""
     lang = session.lang
-    head = [message(lang, "step"), message(lang, "title"), "kind", message(lang, "status"),
+    head = [message(lang, "step"), message(lang, "title"), message(lang, "kind"), message(lang, "status"),
             message(lang, "exit"), message(lang, "duration")]
     rows = summary_rows(session)
     plain = "\n".join(" | ".join(r) for r in [tuple(head), *rows])

@@ -154,3 +154,58 @@ def _all_widgets():
     from ipywidgets.widgets import widget
 
     return list(widget._instances.values())  # ipywidgets 8: the registry of live widgets
+
+
+def _interactive_session(tmp_path, monkeypatch, steps, notebook=None):
+    from converter.runtime import start
+
+    monkeypatch.setenv("RUNBOOK_RECORDS", str(tmp_path / "records"))
+    monkeypatch.chdir(tmp_path)
+    if notebook is not None:
+        monkeypatch.setenv("RUNBOOK_NOTEBOOK", str(notebook))
+    return start({"operator": "alice", "runbook_mode": "interactive"},
+                 runbook={"id": "guided", "title": "Guided", "lang": "en"}, parameters=[], steps=steps, timeout=None)
+
+
+def _buttons(description):
+    import ipywidgets
+
+    return [w for w in _all_widgets() if isinstance(w, ipywidgets.Button) and w.description == description]
+
+
+def test_a_succeeded_step_asks_before_running_again(tmp_path, monkeypatch) -> None:
+    from converter.runtime.magic import run_step_cell
+
+    session = _interactive_session(tmp_path, monkeypatch, [("1-1", "procedure", "Count", [])])
+    code = "echo run >> count.txt\n"
+    run_step_cell(session, "1-1", code)
+    run_step_cell(session, "1-1", code)  # "Run All" again: must not run a second time by itself
+    assert (tmp_path / "count.txt").read_text().splitlines() == ["run"]
+    _buttons("Run again")[-1].click()  # the operator confirms
+    assert (tmp_path / "count.txt").read_text().splitlines() == ["run", "run"]
+
+
+def test_the_rollback_button_switches_to_rollback_mode_and_runs_the_rollback_cells(tmp_path, monkeypatch) -> None:
+    from converter.build import build_notebook, write_notebook
+    from converter.parse import parse_text
+    from converter.runtime.journal import read_journal
+    from converter.runtime.magic import run_step_cell
+
+    text = ("---\nid: guided\nlang: en\n---\n# Guided\n\n## Procedure\n\n#### 1-1. Change\n\n```bash\necho changed > state\n```\n\n"
+            "## Rollback\n\n#### Step 1: Restore\n\n```bash\necho restored > state\n```\n\n"
+            "#### Step 2: Show\n\n```bash\ncat state\n```\n")
+    notebook = tmp_path / "guided.ipynb"
+    write_notebook(build_notebook(parse_text(text, path="guided.md")), notebook)
+    steps = [("1-1", "procedure", "Change", []), ("rollback-1", "rollback", "Restore", []),
+             ("rollback-2", "rollback", "Show", [])]
+    session = _interactive_session(tmp_path, monkeypatch, steps, notebook=notebook)
+    run_step_cell(session, "1-1", "echo changed > state\n")
+    run_step_cell(session, "rollback-1", "echo restored > state\n")  # "Run All" passes it: not in rollback mode
+    assert (tmp_path / "state").read_text() == "changed\n"
+    session.rollback_panel()
+    _buttons("Start rollback")[-1].click()
+    assert (tmp_path / "state").read_text() == "restored\n"
+    events = read_journal(session.run_dir / "journal.jsonl")
+    assert [e["event"] for e in events if e["event"] == "rollback_mode"] == ["rollback_mode"]
+    assert [(e["step"], e["status"]) for e in events if e["event"] == "step_end"][-2:] == [
+        ("rollback-1", "succeeded"), ("rollback-2", "succeeded")]
