@@ -10,12 +10,15 @@ process group is stopped and the record still gets written, as ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 
@@ -26,6 +29,9 @@ from .runparams import resolve_parameters
 from .runtime.journal import Journal, read_journal, utc_now
 from .runtime.mask import SecretMasker
 from .verdict import Verdict, judge
+
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "blocked": 3, "interrupted": 130}
 
@@ -128,7 +134,8 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
     if options.timeout is not None:
         environment["RUNBOOK_TIMEOUT"] = str(options.timeout)
     stopped = None
-    with _environment(environment), _progress(journal.path, nb, enabled=options.progress, name=name):
+    with _environment(environment), _progress(journal.path, nb, enabled=options.progress, name=name), \
+            _kernel_sockets() as sockets:
         try:
             guard.armed = True  # from here a signal stops the kernel; KeyboardInterrupt is caught
             try:
@@ -137,6 +144,7 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
                     progress_bar=False, request_save_on_cell_execute=True, log_output=False,
                     # Signalled before the kernel started: run nothing, keep the notebook as the record.
                     prepare_only=guard.interrupted,
+                    config=sockets,
                 )
             finally:
                 guard.armed = False
@@ -171,6 +179,21 @@ def _os_user() -> str:
     import getpass
 
     return getpass.getuser()
+
+
+@contextlib.contextmanager
+def _kernel_sockets() -> Iterator[Config]:
+    """Kernel channels on Unix sockets in a private directory, not TCP ports.
+
+    jupyter_client picks free TCP ports and releases them before the kernel binds,
+    so runs started together can collide ("Address already in use"; seen with 20
+    concurrent runs). Sockets in a per-run directory cannot, and no other local user
+    can connect to them.
+    """
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="runbook-kernel-") as private:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(private, "kernel")}})
 
 
 class _environment:
