@@ -242,7 +242,7 @@ def records_verify(run: str | None, records: Path, check_all: bool) -> None:
 
         run_dir = find_run(records, run)
         problems = verify_record(records, run_dir) + verify_chain(records)
-        count, unsealed = 1, []
+        count, unsealed = 1, list[str]()
     else:
         count, problems, unsealed = verify_all(records)
     for problem in problems:

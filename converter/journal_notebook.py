@@ -44,7 +44,7 @@ def record_notebook(run_dir: Path, events: list[dict[str, Any]], source: Noteboo
 def _step_outputs(run_dir: Path, events: list[dict[str, Any]]) -> dict[str, list[NotebookNode]]:
     outputs: dict[str, list[NotebookNode]] = {}
     for event in events:
-        kind, step = event.get("event"), event.get("step")
+        kind, step = event.get("event"), str(event.get("step"))
         if kind == "step_start":
             outputs[step] = [_status(step, "running", "")]
         elif kind == "step_end":

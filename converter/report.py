@@ -70,7 +70,7 @@ def _provisional(run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
 def _timeline(run_dir: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
     for event in events:
-        step = event.get("step")
+        step = str(event.get("step"))
         if event.get("event") == "step_start":
             entries[step] = {"id": step, "title": event.get("title"), "code": event.get("code", ""),
                              "started_at": event.get("at"), "status": "running"}

@@ -243,7 +243,7 @@ def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
         problems.append(Problem(CHAIN_HEAD, "missing: the newest record cannot be confirmed "
                                 "(it names the last manifest of the chain)"))
         current = loose_end(None)
-    elif head == "malformed":
+    elif isinstance(head, str):  # "malformed"
         problems.append(Problem(CHAIN_HEAD, "malformed (expected '<sha256> <path>')"))
         current = loose_end(None)
     else:
