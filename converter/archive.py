@@ -188,8 +188,14 @@ def utc_bound(text: str) -> str:
 def find_run(records: Path, ref: str) -> Path:
     """The record directory for a run id or unique prefix (index first, then the tree).
 
-    The record directory itself (as ``runbook run`` prints it) is accepted too.
+    The record directory itself (as ``runbook run`` prints it) is accepted too, and
+    ``last`` names the newest record (run ids start with their UTC start time).
     """
+    if ref == "last":
+        newest = max((p.parent for p in records.glob("*/*/journal.jsonl")), key=lambda d: d.name, default=None)
+        if newest is None:
+            raise RecordError("no records yet", path=str(records))
+        return newest
     given = Path(ref)
     if given.is_dir() and ((given / MANIFEST).exists() or (given / "journal.jsonl").exists()):
         return given

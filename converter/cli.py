@@ -194,9 +194,10 @@ def records_list(records: Path, runbook: str | None, status: str | None, operato
 @click.argument("run")
 @RECORDS_OPTION
 def records_show(run: str, records: Path) -> None:
-    """Show one run: parameters, steps, checks, failure and rollback.
+    """Show one run (run id, unique prefix, record path, or "last"): parameters,
+    steps, checks, failure and rollback.
 
-    Example: runbook records show 20261128T1334
+    Example: runbook records show last
     """
     from .archive import find_run
     from .report import load_view, show_text

@@ -403,6 +403,8 @@ def test_show_accepts_the_record_path_and_rejects_unknown_runs(records, runs):
     assert missing.returncode == 2 and "no record matches" in missing.stderr
     ambiguous = runbook("records", "show", "2", "--records", records)
     assert ambiguous.returncode == 2 and "matches 5 records" in ambiguous.stderr
+    newest = max(runs.values(), key=lambda d: d.name)
+    assert f"run        {newest.name}" in show(records, "last")
 
 
 # --------------------------------------------------------------------------- export
