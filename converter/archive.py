@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
 """
 COLUMNS = ("run_id", "runbook_id", "title", "status", "operator", "mode", "dry_run",
            "started_at", "finished_at", "failed_step", "path", "manifest_sha256")
+INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
 @dataclass(frozen=True)
@@ -112,18 +113,8 @@ def add_records(records: Path, rows: list[dict[str, Any]]) -> None:
     """Insert or replace rows in one transaction (retried while another writer holds the lock)."""
     if not rows:
         return
-    sql = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
     with connect(records) as db:
-        def write() -> None:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(sql, [tuple(row[c] for c in COLUMNS) for row in rows])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-        _retry(write)
+        _retry(lambda: _transaction(db, lambda: db.executemany(INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])))
 
 
 def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -227,24 +218,28 @@ def reindex(records: Path) -> int:
         if isinstance(manifest, dict):
             rows.append(index_row(records, manifest_path.parent, manifest,
                                   manifest_sha256=hashlib.sha256(data).hexdigest()))
-    sql = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    found = {row["path"] for row in rows}
     with connect(records) as db:
         def rebuild() -> None:  # one transaction: a concurrent reader sees the old index or the new one
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                found = {row["path"] for row in rows}
-                # Rows of records gone from disk go; a row a run added after our scan stays.
-                stale = [(r["path"],) for r in db.execute("SELECT path FROM runs")
-                         if r["path"] not in found and not (records / r["path"] / MANIFEST).exists()]
-                db.executemany("DELETE FROM runs WHERE path = ?", stale)
-                db.executemany(sql, [tuple(row[c] for c in COLUMNS) for row in rows])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            # Rows of records gone from disk go; a row a run added after our scan stays.
+            stale = [(r["path"],) for r in db.execute("SELECT path FROM runs")
+                     if r["path"] not in found and not (records / r["path"] / MANIFEST).exists()]
+            db.executemany("DELETE FROM runs WHERE path = ?", stale)
+            db.executemany(INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])
 
-        _retry(rebuild)
+        _retry(lambda: _transaction(db, rebuild))
     return len(rows)
+
+
+def _transaction(db: sqlite3.Connection, body: Callable[[], object]) -> None:
+    """Run ``body`` in one ``BEGIN IMMEDIATE`` transaction (the write lock is taken up front)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        body()
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _retry(action, attempts: int = 50):

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from converter.lab import stop as stop_server
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -117,19 +119,6 @@ def _wait_ready(lab: JupyterLab) -> None:
     raise RuntimeError(f"JupyterLab did not answer /api/status within {START_TIMEOUT_S:g} s:\n{lab.log_tail()}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-
-
 def _kernel_pids(lab: JupyterLab) -> list[int]:
     """Pids of the kernels the server started (their connection files name them)."""
     pids = []
@@ -196,7 +185,7 @@ def jupyter_lab(tmp_path: Path, artifacts_dir: Path) -> Iterator[JupyterLab]:
         yield lab
     finally:
         kernels = _kernel_pids(lab)
-        _stop(proc)
+        stop_server(proc, STOP_TIMEOUT_S)
         _reap(kernels)
 
 
