@@ -203,25 +203,48 @@ def _spawn(
 
 
 def _pump(proc: subprocess.Popen[bytes], fd: int, stream: _Stream, deadline: float) -> bool:
-    """Stream output until the leader has exited and the pipe is drained; True on timeout."""
+    """Stream output until the leader has exited and the pipe is drained; True on timeout.
+
+    The leader's exit is watched through a pidfd in the same selector, so a step
+    whose output ends before its process does is noticed at once, not at the next
+    poll (a 50 ms sleep per step under load; measured in docs/BENCHMARKS.md).
+    """
     eof, exited_at = False, math.inf
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
+    pidfd = _pidfd(proc)
+    with selectors.DefaultSelector() as sel, contextlib.ExitStack() as cleanup:
+        sel.register(fd, selectors.EVENT_READ, "output")
+        if pidfd is not None:
+            cleanup.callback(os.close, pidfd)
+            sel.register(pidfd, selectors.EVENT_READ, "exit")
         while (now := time.monotonic()) < deadline:
             if exited_at == math.inf and _has_exited(proc):
                 exited_at = now
+                if pidfd is not None:
+                    sel.unregister(pidfd)  # stays readable: keep it out of the next selects
+                    pidfd = None
             if exited_at <= now and (eof or now - exited_at >= DRAIN_AFTER_EXIT_S):
                 return False
             wait = max(0.0, min(_POLL_S, stream.due_in(now), deadline - now))
-            if eof:  # the script closed its output but still runs
-                time.sleep(wait)
-            elif sel.select(wait):
-                data = os.read(fd, 65536)
-                eof = not data
-                stream.feed(data)
+            if not sel.get_map():
+                time.sleep(wait)  # output closed and no pidfd: poll the leader
+            for key, _ in sel.select(wait) if sel.get_map() else ():
+                if key.data == "output":
+                    data = os.read(fd, 65536)
+                    eof = not data
+                    stream.feed(data)
+                    if eof:
+                        sel.unregister(fd)
             if stream.due_in(time.monotonic()) <= 0:
                 stream.flush()
     return True
+
+
+def _pidfd(proc: subprocess.Popen[bytes]) -> int | None:
+    """A pidfd for the leader (Linux ≥ 5.3); None where unsupported, and we poll instead."""
+    try:
+        return os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
