@@ -45,8 +45,11 @@ def _step_outputs(run_dir: Path, events: list[dict[str, Any]]) -> dict[str, list
     outputs: dict[str, list[NotebookNode]] = {}
     for event in events:
         kind, step = event.get("event"), str(event.get("step"))
-        if kind == "step_start":
+        if kind == "step_start":  # replaced by step_end; if none came, the output so far stays
             outputs[step] = [_status(step, "running", "")]
+            text = _log(run_dir, event.get("log"))
+            if text:
+                outputs[step].append(nbformat.v4.new_output("stream", name="stdout", text=text))
         elif kind == "step_end":
             text = _log(run_dir, event.get("log"))
             detail = f"exit {event.get('exit_code')}, {event.get('duration_s')} s" + (

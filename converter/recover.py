@@ -114,10 +114,12 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     record = run_dir / "record.ipynb"
     saved = _read_notebook(record)
     source = _read_notebook(start.get("notebook"))
-    if saved is None:
-        if record.exists():
+    if saved is None or not has_run(saved):
+        if saved is None and record.exists():
             record.rename(run_dir / "record.partial.ipynb")
-        nbformat.write(record_notebook(run_dir, events, source), record)
+        # The runner writes the notebook before running it and again at the end; killed
+        # in between, the outputs are in the journal and logs/, so rebuild from those.
+        nbformat.write(record_notebook(run_dir, events, saved or source), record)
     declared = _declared(saved) or _declared(source)
     steps = start.get("steps") or declared.get("steps") or []
     meta = {**runbook, "steps": [{**s, "kind": s.get("kind", "procedure")} for s in steps],
@@ -135,6 +137,11 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     )
     index_record(records, run_dir, manifest)
     return manifest
+
+
+def has_run(nb: Any) -> bool:
+    """Whether any code cell of the notebook ran (papermill's final save happened)."""
+    return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
 
 
 def _cut_off(events: list[dict[str, Any]]) -> bool:

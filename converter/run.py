@@ -129,6 +129,7 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
     from papermill.exceptions import PapermillExecutionError
 
     journal.write("pass_start", source="runner", name=name)
+    nbformat.write(nbformat.from_dict(nb), output)  # killed before papermill's save: recover fills it in
     first = len(read_journal(journal.path))
     environment = {"RUNBOOK_MODE": "headless"}
     if options.timeout is not None:
@@ -141,7 +142,10 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
             try:
                 papermill.execute_notebook(
                     nbformat.from_dict(nb), str(output), parameters=parameters, kernel_name="python3",
-                    progress_bar=False, request_save_on_cell_execute=True, log_output=False,
+                    # Saving the whole notebook around every cell cost ~90 ms a step and grew with
+                    # the notebook (docs/BENCHMARKS.md); the fsynced journal and logs/ are the live
+                    # evidence, and papermill still writes the notebook when the pass ends.
+                    progress_bar=False, request_save_on_cell_execute=False, log_output=False,
                     # Signalled before the kernel started: run nothing, keep the notebook as the record.
                     prepare_only=guard.interrupted,
                     config=sockets,
@@ -155,7 +159,21 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
         except Exception as exc:  # noqa: BLE001 - papermill's dead-kernel and timeout paths raise plain errors
             stopped = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     events = read_journal(journal.path)[first:]
+    _fill_unsaved(output, events, nb)
     return _end_pass(journal, name, judge(events, interrupted=guard.interrupted, stopped=stopped))
+
+
+def _fill_unsaved(output: Path, events: list[dict[str, Any]], nb: nbformat.NotebookNode) -> None:
+    """papermill skips its final save when the kernel dies: rebuild the outputs from the journal."""
+    from .journal_notebook import record_notebook
+    from .recover import has_run
+
+    try:
+        saved = nbformat.read(output, as_version=4)
+    except (OSError, ValueError):
+        saved = None
+    if saved is None or not has_run(saved):
+        nbformat.write(record_notebook(output.parent, events, nb), output)
 
 
 def _end_pass(journal: Journal, name: str, verdict: Verdict) -> Verdict:

@@ -82,9 +82,10 @@ def execute(session: Session, info: StepInfo, code: str, attrs: dict[str, str], 
     """Run the commands, stream the output, record the verdict; raise on failure."""
     timeout = _timeout(session, attrs)
     allow_failure = _flag(attrs, "continue_on_error")
-    session.journal.write("step_start", step=info.id, kind=info.kind, title=info.title, timeout=timeout, code=code)
-    status.running()
     output = _Output(session, info.id)
+    session.journal.write("step_start", step=info.id, kind=info.kind, title=info.title, timeout=timeout, code=code,
+                          log=output.log_name)
+    status.running()
     result = run_bash(code, env=session.env, cwd=session.cwd, timeout=timeout, on_output=output.write)
     output.close()
     if result.exit_code == 0 or not (result.timed_out or result.interrupted):

@@ -438,9 +438,15 @@ def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, mar
     assert events[0]["event"] == "run_start"
     assert (events[-1]["event"], events[-1]["step"]) == ("step_start", "1-1")
     assert not (record / "manifest.json").exists(), "sealing such a record is a later job"
-    # papermill saves the notebook as each cell starts: the step's cell is there, running.
-    nb = nbformat.read(record / "record.ipynb", as_version=4)
-    assert step_cell(nb, "1-1").metadata["papermill"]["status"] == "running"
+    # The runner wrote the notebook before running it; sealing the abandoned record
+    # later fills in what the journal and logs/ hold, up to the kill.
+    assert nbformat.read(record / "record.ipynb", as_version=4).cells
+    from converter.recover import finalize_abandoned
+
+    assert finalize_abandoned(record.parent.parent) == [record]
+    manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "interrupted"
+    assert "started 42" in cell_text(step_cell(nbformat.read(record / "record.ipynb", as_version=4), "1-1"))
 
 
 # -- the kernel dies ---------------------------------------------------------------------
