@@ -1,0 +1,59 @@
+"""Run every benchmark and write ``docs/BENCHMARKS.md``, one section per script.
+
+The scripts run one after the other in this process (never side by side, so
+they do not slow each other down): ``bench_records.py`` (the evidence archive),
+``bench_execution.py`` (bash, papermill and the runtime, per step) and
+``bench_convert.py`` (our converter and jupytext). ``--only`` runs some of them
+and keeps the other sections already in the file.
+
+Usage: ``python benchmarks/run_all.py [--records-n 10000] [--steps 50] [--repeat 3] [--only execution,convert]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DOC, ORDER, load, write_sections
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records-n", type=int, default=10_000, help="synthetic records for bench_records")
+    parser.add_argument("--steps", type=int, default=50, help="steps per run for bench_execution")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement for bench_execution (median)")
+    parser.add_argument("--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}")
+    parser.add_argument("--out", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    chosen = [name for name in args.only.split(",") if name]
+    unknown = set(chosen) - set(ORDER)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+
+    sections: dict[str, str] = {}
+    for name in (n for n in ORDER if n in chosen):
+        print(f"== bench_{name} (load average {load()})", file=sys.stderr)
+        if name == "records":
+            import bench_records
+
+            sections[name] = bench_records.section(bench_records.parse_args(["--records", str(args.records_n)]))
+        elif name == "execution":
+            import bench_execution
+
+            sections[name] = bench_execution.section(argparse.Namespace(steps=args.steps, repeat=args.repeat))
+        else:
+            import bench_convert
+
+            sections[name] = bench_convert.section(argparse.Namespace(repeat=5))
+    command = " ".join(["python", "benchmarks/run_all.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    write_sections(sections, command=command, out=args.out)
+    print(f"written to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
