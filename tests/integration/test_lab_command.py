@@ -37,3 +37,4 @@ def test_lab_converts_the_runbook_serves_it_on_loopback_and_stops_cleanly(tmp_pa
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        proc.stdout.close()
