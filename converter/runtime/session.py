@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ from typing import Any
 from ..errors import ParameterError, RecordError
 from ..model import Parameter
 from ..params import coerce, to_environment
+from ..runparams import declaration
 from .errors import StepBlocked, StepFailed, StopRun
-from .journal import Journal, utc_now
+from .journal import Journal
 from .mask import SecretMasker
 
 SETTINGS = ("dry_run", "confirm", "operator", "runbook_mode", "rollback", "records_dir", "run_dir")
@@ -142,7 +142,7 @@ def start(namespace: dict[str, Any], *, runbook: dict, parameters: list[dict], s
     """Validate parameters, open the journal and register ``%%step``; nothing runs on failure."""
     try:
         settings = _settings(namespace, timeout)
-        declarations = tuple(_declaration(d) for d in parameters)
+        declarations = tuple(declaration(d) for d in parameters)
         values, secrets = _values(namespace, declarations)
         existing = _resumable(namespace.get("runbook"), runbook, settings, values)
         if existing is not None:
@@ -248,19 +248,6 @@ def _settings(namespace: dict[str, Any], timeout: float | None) -> Settings:
     )
 
 
-def _declaration(data: dict[str, Any]) -> Parameter:
-    choices = data.get("choices")
-    return Parameter(
-        name=data["name"],
-        type=data.get("type", "str"),
-        default=data.get("default"),
-        choices=None if choices is None else tuple(choices),
-        pattern=data.get("pattern"),
-        required=bool(data.get("required")),
-        secret=bool(data.get("secret")),
-    )
-
-
 def _values(namespace: dict[str, Any], declarations: tuple[Parameter, ...]) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {}
     secrets: list[str] = []
@@ -295,4 +282,4 @@ def _run_dir(settings: Settings, runbook: dict[str, Any]) -> Path:
     return path
 
 
-__all__ = ["Session", "StepBlocked", "StepFailed", "StopRun", "start", "sys", "utc_now"]
+__all__ = ["Session", "StepBlocked", "StepFailed", "StopRun", "start"]
