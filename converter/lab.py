@@ -41,9 +41,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+from .convert import MARKDOWN_SUFFIXES
 from .errors import RunbookError
 
-MARKDOWN_SUFFIXES = (".md", ".markdown")
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 

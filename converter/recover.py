@@ -112,8 +112,8 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, An
     run_start = next((e for e in events if e.get("event") == "run_start"), {})
     runbook = dict(start.get("runbook") or {"id": run_dir.parent.name, "title": run_dir.parent.name})
     record = run_dir / "record.ipynb"
-    saved = _read_notebook(record)
-    source = _read_notebook(start.get("notebook"))
+    saved = read_notebook(record)
+    source = read_notebook(start.get("notebook"))
     if saved is None or not has_run(saved):
         if saved is None and record.exists():
             record.rename(run_dir / "record.partial.ipynb")
@@ -213,7 +213,8 @@ def _recover_lock(records: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _read_notebook(path: str | Path | None) -> nbformat.NotebookNode | None:
+def read_notebook(path: str | Path | None) -> nbformat.NotebookNode | None:
+    """The notebook at ``path``, or None when it is missing or unreadable (a partial save)."""
     if not path or not Path(path).is_file():
         return None
     import nbformat

@@ -25,7 +25,7 @@ import nbformat
 from .errors import ParameterError, RunbookError
 from .progress import progress as _progress
 from .record import create_record_dir
-from .runparams import resolve_parameters
+from .runparams import operator_name, resolve_parameters
 from .runtime.journal import Journal, read_journal, utc_now
 from .runtime.mask import SecretMasker
 from .verdict import Verdict, judge
@@ -85,7 +85,7 @@ def run_runbook(options: RunOptions) -> RunOutcome:
     """Validate, create the record, execute, judge, optionally roll back, seal."""
     nb = load_notebook(options.source)
     meta = nb.metadata["runbook"]
-    operator = options.operator or os.environ.get("RUNBOOK_OPERATOR") or os.environ.get("JUPYTERHUB_USER") or _os_user()
+    operator = operator_name(options.operator)
     values, secrets = resolve_parameters(meta.get("parameters", []), options.parameters, options.parameters_from_text)
     _check_confirm_ids(meta, options.confirm)
     from .recover import finalize_abandoned
@@ -166,12 +166,9 @@ def _execute_pass(nb, output: Path, parameters: dict, journal: Journal, name: st
 def _fill_unsaved(output: Path, events: list[dict[str, Any]], nb: nbformat.NotebookNode) -> None:
     """papermill skips its final save when the kernel dies: rebuild the outputs from the journal."""
     from .journal_notebook import record_notebook
-    from .recover import has_run
+    from .recover import has_run, read_notebook
 
-    try:
-        saved = nbformat.read(output, as_version=4)
-    except (OSError, ValueError):
-        saved = None
+    saved = read_notebook(output)
     if saved is None or not has_run(saved):
         nbformat.write(record_notebook(output.parent, events, nb), output)
 
@@ -191,12 +188,6 @@ def _check_confirm_ids(meta: dict, confirm: tuple[str, ...]) -> None:
     if unknown:
         lists = ", ".join(c["id"] for c in meta.get("checklists", [])) or "(none)"
         raise ParameterError(f"--confirm {unknown[0]!r} names no checklist or item; checklists: {lists}")
-
-
-def _os_user() -> str:
-    import getpass
-
-    return getpass.getuser()
 
 
 @contextlib.contextmanager

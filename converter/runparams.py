@@ -27,6 +27,13 @@ def declaration(data: dict[str, Any]) -> Parameter:
     )
 
 
+def operator_name(explicit: str | None = None) -> str:
+    """Who runs this (DESIGN §2): the explicit name, RUNBOOK_OPERATOR, JUPYTERHUB_USER, the OS user."""
+    import getpass
+
+    return explicit or os.environ.get("RUNBOOK_OPERATOR") or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
 def resolve_parameters(
     declared: list[dict[str, Any]], given: dict[str, Any], from_text: frozenset[str] = frozenset()
 ) -> tuple[dict[str, Any], list[str]]:

@@ -84,12 +84,13 @@ def seal_interactive(session: Session) -> dict:
 
     from ..archive import index_record
     from ..journal_notebook import record_notebook
+    from ..recover import read_notebook
     from ..seal import seal_record
     from ..verdict import judge
     from .journal import read_journal
 
     events = read_journal(session.run_dir / "journal.jsonl")
-    source = _source(session.notebook_path)
+    source = read_notebook(session.notebook_path)
     nbformat.write(record_notebook(session.run_dir, events, source), session.run_dir / "record.ipynb")
     verdict = judge(events)
     steps = [{"id": s.id, "kind": s.kind, "title": s.title} for s in session.steps.values()]
@@ -105,14 +106,3 @@ def seal_interactive(session: Session) -> dict:
     )
     index_record(session.run_dir.parent.parent, session.run_dir, manifest)
     return manifest
-
-
-def _source(path: str | None):
-    import nbformat
-
-    if not path:
-        return None
-    try:
-        return nbformat.read(path, as_version=4)
-    except (OSError, ValueError):
-        return None

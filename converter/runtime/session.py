@@ -8,7 +8,6 @@ the ``%%step`` magic. Everything an operator does afterwards goes through the
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from ..errors import ParameterError, RecordError
 from ..model import Parameter
 from ..params import coerce, to_environment
-from ..runparams import declaration
+from ..runparams import declaration, operator_name
 from .errors import StepBlocked, StepFailed, StopRun
 from .journal import Journal
 from .mask import SecretMasker
@@ -229,12 +228,7 @@ def _settings(namespace: dict[str, Any], timeout: float | None) -> Settings:
     confirm = namespace.get("confirm") or os.environ.get("RUNBOOK_CONFIRM", "")
     if isinstance(confirm, str):
         confirm = [c.strip() for c in confirm.split(",") if c.strip()]
-    operator = (
-        str(namespace.get("operator") or "")
-        or os.environ.get("RUNBOOK_OPERATOR")
-        or os.environ.get("JUPYTERHUB_USER")
-        or getpass.getuser()
-    )
+    operator = operator_name(str(namespace.get("operator") or ""))
     cli_timeout = os.environ.get("RUNBOOK_TIMEOUT")
     return Settings(
         dry_run=bool(namespace.get("dry_run", False)),
