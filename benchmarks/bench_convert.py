@@ -4,7 +4,8 @@ Sources: ``templates/*.md`` and every ``*.md`` of ``/work/shared/corpus/public``
 (skipped when absent; its ``SOURCES.md`` is the corpus index, not a runbook).
 Measured side by side, in one run:
 
-* ours in-process: ``converter.parse.parse_text`` + ``converter.build.build_notebook``
+* ours in-process: ``converter.markdown.parse.parse_text``
+  + ``converter.notebook.build.build_notebook``
   + ``notebook_text`` (the exact ``.ipynb`` text), per source;
 * jupytext in-process, the equivalent of ``jupytext --to ipynb``:
   ``jupytext.reads(text, fmt="md")`` + ``nbformat.writes``;
@@ -33,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, busy_note, load, machine, median_s, stamp, table, write_sections
 
-from converter.blocks import SHELL_LANGUAGES, is_shell_fence, markdown_parser, parse_info
-from converter.build import build_notebook, notebook_text
 from converter.errors import ParseError
-from converter.parse import parse_text
+from converter.markdown.blocks import SHELL_LANGUAGES, is_shell_fence, markdown_parser, parse_info
+from converter.markdown.parse import parse_text
+from converter.notebook.build import build_notebook, notebook_text
 
 CORPUS = Path("/work/shared/corpus/public")
 SEED = Path("/work/shared/seed/runbook-template.ja.md")
@@ -74,11 +75,18 @@ def shell_fences(text: str) -> int:
 
 
 def our_shell_cells(nb: nbformat.NotebookNode | None) -> int:
-    return 0 if nb is None else sum(c.cell_type == "code" and c.source.startswith("%%step") for c in nb.cells)
+    return (
+        0
+        if nb is None
+        else sum(c.cell_type == "code" and c.source.startswith("%%step") for c in nb.cells)
+    )
 
 
 def their_shell_cells(nb: nbformat.NotebookNode) -> tuple[int, int]:
-    """(code cells, shell code cells): a cell is in the notebook's main language unless a %%magic says otherwise."""
+    """(code cells, shell code cells).
+
+    A cell is in the notebook's main language unless a %%magic says otherwise.
+    """
     main = nb.metadata.get("jupytext", {}).get("main_language", "python")
     code = [c for c in nb.cells if c.cell_type == "code"]
     langs = [c.source[2:].split(None, 1)[0] if c.source.startswith("%%") else main for c in code]
@@ -88,11 +96,16 @@ def their_shell_cells(nb: nbformat.NotebookNode) -> tuple[int, int]:
 def cli(argv: list[str]) -> None:
     done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:4])} … exited {done.returncode}:\n{done.stdout}{done.stderr}")
+        raise SystemExit(
+            f"{' '.join(argv[:4])} … exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
 
 
 def section(args: argparse.Namespace) -> str:
-    """Convert every source with both tools, print the tables, return this script's Markdown section."""
+    """Convert every source with both tools and print the tables.
+
+    Returns this script's Markdown section.
+    """
     import jupytext
 
     paths = sources()
@@ -112,10 +125,23 @@ def section(args: argparse.Namespace) -> str:
     for p in accepted:
         shutil.copy(p, copies / p.name)
     cli_repeat = max(1, min(args.repeat, 3))
-    ours_cli_s = median_s(lambda: cli(["-m", "converter", "convert", *map(str, accepted), "-o", str(work / "ours")]),
-                          cli_repeat)
-    theirs_cli_s = median_s(lambda: cli(["-m", "jupytext", "--quiet", "--to", "ipynb",
-                                         *(str(copies / p.name) for p in accepted)]), cli_repeat)
+    ours_cli_s = median_s(
+        lambda: cli(["-m", "converter", "convert", *map(str, accepted), "-o", str(work / "ours")]),
+        cli_repeat,
+    )
+    theirs_cli_s = median_s(
+        lambda: cli(
+            [
+                "-m",
+                "jupytext",
+                "--quiet",
+                "--to",
+                "ipynb",
+                *(str(copies / p.name) for p in accepted),
+            ]
+        ),
+        cli_repeat,
+    )
     assert len(list((work / "ours").glob("*.ipynb"))) == len(accepted)
     startup_s = median_s(lambda: cli(["-c", "import nbformat"]), cli_repeat)
     shutil.rmtree(work, ignore_errors=True)
@@ -123,51 +149,105 @@ def section(args: argparse.Namespace) -> str:
 
     n, k = len(paths), len(accepted)
     rate = lambda files, seconds: f"{files / seconds:,.0f} files/s"
-    speed = table(("Conversion", "Sources", "Total", "Throughput"), [
-        ("ours in-process: `parse_text` + `build_notebook` + `notebook_text`", str(n), f"{ours_s * 1000:.1f} ms",
-         rate(n, ours_s)),
-        ("jupytext in-process: `jupytext.reads(fmt='md')` + `nbformat.writes`", str(n), f"{theirs_s * 1000:.1f} ms",
-         rate(n, theirs_s)),
-        ("`runbook convert … -o DIR` (one subprocess)", str(k), f"{ours_cli_s * 1000:.0f} ms", rate(k, ours_cli_s)),
-        ("`jupytext --to ipynb …` (one subprocess)", str(k), f"{theirs_cli_s * 1000:.0f} ms", rate(k, theirs_cli_s)),
-        ("(both pay) interpreter start-up + `import nbformat`", "—", f"{startup_s * 1000:.0f} ms", "—"),
-    ])
+    speed = table(
+        ("Conversion", "Sources", "Total", "Throughput"),
+        [
+            (
+                "ours in-process: `parse_text` + `build_notebook` + `notebook_text`",
+                str(n),
+                f"{ours_s * 1000:.1f} ms",
+                rate(n, ours_s),
+            ),
+            (
+                "jupytext in-process: `jupytext.reads(fmt='md')` + `nbformat.writes`",
+                str(n),
+                f"{theirs_s * 1000:.1f} ms",
+                rate(n, theirs_s),
+            ),
+            (
+                "`runbook convert … -o DIR` (one subprocess)",
+                str(k),
+                f"{ours_cli_s * 1000:.0f} ms",
+                rate(k, ours_cli_s),
+            ),
+            (
+                "`jupytext --to ipynb …` (one subprocess)",
+                str(k),
+                f"{theirs_cli_s * 1000:.0f} ms",
+                rate(k, theirs_cli_s),
+            ),
+            (
+                "(both pay) interpreter start-up + `import nbformat`",
+                "—",
+                f"{startup_s * 1000:.0f} ms",
+                "—",
+            ),
+        ],
+    )
     seed = SEED if SEED.exists() else REPO / "templates" / "runbook-template.ja.md"
     seed_nb = built.get(seed) or ours(seed.read_text(encoding="utf-8"), seed.name)
     seed_jt = theirs(seed.read_text(encoding="utf-8"))
     corpus_ours = sum(our_shell_cells(built[p]) for p in paths)
     corpus_code = sum(their_shell_cells(jt[p])[0] for p in paths)
     corpus_shell = sum(their_shell_cells(jt[p])[1] for p in paths)
-    cells = table(("Source", "Shell fences (markdown-it-py)", "Ours: `%%step` cells", "jupytext: code cells",
-                   "jupytext: shell code cells"), [
-        (f"the seed (`{seed.name}`)", str(shell_fences(seed.read_text(encoding="utf-8"))),
-         str(our_shell_cells(seed_nb)), *map(str, their_shell_cells(seed_jt))),
-        (f"all {n} sources", str(sum(shell_fences(t) for t in texts.values())), str(corpus_ours),
-         str(corpus_code), str(corpus_shell)),
-    ])
+    cells = table(
+        (
+            "Source",
+            "Shell fences (markdown-it-py)",
+            "Ours: `%%step` cells",
+            "jupytext: code cells",
+            "jupytext: shell code cells",
+        ),
+        [
+            (
+                f"the seed (`{seed.name}`)",
+                str(shell_fences(seed.read_text(encoding="utf-8"))),
+                str(our_shell_cells(seed_nb)),
+                *map(str, their_shell_cells(seed_jt)),
+            ),
+            (
+                f"all {n} sources",
+                str(sum(shell_fences(t) for t in texts.values())),
+                str(corpus_ours),
+                str(corpus_code),
+                str(corpus_shell),
+            ),
+        ],
+    )
     print(speed, cells, sep="\n\n")
     refused = ", ".join(f"`{p.name}`" for p in rejected) or "none"
     return f"""## Conversion: our converter and jupytext
 
 Generated by `python benchmarks/bench_convert.py --repeat {args.repeat}` on {stamp()}.
 
-- Machine: {machine()}; load average {load_before} before, {load_after} after{busy_note(load_before, load_after)};
+- Machine: {machine()}; load average {load_before} before, {load_after} \
+after{busy_note(load_before, load_after)};
   jupytext {jupytext.__version__}, nbformat {nbformat.__version__}.
-- Sources: {n} Markdown files, {sum(len(t.encode()) for t in texts.values()) / 1024:,.0f} KiB in all:
-  `templates/*.md` and the public corpus (`/work/shared/corpus/public/*.md`, real runbooks from GitHub).
-  Our converter refuses {len(rejected)} of them with a located error ({refused}); in-process rows still time that
-  attempt, and the command-line rows convert the {k} it accepts (`runbook convert` is all or nothing).
-- Method: texts read once beforehand; in-process rows are the median of {args.repeat} passes over every source,
+- Sources: {n} Markdown files, \
+{sum(len(t.encode()) for t in texts.values()) / 1024:,.0f} KiB in all:
+  `templates/*.md` and the public corpus \
+(`/work/shared/corpus/public/*.md`, real runbooks from GitHub).
+  Our converter refuses {len(rejected)} of them with a located error ({refused}); \
+in-process rows still time that
+  attempt, and the command-line rows convert the {k} it accepts \
+(`runbook convert` is all or nothing).
+- Method: texts read once beforehand; in-process rows are the median of \
+{args.repeat} passes over every source,
   subprocess rows the median of {cli_repeat} (interpreter start-up and imports included).
 
 {speed}
 
-What differs: jupytext maps Markdown to cells one to one and makes a code cell only of a top-level ```` ``` ````
-fence in a language it knows as a kernel's (`bash`, `sh`, `python`, …; non-shell ones become code cells too);
-`~~~` fences, fences indented in lists and `shell`, `zsh` or `console` fences stay Markdown, which is why it
-finds far fewer shell cells in the corpus. Ours builds a runbook notebook: every shell fence (`~~~`, nested and
+What differs: jupytext maps Markdown to cells one to one and makes a code cell \
+only of a top-level ```` ``` ````
+fence in a language it knows as a kernel's (`bash`, `sh`, `python`, …; \
+non-shell ones become code cells too);
+`~~~` fences, fences indented in lists and `shell`, `zsh` or `console` fences \
+stay Markdown, which is why it
+finds far fewer shell cells in the corpus. Ours builds a runbook notebook: every \
+shell fence (`~~~`, nested and
 `console` included) becomes a `%%step` cell with its step id, plus the parameters, setup, checklist,
-expected-result and finish cells and `metadata.runbook`, all validated, so it does more work per file.
+expected-result and finish cells and `metadata.runbook`, all validated, \
+so it does more work per file.
 
 {cells}
 """
@@ -175,7 +255,9 @@ expected-result and finish cells and `metadata.runbook`, all validated, so it do
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="passes per measurement; the median is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="passes per measurement; the median is reported"
+    )
     parser.add_argument("--no-write", action="store_true", help="print the tables only")
     args = parser.parse_args(argv)
     text = section(args)

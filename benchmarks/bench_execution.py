@@ -9,7 +9,7 @@ per step (``bash -e -o pipefail -c true``):
   (with its default per-cell saves and without);
 * our runtime: a runbook of N steps, converted, executed (a) by plain papermill
   (interactive mode: the finish cell seals the record) and (b) by ``runbook run``
-  in-process (``converter.run.run_runbook``);
+  in-process (``converter.runner.run.run_runbook``);
 * the step executor alone, in this process: ``converter.runtime.shell.run_bash`` and
   all of ``%%step`` (``run_step_cell``) against ``subprocess.run``, no kernel, no papermill.
 
@@ -50,13 +50,17 @@ def runbook_text(n: int) -> str:
 
 def notebooks(n: int) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
     """(a bare notebook of ``n`` ``%%bash`` cells, the runbook of ``n`` steps converted by us)."""
-    from converter.build import build_notebook
-    from converter.parse import parse_text
+    from converter.markdown.parse import parse_text
+    from converter.notebook.build import build_notebook
 
     kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    bare = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%bash\ntrue") for _ in range(n)],
-                                    metadata={"kernelspec": kernelspec})
-    return bare, build_notebook(parse_text(runbook_text(n), path=f"bench-{n}.md"), source_name=f"bench-{n}.md")
+    bare = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("%%bash\ntrue") for _ in range(n)],
+        metadata={"kernelspec": kernelspec},
+    )
+    return bare, build_notebook(
+        parse_text(runbook_text(n), path=f"bench-{n}.md"), source_name=f"bench-{n}.md"
+    )
 
 
 def bash_loop(n: int, argv: list[str]) -> None:
@@ -64,37 +68,64 @@ def bash_loop(n: int, argv: list[str]) -> None:
         subprocess.run(argv, capture_output=True, check=True)
 
 
-def papermill_run(nb: nbformat.NotebookNode, work: Path, *, save: bool = True, **parameters: object) -> None:
+def papermill_run(
+    nb: nbformat.NotebookNode, work: Path, *, save: bool = True, **parameters: object
+) -> None:
     import papermill
 
-    papermill.execute_notebook(nbformat.from_dict(nb), str(work / "out.ipynb"), parameters=parameters or None,
-                               kernel_name="python3", progress_bar=False, log_output=False, cwd=str(work),
-                               request_save_on_cell_execute=save)
+    papermill.execute_notebook(
+        nbformat.from_dict(nb),
+        str(work / "out.ipynb"),
+        parameters=parameters or None,
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+        cwd=str(work),
+        request_save_on_cell_execute=save,
+    )
 
 
 def runbook_run(source: Path, records: Path) -> None:
-    from converter.run import RunOptions, run_runbook
+    from converter.runner.run import RunOptions, run_runbook
 
-    outcome = run_runbook(RunOptions(source=source, records=records, progress=False, operator="bench"))
+    outcome = run_runbook(
+        RunOptions(source=source, records=records, progress=False, operator="bench")
+    )
     assert outcome.status == "succeeded", outcome
 
 
 def executors(script: str, n: int, repeat: int, work: Path) -> tuple[float, ...]:
-    """ms per call of ``script`` × n in this process: bash alone, ``run_bash``, all of ``%%step`` (no IPython)."""
+    """ms per call of ``script`` × n in this process.
+
+    Bash alone, ``run_bash``, all of ``%%step`` (no IPython).
+    """
     from converter.runtime import start
     from converter.runtime.magic import run_step_cell
     from converter.runtime.shell import run_bash
 
     def run_bash_only() -> None:
         for _ in range(n):
-            assert run_bash(script, env=dict(os.environ), cwd=str(work), timeout=None,
-                            on_output=lambda _text: None).exit_code == 0
+            assert (
+                run_bash(
+                    script,
+                    env=dict(os.environ),
+                    cwd=str(work),
+                    timeout=None,
+                    on_output=lambda _text: None,
+                ).exit_code
+                == 0
+            )
 
     def step_cells() -> None:  # journal, status views, run_bash: what %%step does in the kernel
         steps = [[f"1-{k}", "procedure", f"Step {k}", []] for k in range(1, n + 1)]
         with contextlib.redirect_stdout(io.StringIO()):
-            session = start({"records_dir": str(work / "micro"), "runbook_mode": "headless"}, timeout=None,
-                            parameters=[], runbook={"id": "micro", "title": "micro", "lang": "en"}, steps=steps)
+            session = start(
+                {"records_dir": str(work / "micro"), "runbook_mode": "headless"},
+                timeout=None,
+                parameters=[],
+                runbook={"id": "micro", "title": "micro", "lang": "en"},
+                steps=steps,
+            )
             for k in range(1, n + 1):
                 run_step_cell(session, f"1-{k}", script)
 
@@ -120,64 +151,127 @@ def section(args: argparse.Namespace) -> str:
         """Medians at N = 0 and at N, interleaved (load drifts), after one warm-up run (imports)."""
         print(f"  {label} ...", file=sys.stderr)
         action(0)
-        pairs = [(median_s(lambda: action(0), 1), median_s(lambda: action(n), 1)) for _ in range(repeat)]
+        pairs = [
+            (median_s(lambda: action(0), 1), median_s(lambda: action(n), 1)) for _ in range(repeat)
+        ]
         return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
-    with mock.patch.dict(os.environ):  # no RUNBOOK_* or JupyterLab session: plain papermill seals at finish
+    with mock.patch.dict(
+        os.environ
+    ):  # no RUNBOOK_* or JupyterLab session: plain papermill seals at finish
         for name in [k for k in os.environ if k.startswith("RUNBOOK_") or k == "JPY_SESSION_NAME"]:
             del os.environ[name]
         floor_true = median_s(lambda: bash_loop(n, ["bash", "-c", "true"]), repeat) / n
-        floor_step = median_s(lambda: bash_loop(n, ["bash", "-e", "-o", "pipefail", "-c", "true"]), repeat) / n
+        floor_step = (
+            median_s(lambda: bash_loop(n, ["bash", "-e", "-o", "pipefail", "-c", "true"]), repeat)
+            / n
+        )
         bare = both("bare papermill", lambda k: papermill_run(nbs[k][0], work))
-        unsaved = both("bare papermill, no saves", lambda k: papermill_run(nbs[k][0], work, save=False))
-        interactive = both("runbook via papermill",
-                           lambda k: papermill_run(nbs[k][1], work, records_dir=str(records)))
-        assert len(list(records.rglob("manifest.json"))) == 2 * repeat + 1, "the finish cell did not seal every run"
+        unsaved = both(
+            "bare papermill, no saves", lambda k: papermill_run(nbs[k][0], work, save=False)
+        )
+        interactive = both(
+            "runbook via papermill",
+            lambda k: papermill_run(nbs[k][1], work, records_dir=str(records)),
+        )
+        assert len(list(records.rglob("manifest.json"))) == 2 * repeat + 1, (
+            "the finish cell did not seal every run"
+        )
         headless = both("runbook run", lambda k: runbook_run(work / f"bench-{k}.md", records))
         print("  run_bash micro-benchmark ...", file=sys.stderr)
         micro = {script: executors(script, n, repeat, work) for script in ("true", "echo ok")}
     load_after = load()
     shutil.rmtree(work, ignore_errors=True)
 
-    rows = [(f"`bash -c 'true'` × {n} (subprocess)", "—", ms(floor_true * n), ms(floor_true), "—", "—"),
-            (f"`bash -e -o pipefail -c 'true'` × {n} (the floor)", "—", ms(floor_step * n), ms(floor_step), "0", "—")]
+    rows = [
+        (f"`bash -c 'true'` × {n} (subprocess)", "—", ms(floor_true * n), ms(floor_true), "—", "—"),
+        (
+            f"`bash -e -o pipefail -c 'true'` × {n} (the floor)",
+            "—",
+            ms(floor_step * n),
+            ms(floor_step),
+            "0",
+            "—",
+        ),
+    ]
     for label, (fixed, total), target in (
         (f"bare papermill, {n} × `%%bash` cells", bare, False),
-        (f"bare papermill, {n} × `%%bash` cells, `request_save_on_cell_execute=False`", unsaved, False),
-        (f"runbook via `papermill.execute_notebook` (interactive, sealed at finish), {n} steps", interactive, True),
+        (
+            f"bare papermill, {n} × `%%bash` cells, `request_save_on_cell_execute=False`",
+            unsaved,
+            False,
+        ),
+        (
+            f"runbook via `papermill.execute_notebook` (interactive, sealed at finish), {n} steps",
+            interactive,
+            True,
+        ),
         (f"`runbook run` (`run_runbook` in-process, headless), {n} steps", headless, True),
     ):
         per = (total - fixed) / n
         beyond = (per - floor_step) * 1000
         met = ("yes" if beyond < TARGET_MS else "**no**") if target else "— (reference)"
         rows.append((label, ms(fixed), ms(total), ms(per), f"{beyond:.1f} ms", met))
-    main_table = table((f"Path (N = {n})", "Fixed cost (N = 0)", f"Total (N = {n})", "Per step",
-                        f"Beyond bash per step (target < {TARGET_MS:.0f} ms)", "Met"), rows)
-    micro_table = table(("Script", "`subprocess.run(['bash', '-c', script])`", "`run_bash(script)`",
-                         "`run_step_cell` (all of `%%step`)", "`run_bash` beyond bash", "`%%step` beyond bash"),
-                        [(f"`{script}`", *(f"{x:.1f} ms" for x in (sub, bash, cell)), f"{bash - sub:+.1f} ms",
-                          f"{cell - sub:+.1f} ms") for script, (sub, bash, cell) in micro.items()])
+    main_table = table(
+        (
+            f"Path (N = {n})",
+            "Fixed cost (N = 0)",
+            f"Total (N = {n})",
+            "Per step",
+            f"Beyond bash per step (target < {TARGET_MS:.0f} ms)",
+            "Met",
+        ),
+        rows,
+    )
+    micro_table = table(
+        (
+            "Script",
+            "`subprocess.run(['bash', '-c', script])`",
+            "`run_bash(script)`",
+            "`run_step_cell` (all of `%%step`)",
+            "`run_bash` beyond bash",
+            "`%%step` beyond bash",
+        ),
+        [
+            (
+                f"`{script}`",
+                *(f"{x:.1f} ms" for x in (sub, bash, cell)),
+                f"{bash - sub:+.1f} ms",
+                f"{cell - sub:+.1f} ms",
+            )
+            for script, (sub, bash, cell) in micro.items()
+        ],
+    )
     print(main_table, micro_table, sep="\n\n")
     return f"""## Step execution: bash, papermill and the runbook runtime
 
 Generated by `python benchmarks/bench_execution.py --steps {n} --repeat {repeat}` on {stamp()}.
 
-- Machine: {machine()}; load average {load_before} before, {load_after} after{busy_note(load_before, load_after)}.
-- Method: each path runs once to warm up, then {repeat} times each with N = {n} trivial steps (`true`) and with
-  none, alternating; medians. Per step = (total at N − total at N = 0) / N, so kernel start-up, conversion and
+- Machine: {machine()}; load average {load_before} before, {load_after} \
+after{busy_note(load_before, load_after)}.
+- Method: each path runs once to warm up, then {repeat} times each with N = {n} \
+trivial steps (`true`) and with
+  none, alternating; medians. Per step = (total at N − total at N = 0) / N, so \
+kernel start-up, conversion and
   sealing are the fixed cost; "beyond bash" subtracts the floor, `bash -e -o pipefail -c true`
-  ({floor_step * 1000:.1f} ms a call). papermill runs in-process, `progress_bar=False`, otherwise its defaults,
-  as `runbook run` calls it: `request_save_on_cell_execute=True` rewrites the whole output notebook at the start
-  and at the end of every cell, Markdown cells included. A runbook step is two cells (its `####` heading and
-  its `%%step` cell, no checklists) in a notebook that grows with every step's status output, so that cost
+  ({floor_step * 1000:.1f} ms a call). papermill runs in-process, \
+`progress_bar=False`, otherwise its defaults,
+  as `runbook run` calls it: `request_save_on_cell_execute=True` rewrites the \
+whole output notebook at the start
+  and at the end of every cell, Markdown cells included. A runbook step is \
+two cells (its `####` heading and
+  its `%%step` cell, no checklists) in a notebook that grows with every \
+step's status output, so that cost
   grows with N: the per-step figure holds for N = {n} only. Records go to a temporary directory.
 - Target (DESIGN.md §7): the runtime's per-step overhead under {TARGET_MS:.0f} ms beyond bash.
 
 {main_table}
 
 The step executor alone, {n} calls in this process (no kernel, no papermill). `run_bash` starts
-`setpriv --pdeathsig HUP`, a wrapper bash leading the step's session and the step's `bash -e -o pipefail`
-with its state-dump prelude, then pumps the merged output; `run_step_cell` adds the journal (fsync per
+`setpriv --pdeathsig HUP`, a wrapper bash leading the step's session and \
+the step's `bash -e -o pipefail`
+with its state-dump prelude, then pumps the merged output; \
+`run_step_cell` adds the journal (fsync per
 event), the status views and the output log: everything `%%step` does inside the kernel.
 
 {micro_table}
@@ -187,7 +281,9 @@ event), the status views and the output log: everything `%%step` does inside the
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="steps per run, N (default 50)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; the median is reported"
+    )
     parser.add_argument("--no-write", action="store_true", help="print the tables only")
     args = parser.parse_args(argv)
     text = section(args)

@@ -1,12 +1,13 @@
-"""Benchmark the evidence archive: ``records list``, ``records verify --all`` and ``records reindex``.
+"""Benchmark the evidence archive: ``records list``, \
+``records verify --all`` and ``records reindex``.
 
 Generates N synthetic sealed records (``benchmarks/synthetic.py``: real
 ``finalize_record`` sealing and chaining, realistic file sizes), then measures,
 in one run and side by side:
 
 * ``runbook records list`` as a subprocess (what an operator waits for,
-  interpreter start-up included) and :func:`converter.archive.list_runs` in-process;
-* ``runbook records verify --all`` as a subprocess and :func:`converter.verify.verify_all`
+  interpreter start-up included) and :func:`converter.records.index.list_runs` in-process;
+* ``runbook records verify --all`` as a subprocess and :func:`converter.records.verify.verify_all`
   in-process, as records per second (every file of every record re-hashed, the
   whole chain walked);
 * ``records reindex`` (rebuilding the SQLite index from every manifest).
@@ -15,7 +16,8 @@ Prints a Markdown table and writes it, with the machine and the method, as its
 section of ``docs/BENCHMARKS.md`` (``benchmarks/run_all.py`` runs every benchmark).
 Targets (issue 4): list well under 1 s for 10,000 records; verify at least 1,000 records/s.
 
-Usage: ``python benchmarks/bench_records.py [--records 10000] [--size realistic|small] [--repeat 5]``
+Usage: ``python benchmarks/bench_records.py [--records 10000] [--size realistic|small]
+[--repeat 5]``
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import busy_note, load, machine, stamp, write_sections
 from synthetic import generate
 
-from converter.archive import INDEX, RunFilter, list_runs, reindex
-from converter.verify import verify_all
+from converter.records.index import INDEX, RunFilter, list_runs, reindex
+from converter.records.verify import verify_all
 
 LIST_TARGET_S = 1.0
 VERIFY_TARGET_PER_S = 1000.0
@@ -58,10 +60,18 @@ def cli(*args: object) -> Callable[[], subprocess.CompletedProcess]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
 
     def run() -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "converter", *map(str, args)], env=env, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "converter", *map(str, args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
-            raise SystemExit(f"runbook {' '.join(map(str, args))} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+            raise SystemExit(
+                f"runbook {' '.join(map(str, args))} exited {done.returncode}:\n"
+                f"{done.stdout}{done.stderr}"
+            )
         return done
 
     return run
@@ -78,10 +88,16 @@ def size_of(records: Path) -> tuple[int, int]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=10_000, help="how many synthetic records (default 10000)")
+    parser.add_argument(
+        "--records", type=int, default=10_000, help="how many synthetic records (default 10000)"
+    )
     parser.add_argument("--size", choices=("realistic", "small"), default="realistic")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the median is reported")
-    parser.add_argument("--dir", type=Path, help="generate here (default: a temporary directory, removed after)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="runs per measurement; the median is reported"
+    )
+    parser.add_argument(
+        "--dir", type=Path, help="generate here (default: a temporary directory, removed after)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     return parser.parse_args(argv)
@@ -112,30 +128,77 @@ def section(args: argparse.Namespace) -> str:
 
     median, best, done = timed(cli("records", "list", "--records", records), args.repeat)
     assert len(done.stdout.splitlines()) >= n + 1
-    add(f"`runbook records list` (table of all {n:,} runs, subprocess)", f"< {LIST_TARGET_S:.0f} s",
-        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)", median < LIST_TARGET_S)
+    add(
+        f"`runbook records list` (table of all {n:,} runs, subprocess)",
+        f"< {LIST_TARGET_S:.0f} s",
+        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)",
+        median < LIST_TARGET_S,
+    )
     median, best, _ = timed(cli("records", "list", "--json", "--records", records), args.repeat)
-    add(f"`runbook records list --json` (all {n:,}, subprocess)", f"< {LIST_TARGET_S:.0f} s",
-        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)", median < LIST_TARGET_S)
-    median, best, _ = timed(cli("records", "list", "--records", records, "--status", "failed", "--operator", "bob",
-                                "--since", "2026-02-01", "--limit", "20"), args.repeat)
-    add("`runbook records list --status … --operator … --since … --limit 20` (subprocess)", f"< {LIST_TARGET_S:.0f} s",
-        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)", median < LIST_TARGET_S)
+    add(
+        f"`runbook records list --json` (all {n:,}, subprocess)",
+        f"< {LIST_TARGET_S:.0f} s",
+        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)",
+        median < LIST_TARGET_S,
+    )
+    median, best, _ = timed(
+        cli(
+            "records",
+            "list",
+            "--records",
+            records,
+            "--status",
+            "failed",
+            "--operator",
+            "bob",
+            "--since",
+            "2026-02-01",
+            "--limit",
+            "20",
+        ),
+        args.repeat,
+    )
+    add(
+        "`runbook records list --status … --operator … --since … --limit 20` (subprocess)",
+        f"< {LIST_TARGET_S:.0f} s",
+        f"{median * 1000:.0f} ms (best {best * 1000:.0f} ms)",
+        median < LIST_TARGET_S,
+    )
     median, best, listed = timed(lambda: list_runs(records, RunFilter()), args.repeat)
     assert len(listed) == n
-    add(f"`list_runs` in-process (all {n:,} rows)", "—", f"{median * 1000:.1f} ms (best {best * 1000:.1f} ms)", None)
+    add(
+        f"`list_runs` in-process (all {n:,} rows)",
+        "—",
+        f"{median * 1000:.1f} ms (best {best * 1000:.1f} ms)",
+        None,
+    )
 
     verify_repeat = max(1, min(args.repeat, 3))
-    median, best, done = timed(cli("records", "verify", "--all", "--records", records), verify_repeat)
+    median, best, done = timed(
+        cli("records", "verify", "--all", "--records", records), verify_repeat
+    )
     assert f"{n} record(s) checked, 0 problem(s)" in done.stdout, done.stdout[-500:]
-    add(f"`runbook records verify --all` ({n:,} records, subprocess)", f"≥ {VERIFY_TARGET_PER_S:,.0f} records/s",
-        f"{n / median:,.0f} records/s ({median:.2f} s)", n / median >= VERIFY_TARGET_PER_S)
+    add(
+        f"`runbook records verify --all` ({n:,} records, subprocess)",
+        f"≥ {VERIFY_TARGET_PER_S:,.0f} records/s",
+        f"{n / median:,.0f} records/s ({median:.2f} s)",
+        n / median >= VERIFY_TARGET_PER_S,
+    )
     median, best, result = timed(lambda: verify_all(records), verify_repeat)
     assert result[0] == n and not result[1], result[1][:5]
-    add("`verify_all` in-process (default threads)", f"≥ {VERIFY_TARGET_PER_S:,.0f} records/s",
-        f"{n / median:,.0f} records/s ({median:.2f} s)", n / median >= VERIFY_TARGET_PER_S)
+    add(
+        "`verify_all` in-process (default threads)",
+        f"≥ {VERIFY_TARGET_PER_S:,.0f} records/s",
+        f"{n / median:,.0f} records/s ({median:.2f} s)",
+        n / median >= VERIFY_TARGET_PER_S,
+    )
     median, best, _ = timed(lambda: verify_all(records, workers=1), 1)
-    add("`verify_all` in-process, one thread (reference)", "—", f"{n / median:,.0f} records/s ({median:.2f} s)", None)
+    add(
+        "`verify_all` in-process, one thread (reference)",
+        "—",
+        f"{n / median:,.0f} records/s ({median:.2f} s)",
+        None,
+    )
 
     median, best, count = timed(lambda: reindex(records), verify_repeat)
     assert count == n
@@ -158,13 +221,18 @@ def section(args: argparse.Namespace) -> str:
 Generated by `python benchmarks/bench_records.py --records {n} --size {args.size}` on {stamp()}.
 
 - Machine: {machine()}; load average {load_before} before, {load_after} after{busy}.
-- Data: {n:,} synthetic sealed records ({args.size}: {per_record:,.0f} KiB and {total_files / n:.1f} files per
+- Data: {n:,} synthetic sealed records ({args.size}: {per_record:,.0f} KiB and \
+{total_files / n:.1f} files per
   record, {total_bytes / 2**20:,.0f} MiB in all) made by `benchmarks/synthetic.py` through
-  `converter.record.finalize_record`, so hashes and the `previous` chain are real; generated in {generated_s:.0f} s.
+  `converter.records.manifest.finalize_record`, so hashes and the `previous` chain are real; \
+generated in {generated_s:.0f} s.
   Sizes follow a record of the bundled SQLite example (record.html is mostly nbconvert's CSS).
-- Method: median of {args.repeat} runs ({verify_repeat} for verify and reindex); subprocess rows start a fresh
-  `python -m converter` each time, so they include interpreter start-up (first row). Files are in the page
-  cache (just written); verification re-reads and re-hashes every byte of every record and walks the whole chain.
+- Method: median of {args.repeat} runs ({verify_repeat} for verify and \
+reindex); subprocess rows start a fresh
+  `python -m converter` each time, so they include interpreter start-up \
+(first row). Files are in the page
+  cache (just written); verification re-reads and re-hashes every byte of every \
+record and walks the whole chain.
 
 {text}
 """

@@ -6,7 +6,8 @@ they do not slow each other down): ``bench_records.py`` (the evidence archive),
 ``bench_convert.py`` (our converter and jupytext). ``--only`` runs some of them
 and keeps the other sections already in the file.
 
-Usage: ``python benchmarks/run_all.py [--records-n 10000] [--steps 50] [--repeat 3] [--only execution,convert]``
+Usage: ``python benchmarks/run_all.py [--records-n 10000] [--steps 50] [--repeat 3]
+[--only execution,convert]``
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ from common import DOC, ORDER, load, write_sections
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records-n", type=int, default=10_000, help="synthetic records for bench_records")
+    parser.add_argument(
+        "--records-n", type=int, default=10_000, help="synthetic records for bench_records"
+    )
     parser.add_argument("--steps", type=int, default=50, help="steps per run for bench_execution")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement for bench_execution (median)")
-    parser.add_argument("--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement for bench_execution (median)"
+    )
+    parser.add_argument(
+        "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
+    )
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args(argv)
     chosen = [name for name in args.only.split(",") if name]
@@ -40,16 +47,26 @@ def main(argv: list[str] | None = None) -> int:
         if name == "records":
             import bench_records
 
-            sections[name] = bench_records.section(bench_records.parse_args(["--records", str(args.records_n)]))
+            sections[name] = bench_records.section(
+                bench_records.parse_args(["--records", str(args.records_n)])
+            )
         elif name == "execution":
             import bench_execution
 
-            sections[name] = bench_execution.section(argparse.Namespace(steps=args.steps, repeat=args.repeat))
+            sections[name] = bench_execution.section(
+                argparse.Namespace(steps=args.steps, repeat=args.repeat)
+            )
         else:
             import bench_convert
 
             sections[name] = bench_convert.section(argparse.Namespace(repeat=5))
-    command = " ".join(["python", "benchmarks/run_all.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    command = " ".join(
+        [
+            "python",
+            "benchmarks/run_all.py",
+            *map(shlex.quote, sys.argv[1:] if argv is None else argv),
+        ]
+    )
     write_sections(sections, command=command, out=args.out)
     print(f"written to {args.out}", file=sys.stderr)
     return 0

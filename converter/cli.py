@@ -26,14 +26,18 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output directory (or one .ipynb file).")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 listing notebooks that are stale.")
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), help="Output directory (or one .ipynb file)."
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 listing notebooks that are stale."
+)
 def convert(sources: tuple[str, ...], out: Path | None, check: bool) -> None:
     """Convert Markdown runbooks (files, directories, globs) into notebooks.
 
     Example: runbook convert templates/ -o notebooks/ --check
     """
-    from . import convert as conv
+    from .notebook import convert as conv
 
     conversions, errors = conv.plan_all(conv.find_sources(list(sources)), out)
     if errors:
@@ -43,7 +47,10 @@ def convert(sources: tuple[str, ...], out: Path | None, check: bool) -> None:
     if check:
         outdated = conv.stale(conversions)
         for path in outdated:
-            click.echo(f"stale: {path} (run: runbook convert {' '.join(sources)}{' -o ' + str(out) if out else ''})")
+            click.echo(
+                f"stale: {path} (run: runbook convert {' '.join(sources)}"
+                f"{' -o ' + str(out) if out else ''})"
+            )
         raise SystemExit(1 if outdated else 0)
     conv.write_all(conversions)
     for conversion in conversions:
@@ -60,8 +67,8 @@ def lint(sources: tuple[str, ...]) -> None:
 
     Example: runbook lint templates/
     """
-    from .convert import find_sources
-    from .lint import lint_paths
+    from .lint.checks import lint_paths
+    from .notebook.convert import find_sources
 
     findings = lint_paths(find_sources(list(sources)))
     for finding in findings:
@@ -73,20 +80,58 @@ def lint(sources: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
-              help="A parameter value, converted by its declared type.")
-@click.option("-f", "--parameters-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML mapping of parameter values.")
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter value, converted by its declared type.",
+)
+@click.option(
+    "-f",
+    "--parameters-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML mapping of parameter values.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what each step would run; run nothing.")
-@click.option("--confirm", multiple=True, metavar="all|ID", help="Confirm a gate headless (checklist or item id, or all).")
-@click.option("--rollback-on-failure", is_flag=True, help="After a failed step, run the rollback steps.")
-@click.option("--records", type=click.Path(path_type=Path), envvar="RUNBOOK_RECORDS", default="records",
-              show_default=True, help="Records directory (env RUNBOOK_RECORDS).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Default per-step timeout in seconds.")
+@click.option(
+    "--confirm",
+    multiple=True,
+    metavar="all|ID",
+    help="Confirm a gate headless (checklist or item id, or all).",
+)
+@click.option(
+    "--rollback-on-failure", is_flag=True, help="After a failed step, run the rollback steps."
+)
+@click.option(
+    "--records",
+    type=click.Path(path_type=Path),
+    envvar="RUNBOOK_RECORDS",
+    default="records",
+    show_default=True,
+    help="Records directory (env RUNBOOK_RECORDS).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Default per-step timeout in seconds.",
+)
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
-def run(source: Path, parameters: tuple, parameters_file: Path | None, dry_run: bool, confirm: tuple,
-        rollback_on_failure: bool, records: Path, timeout: float | None, operator: str | None, no_progress: bool) -> None:
+def run(
+    source: Path,
+    parameters: tuple,
+    parameters_file: Path | None,
+    dry_run: bool,
+    confirm: tuple,
+    rollback_on_failure: bool,
+    records: Path,
+    timeout: float | None,
+    operator: str | None,
+    no_progress: bool,
+) -> None:
     """Execute a runbook headless (papermill) and write its evidence record.
 
     Prints the record directory as the last line. Exit codes: 0 succeeded,
@@ -94,15 +139,22 @@ def run(source: Path, parameters: tuple, parameters_file: Path | None, dry_run: 
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
-    from .run import RunOptions, run_runbook
-    from .runparams import load_parameters_file
+    from .parameters import load_parameters_file
+    from .runner.run import RunOptions, run_runbook
 
     given = load_parameters_file(parameters_file) if parameters_file else {}
     given.update({name: value for name, value in parameters})
     options = RunOptions(
-        source=source, parameters=given, parameters_from_text=frozenset(given), dry_run=dry_run,
-        confirm=tuple(confirm), rollback_on_failure=rollback_on_failure, records=records, timeout=timeout,
-        operator=operator, progress=not no_progress,
+        source=source,
+        parameters=given,
+        parameters_from_text=frozenset(given),
+        dry_run=dry_run,
+        confirm=tuple(confirm),
+        rollback_on_failure=rollback_on_failure,
+        records=records,
+        timeout=timeout,
+        operator=operator,
+        progress=not no_progress,
     )
     outcome = run_runbook(options)
     manifest = outcome.manifest
@@ -134,7 +186,11 @@ def lab(path: Path | None, port: int | None, open_browser: bool) -> None:
 
 
 RECORDS_OPTION = click.option(
-    "--records", type=click.Path(path_type=Path), envvar="RUNBOOK_RECORDS", default="records", show_default=True,
+    "--records",
+    type=click.Path(path_type=Path),
+    envvar="RUNBOOK_RECORDS",
+    default="records",
+    show_default=True,
     help="Records directory (env RUNBOOK_RECORDS).",
 )
 
@@ -150,14 +206,24 @@ def records() -> None:
 @records.command("list")
 @RECORDS_OPTION
 @click.option("--runbook", help="Only this runbook id.")
-@click.option("--status", type=click.Choice(["succeeded", "failed", "blocked", "interrupted", "running"]))
+@click.option(
+    "--status", type=click.Choice(["succeeded", "failed", "blocked", "interrupted", "running"])
+)
 @click.option("--operator", help="Only runs by this operator.")
 @click.option("--since", help="Started on or after (ISO date or time, UTC).")
 @click.option("--until", help="Started before (ISO date or time, UTC).")
 @click.option("--limit", type=int, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
-def records_list(records: Path, runbook: str | None, status: str | None, operator: str | None, since: str | None,
-                 until: str | None, limit: int | None, as_json: bool) -> None:
+def records_list(
+    records: Path,
+    runbook: str | None,
+    status: str | None,
+    operator: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """List runs, newest first (from the index; see reindex).
 
     Runs whose process is gone without sealing their record are sealed as
@@ -167,15 +233,21 @@ def records_list(records: Path, runbook: str | None, status: str | None, operato
     """
     import json
 
-    from .archive import RunFilter, list_runs, matches, running_row
-    from .recover import settle
+    from .records.index import RunFilter, list_runs, matches, running_row
+    from .records.recover import settle
 
     where = RunFilter(runbook, status, operator, since, until, limit)
     running = settle(records)[1] if records.is_dir() else []
     rows = [] if status == "running" else list_runs(records, where)
-    live = [row for row in (running_row(records, d, events) for d, events in running) if matches(row, where)]
+    live = [
+        row
+        for row in (running_row(records, d, events) for d, events in running)
+        if matches(row, where)
+    ]
     if live:
-        rows = sorted(rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True)
+        rows = sorted(
+            rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True
+        )
         rows = rows[:limit] if limit else rows
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -183,8 +255,11 @@ def records_list(records: Path, runbook: str | None, status: str | None, operato
     lines = [f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'OPERATOR':<12} {'STARTED':<24} FAILED"]
     for r in rows:
         status_text = r["status"] + ("*" if r["dry_run"] else "")
-        lines.append(f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} {str(r['operator'])[:12]:<12} "
-                     f"{r['started_at']!s:<24} {r['failed_step'] or ''}".rstrip())
+        lines.append(
+            f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} "
+            f"{str(r['operator'])[:12]:<12} "
+            f"{r['started_at']!s:<24} {r['failed_step'] or ''}".rstrip()
+        )
     if any(r["dry_run"] for r in rows):
         lines.append("* dry run")
     click.echo("\n".join(lines))  # one write: 10,000 rows in a few milliseconds
@@ -199,8 +274,8 @@ def records_show(run: str, records: Path) -> None:
 
     Example: runbook records show last
     """
-    from .archive import find_run
-    from .report import load_view, show_text
+    from .records.index import find_run
+    from .records.report import load_view, show_text
 
     click.echo(show_text(load_view(find_run(records, run))))
 
@@ -208,15 +283,17 @@ def records_show(run: str, records: Path) -> None:
 @records.command("export")
 @click.argument("run")
 @RECORDS_OPTION
-@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True
+)
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
 def records_export(run: str, records: Path, fmt: str, out: Path | None) -> None:
     """Export a self-contained report of one run for auditors (works offline).
 
     Example: runbook records export 20261128T1334 --format html -o run.html
     """
-    from .archive import find_run
-    from .report import export_html, export_markdown, load_view
+    from .records.index import find_run
+    from .records.report import export_html, export_markdown, load_view
 
     view = load_view(find_run(records, run))
     text = export_html(view) if fmt == "html" else export_markdown(view)
@@ -236,10 +313,10 @@ def records_verify(run: str | None, records: Path, check_all: bool) -> None:
 
     Example: runbook records verify --all
     """
-    from .verify import verify_all, verify_chain, verify_record
+    from .records.verify import verify_all, verify_chain, verify_record
 
     if run and not check_all:
-        from .archive import find_run
+        from .records.index import find_run
 
         run_dir = find_run(records, run)
         problems = verify_record(records, run_dir) + verify_chain(records)
@@ -249,7 +326,9 @@ def records_verify(run: str | None, records: Path, check_all: bool) -> None:
     for problem in problems:
         click.echo(f"FAIL {problem}")
     for path in unsealed:
-        click.echo(f"note {path}: not sealed yet (running, or interrupted: run 'runbook records reindex')")
+        click.echo(
+            f"note {path}: not sealed yet (running, or interrupted: run 'runbook records reindex')"
+        )
     click.echo(f"{count} record(s) checked, {len(problems)} problem(s)")
     raise SystemExit(1 if problems else 0)
 
@@ -261,8 +340,8 @@ def records_reindex(records: Path) -> None:
 
     Example: runbook records reindex --records /var/lib/runbook/records
     """
-    from .archive import reindex
-    from .recover import finalize_abandoned
+    from .records.index import reindex
+    from .records.recover import finalize_abandoned
 
     sealed = finalize_abandoned(records) if records.is_dir() else []
     for run_dir in sealed:

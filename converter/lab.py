@@ -41,8 +41,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-from .convert import MARKDOWN_SUFFIXES
 from .errors import RunbookError
+from .notebook.convert import MARKDOWN_SUFFIXES
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
@@ -57,7 +57,9 @@ def lab_command(path: Path | None, *, port: int | None, open_browser: bool) -> N
     env = dict(os.environ)
     env.setdefault("RUNBOOK_RECORDS", str(Path("records").resolve()))
     proc = subprocess.Popen(
-        jupyter_lab_args(root, port, token), env=env, start_new_session=True,  # Ctrl-C is ours to forward
+        jupyter_lab_args(root, port, token),
+        env=env,
+        start_new_session=True,  # Ctrl-C is ours to forward
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -65,7 +67,11 @@ def lab_command(path: Path | None, *, port: int | None, open_browser: bool) -> N
             code = proc.poll()
             raise RunbookError(
                 f"JupyterLab did not start on 127.0.0.1:{port}"
-                + (f" (exited with status {code})" if code is not None else f" within {START_TIMEOUT_S:g} s")
+                + (
+                    f" (exited with status {code})"
+                    if code is not None
+                    else f" within {START_TIMEOUT_S:g} s"
+                )
             )
         print(url, flush=True)
         if open_browser:
@@ -94,13 +100,18 @@ def resolve_target(path: Path) -> tuple[Path, Path | None]:
     elif suffix in MARKDOWN_SUFFIXES:
         notebook = convert_runbook(path).resolve()
     else:
-        raise RunbookError("expected a directory, a notebook (.ipynb) or a Markdown runbook (.md)", path=str(path))
+        raise RunbookError(
+            "expected a directory, a notebook (.ipynb) or a Markdown runbook (.md)", path=str(path)
+        )
     return notebook.parent, notebook
 
 
 def convert_runbook(source: Path) -> Path:
-    """Convert ``source`` into ./notebooks (if that directory exists) or beside it; return the notebook."""
-    from .convert import plan, stale, write_all
+    """Convert ``source`` into ./notebooks (if that directory exists) or beside it.
+
+    Returns the notebook's path.
+    """
+    from .notebook.convert import plan, stale, write_all
 
     out = Path("notebooks") if Path("notebooks").is_dir() else None
     conversions = plan([source], out)
@@ -111,7 +122,9 @@ def convert_runbook(source: Path) -> Path:
 def jupyter_lab_args(root: Path, port: int, token: str) -> list[str]:
     """The JupyterLab command line: loopback, this port only, token auth, no browser, no news."""
     args = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable,
+        "-m",
+        "jupyterlab",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
@@ -121,7 +134,9 @@ def jupyter_lab_args(root: Path, port: int, token: str) -> list[str]:
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
     ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers: Jupyter refuses root without this
+    if (
+        hasattr(os, "geteuid") and os.geteuid() == 0
+    ):  # containers: Jupyter refuses root without this
         args.append("--ServerApp.allow_root=True")
     return args
 
@@ -140,7 +155,7 @@ def free_port() -> int:
 
 
 def wait_ready(proc: subprocess.Popen, port: int, token: str, timeout: float) -> bool:
-    """Poll ``/api/status`` until it answers (True), the server exits or ``timeout`` passes (False)."""
+    """Poll ``/api/status`` until it answers (True), the server exits or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"}

@@ -128,7 +128,9 @@ class Step:
     @property
     def verify(self) -> Checklist | None:
         """The confirmation checklist that gates the next step, if any."""
-        return next((i for i in self.items if isinstance(i, Checklist) and i.role == "verify"), None)
+        return next(
+            (i for i in self.items if isinstance(i, Checklist) and i.role == "verify"), None
+        )
 
     @property
     def expected(self) -> tuple[Expected, ...]:

@@ -1,8 +1,11 @@
 """The kernel side of a runbook notebook: what the generated setup cell loads.
 
-``start()`` validates parameters, opens the journal and registers ``%%step``;
-everything else hangs off the :class:`Session` it returns. Importing this
-package is cheap: ipywidgets and IPython are imported only when needed.
+Top down: ``session`` (``start()`` and the :class:`Session` the cells call),
+``finish``, ``rollback``, ``checklists``, ``expect``, ``magic`` (``%%step``),
+``views`` (status lines, buttons that receive the callable they run),
+``shell`` (bash in a process group), ``text`` (messages), ``errors`` and
+``state`` (the data of a run). Widgets and IPython are imported only when
+shown.
 """
 
 from .session import Session, start

@@ -8,16 +8,14 @@ output (multiline). The step is re-marked ``failed`` in the journal and summary.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from ..records import events as ev
 from .errors import StepFailed
+from .state import RunState
 from .text import message
 
-if TYPE_CHECKING:
-    from .session import Session
 
-
-def check_expected(session: Session, step_id: str, *, match: str, text: str) -> None:
+def check_expected(session: RunState, step_id: str, *, match: str, text: str) -> None:
     """Compare the step's (masked) output with ``text``; raise StepFailed on mismatch."""
     result = session.results.get(step_id)
     if result is None or result.status not in ("succeeded", "failed_allowed"):
@@ -26,13 +24,20 @@ def check_expected(session: Session, step_id: str, *, match: str, text: str) -> 
     missing = _missing(match, text, result.output)
     if not missing:
         print(message(session.lang, "expected_ok", match=match))
-        session.journal.write("expect", step=step_id, match=match, ok=True)
+        session.journal.write(ev.EXPECT, step=step_id, match=match, ok=True)
         return
     reason = message(session.lang, "expected_missing", step=step_id, what=missing)
     result.status, result.reason = "failed", reason
-    session.journal.write("expect", step=step_id, match=match, ok=False, missing=missing)
-    session.journal.write("step_end", step=step_id, status="failed", exit_code=result.exit_code,
-                          duration_s=result.duration_s, started_at=result.started_at, reason=reason)
+    session.journal.write(ev.EXPECT, step=step_id, match=match, ok=False, missing=missing)
+    session.journal.write(
+        ev.STEP_END,
+        step=step_id,
+        status="failed",
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        started_at=result.started_at,
+        reason=reason,
+    )
     raise StepFailed(reason)
 
 

@@ -3,23 +3,30 @@
 Headless, the runner seals the record after the kernel is gone. Interactive
 (JupyterLab, plain papermill, nbval), nobody else will: finish rebuilds
 ``record.ipynb`` from the notebook file and the journal (so an operator who never
-saves loses nothing), renders the HTML, writes the chained manifest and shows
-where the record is.
+saves loses nothing), then seals it through the one seal path
+(:func:`converter.records.seal.seal_run`) and shows where the record is.
 """
 
 from __future__ import annotations
 
+import html
 import os
-from typing import TYPE_CHECKING
 
+import nbformat
+
+from ..records import events as ev
+from ..records import layout
+from ..records.journal import read_journal
+from ..records.rebuild import record_notebook
+from ..records.recover import declared_runbook, read_notebook
+from ..records.seal import Seal, seal_run
+from ..records.verdict import judge
+from .state import RunState
 from .text import message
-from .views import _display, show_summary
-
-if TYPE_CHECKING:
-    from .session import Session
+from .views import display_bundle, show_summary
 
 
-def finish_run(session: Session) -> None:
+def finish_run(session: RunState) -> None:
     """Show the summary; seal the record now, or — in JupyterLab — behind a Finish button.
 
     In JupyterLab "Run All" reaches this cell while the operator may still want to
@@ -32,7 +39,7 @@ def finish_run(session: Session) -> None:
         _show_record(session, None)
         return
     if session.settings.mode == "headless":
-        session.journal.write("session_end", source="kernel", statuses=_statuses(session))
+        session.journal.write(ev.SESSION_END, source="kernel", statuses=_statuses(session))
         session.finished = True
         return
     if os.environ.get("JPY_SESSION_NAME") and not os.environ.get("RUNBOOK_AUTO_FINISH"):
@@ -41,22 +48,26 @@ def finish_run(session: Session) -> None:
     _show_record(session, _close(session))
 
 
-def _close(session: Session) -> dict:
-    session.journal.write("session_end", source="kernel", statuses=_statuses(session))
+def _close(session: RunState) -> dict:
+    session.journal.write(ev.SESSION_END, source="kernel", statuses=_statuses(session))
     session.finished = True
     return seal_interactive(session)
 
 
-def _statuses(session: Session) -> dict[str, str]:
+def _statuses(session: RunState) -> dict[str, str]:
     return {step_id: result.status for step_id, result in session.results.items()}
 
 
-def _finish_button(session: Session) -> None:
+def _finish_button(session: RunState) -> None:
     import ipywidgets as widgets
     from IPython.display import display
 
-    button = widgets.Button(description=message(session.lang, "finish_button"), button_style="success", icon="check",
-                            layout=widgets.Layout(width="auto"))
+    button = widgets.Button(
+        description=message(session.lang, "finish_button"),
+        button_style="success",
+        icon="check",
+        layout=widgets.Layout(width="auto"),
+    )
     button.add_class("runbook-finish")
     out = widgets.Output()
 
@@ -71,38 +82,40 @@ def _finish_button(session: Session) -> None:
     display(widgets.VBox([button, out]))
 
 
-def _show_record(session: Session, manifest: dict | None) -> None:
+def _show_record(session: RunState, manifest: dict | None) -> None:
     path = str(session.run_dir)
     status = manifest["status"] if manifest else "sealed"
-    _display(f'<div class="runbook-record">{message(session.lang, "record")}: <code>{path}</code> — <b>{status}</b></div>',
-             f"{message(session.lang, 'record')}: {path} ({status})")
-
-
-def seal_interactive(session: Session) -> dict:
-    """Write record.ipynb from the notebook source and the journal, then seal and index it."""
-    import nbformat
-
-    from ..archive import index_record
-    from ..journal_notebook import record_notebook
-    from ..recover import read_notebook
-    from ..seal import seal_record
-    from ..verdict import judge
-    from .journal import read_journal
-
-    events = read_journal(session.run_dir / "journal.jsonl")
-    source = read_notebook(session.notebook_path)
-    nbformat.write(record_notebook(session.run_dir, events, source), session.run_dir / "record.ipynb")
-    verdict = judge(events)
-    steps = [{"id": s.id, "kind": s.kind, "title": s.title} for s in session.steps.values()]
-    checklists = [{"id": list_id, "items": [{"id": c.id, "text": c.text} for c in items.values()]}
-                  for list_id, items in session.checks.items()]
-    meta = {**session.runbook, "steps": steps, "checklists": checklists}
-    session.journal.close()
-    manifest = seal_record(
-        session.run_dir, run_id=session.run_dir.name, meta=meta, status=verdict.status, verdict=verdict,
-        rollback=None, operator=session.operator, started_at=str(events[0]["at"]) if events else "",
-        parameters=session.shown_parameters(), dry_run=session.settings.dry_run, masker=session.masker,
-        mode=session.settings.mode,
+    word = message(session.lang, "record")
+    display_bundle(
+        {
+            "text/html": f'<div class="runbook-record">{word}: <code>{html.escape(path)}</code>'
+            f" — <b>{status}</b></div>",
+            "text/plain": f"{word}: {path} ({status})",
+        }
     )
-    index_record(session.run_dir.parent.parent, session.run_dir, manifest)
-    return manifest
+
+
+def seal_interactive(session: RunState) -> dict:
+    """Write record.ipynb from the notebook source and the journal, then seal and index it."""
+    run_dir = session.run_dir
+    events = read_journal(run_dir / layout.JOURNAL)
+    source = read_notebook(session.notebook_path)
+    nbformat.write(record_notebook(run_dir, events, source), run_dir / layout.RECORD_NOTEBOOK)
+    verdict = judge(events)
+    facts = ev.RunFacts.from_events(events)
+    session.journal.close()
+    return seal_run(
+        Seal(
+            run_dir=run_dir,
+            runbook=declared_runbook(source, facts),
+            status=verdict.status,
+            verdict=verdict,
+            rollback=None,
+            operator=session.operator,
+            started_at=facts.started_at,
+            parameters=session.shown_parameters(),
+            dry_run=session.settings.dry_run,
+            masker=session.masker,
+            mode=session.settings.mode,
+        )
+    )

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..records import events as ev
+from ..records.layout import STOP_FILE, log_name
+from ..records.outputs import OUTPUT_CAP_BYTES, capped_notice
 from .errors import StepBlocked, StepFailed, StopRun
-from .session import StepInfo, StepResult
-from .shell import run_bash
+from .shell import ShellResult, run_bash
+from .state import RunState, StepInfo, StepResult
 from .text import message
-
-if TYPE_CHECKING:
-    from .session import Session
-
-OUTPUT_CAP_BYTES = 200_000  # beyond this the notebook shows a notice; logs/ keeps it all
+from .views import StepStatus, show_dry_run, show_manual_button, show_rerun
 
 
-def register_step_magic(session: Session) -> None:
+def register_step_magic(session: RunState) -> None:
     """Register ``%%step`` with the running IPython, bound to ``session``."""
     from IPython import get_ipython
 
@@ -50,16 +48,16 @@ def parse_magic_line(line: str) -> tuple[str, dict[str, str]]:
     return words[0], attrs
 
 
-def run_step_cell(session: Session, line: str, code: str) -> StepResult:
+def run_step_cell(session: RunState, line: str, code: str) -> StepResult:
     """Everything ``%%step`` does, callable without IPython (the troubleshooting buttons)."""
-    from .views import StepStatus
-
     step_id, attrs = parse_magic_line(line)
-    info = session.steps.get(step_id) or StepInfo(step_id, attrs.get("kind", "procedure"), step_id, ())
+    info = session.steps.get(step_id) or StepInfo(
+        step_id, attrs.get("kind", "procedure"), step_id, ()
+    )
     if session.finished:
         raise StopRun(message(session.lang, "finished", run_dir=session.run_dir))
-    if (session.run_dir / "STOP").exists():  # the runner was told to stop between cells
-        session.journal.write("step_skipped", step=step_id, kind=info.kind, reason="stopped")
+    if (session.run_dir / STOP_FILE).exists():  # the runner was told to stop between cells
+        session.journal.write(ev.STEP_SKIPPED, step=step_id, kind=info.kind, reason="stopped")
         raise KeyboardInterrupt
     status = StepStatus(session, info)
     skip = _skip_reason(session, info, attrs)
@@ -69,24 +67,34 @@ def run_step_cell(session: Session, line: str, code: str) -> StepResult:
         return _dry_run(session, info, status, code)
     prior = session.results.get(info.id)
     if prior is not None and prior.status == "succeeded" and session.settings.mode != "headless":
-        from .views import show_rerun
-
         status.done(prior)
-        show_rerun(session, info, code, attrs, status)  # never twice by accident: ask first
+        # never twice by accident: ask first
+        show_rerun(session, info, lambda: execute(session, info, code, attrs, status))
         return prior
     _check_gate(session, info, status)
     return execute(session, info, code, attrs, status)
 
 
-def execute(session: Session, info: StepInfo, code: str, attrs: dict[str, str], status) -> StepResult:
+def execute(
+    session: RunState, info: StepInfo, code: str, attrs: dict[str, str], status: StepStatus
+) -> StepResult:
     """Run the commands, stream the output, record the verdict; raise on failure."""
     timeout = _timeout(session, attrs)
     allow_failure = _flag(attrs, "continue_on_error")
     output = _Output(session, info.id)
-    session.journal.write("step_start", step=info.id, kind=info.kind, title=info.title, timeout=timeout, code=code,
-                          log=output.log_name)
+    session.journal.write(
+        ev.STEP_START,
+        step=info.id,
+        kind=info.kind,
+        title=info.title,
+        timeout=timeout,
+        code=code,
+        log=output.log_name,
+    )
     status.running()
-    result = run_bash(code, env=session.env, cwd=session.cwd, timeout=timeout, on_output=output.write)
+    result = run_bash(
+        code, env=session.env, cwd=session.cwd, timeout=timeout, on_output=output.write
+    )
     output.close()
     if result.exit_code == 0 or not (result.timed_out or result.interrupted):
         session.env.update(result.exports)
@@ -99,12 +107,25 @@ def execute(session: Session, info: StepInfo, code: str, attrs: dict[str, str], 
         reason = message(session.lang, "interrupted")
     elif result.exit_code != 0:
         reason = message(session.lang, "exit_code", code=result.exit_code)
-    step = StepResult(verdict, result.exit_code, round(result.duration_s, 3), result.started_at, reason, output.text())
+    step = StepResult(
+        verdict,
+        result.exit_code,
+        round(result.duration_s, 3),
+        result.started_at,
+        reason,
+        output.text(),
+    )
     session.results[info.id] = step
     session.journal.write(
-        "step_end", step=info.id, status=verdict, exit_code=result.exit_code,
-        duration_s=step.duration_s, started_at=result.started_at, reason=reason,
-        output_bytes=result.output_bytes, log=output.log_name,
+        ev.STEP_END,
+        step=info.id,
+        status=verdict,
+        exit_code=result.exit_code,
+        duration_s=step.duration_s,
+        started_at=result.started_at,
+        reason=reason,
+        output_bytes=result.output_bytes,
+        log=output.log_name,
     )
     status.done(step)
     if verdict == "interrupted":
@@ -114,7 +135,7 @@ def execute(session: Session, info: StepInfo, code: str, attrs: dict[str, str], 
     return step
 
 
-def _verdict(result, allow_failure: bool) -> str:
+def _verdict(result: ShellResult, allow_failure: bool) -> str:
     if result.interrupted:
         return "interrupted"
     if result.exit_code == 0:
@@ -124,7 +145,7 @@ def _verdict(result, allow_failure: bool) -> str:
     return "failed"
 
 
-def _skip_reason(session: Session, info: StepInfo, attrs: dict[str, str]) -> str | None:
+def _skip_reason(session: RunState, info: StepInfo, attrs: dict[str, str]) -> str | None:
     rollback = session.settings.rollback
     if info.kind == "troubleshooting" or _flag(attrs, "manual"):
         return "manual"
@@ -135,19 +156,22 @@ def _skip_reason(session: Session, info: StepInfo, attrs: dict[str, str]) -> str
     return None
 
 
-def _skip(session: Session, info: StepInfo, status, code: str, reason: str) -> StepResult:
-    step = StepResult("skipped" if reason != "manual" else "manual", reason=message(session.lang, reason))
+def _skip(
+    session: RunState, info: StepInfo, status: StepStatus, code: str, reason: str
+) -> StepResult:
+    step = StepResult(
+        "skipped" if reason != "manual" else "manual", reason=message(session.lang, reason)
+    )
     session.results.setdefault(info.id, step)
-    session.journal.write("step_skipped", step=info.id, kind=info.kind, reason=reason)
+    session.journal.write(ev.STEP_SKIPPED, step=info.id, kind=info.kind, reason=reason)
     status.done(step)
     if reason == "manual" and session.settings.mode != "headless":
-        from .views import show_manual_button
-
-        show_manual_button(session, info, code, status)
+        # the cell's own status line, not one in the button's output
+        show_manual_button(session, info, lambda: execute(session, info, code, {}, status))
     return step
 
 
-def _check_gate(session: Session, info: StepInfo, status) -> None:
+def _check_gate(session: RunState, info: StepInfo, status: StepStatus) -> None:
     missing = []
     for list_id in info.gate:
         items = session.checks.get(list_id)
@@ -159,26 +183,29 @@ def _check_gate(session: Session, info: StepInfo, status) -> None:
         return
     step = StepResult("blocked", reason="; ".join(missing))
     session.results[info.id] = step
-    session.journal.write("blocked", step=info.id, unchecked=missing, gate=list(info.gate))
+    session.journal.write(ev.BLOCKED, step=info.id, unchecked=missing, gate=list(info.gate))
     status.done(step)
-    hint = message(session.lang, "blocked_headless" if session.settings.mode == "headless" else "blocked_interactive")
+    hint = message(
+        session.lang,
+        "blocked_headless" if session.settings.mode == "headless" else "blocked_interactive",
+    )
     listing = "\n".join(f"  - {m}" for m in missing)
     print(f"{message(session.lang, 'blocked', step=info.id)}\n{listing}\n{hint}", file=sys.stderr)
-    raise StepBlocked(f"{info.id}: {len(missing)} unchecked: " + ", ".join(m.split(':')[0] for m in missing))
+    raise StepBlocked(
+        f"{info.id}: {len(missing)} unchecked: " + ", ".join(m.split(":")[0] for m in missing)
+    )
 
 
-def _dry_run(session: Session, info: StepInfo, status, code: str) -> StepResult:
-    from .views import show_dry_run
-
+def _dry_run(session: RunState, info: StepInfo, status: StepStatus, code: str) -> StepResult:
     show_dry_run(session, info, code)
     step = StepResult("dry_run")
     session.results[info.id] = step
-    session.journal.write("step_dry_run", step=info.id, code=code)
+    session.journal.write(ev.STEP_DRY_RUN, step=info.id, code=code)
     status.done(step)
     return step
 
 
-def _timeout(session: Session, attrs: dict[str, str]) -> float | None:
+def _timeout(session: RunState, attrs: dict[str, str]) -> float | None:
     if "timeout" in attrs:
         try:
             return float(attrs["timeout"])
@@ -194,10 +221,9 @@ def _flag(attrs: dict[str, str], name: str) -> bool:
 class _Output:
     """Masks secrets in a step's output, shows it (capped) and logs all of it."""
 
-    def __init__(self, session: Session, step_id: str):
+    def __init__(self, session: RunState, step_id: str):
         self.stream = session.masker.stream()
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in step_id)
-        self.log_name = f"logs/{safe}.log"
+        self.log_name = log_name(step_id)
         path: Path = session.run_dir / self.log_name
         path.parent.mkdir(parents=True, exist_ok=True)
         self.log = path.open("a", encoding="utf-8")
@@ -233,4 +259,4 @@ class _Output:
         self.shown += len(text.encode("utf-8"))
         sys.stdout.write(text)
         if self.capped:
-            sys.stdout.write("\n" + message(self.lang, "output_capped", log=self.log_name) + "\n")
+            sys.stdout.write("\n" + capped_notice(self.lang, self.log_name) + "\n")

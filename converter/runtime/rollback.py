@@ -8,15 +8,16 @@ and asks the operator to run the cells.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..records import events as ev
+from .magic import execute
+from .state import RunState
 from .text import message
-
-if TYPE_CHECKING:
-    from .session import Session
+from .views import StepStatus
 
 
-def rollback_panel(session: Session) -> None:
+def rollback_panel(session: RunState) -> None:
     """Explain rollback; in JupyterLab offer the button, headless just say how."""
     if session.settings.mode == "headless" or session.settings.rollback:
         print(message(session.lang, "rollback_headless"))
@@ -24,8 +25,12 @@ def rollback_panel(session: Session) -> None:
     import ipywidgets as widgets
     from IPython.display import display
 
-    button = widgets.Button(description=message(session.lang, "rollback_button"), button_style="danger", icon="undo",
-                            layout=widgets.Layout(width="auto"))
+    button = widgets.Button(
+        description=message(session.lang, "rollback_button"),
+        button_style="danger",
+        icon="undo",
+        layout=widgets.Layout(width="auto"),
+    )
     button.add_class("runbook-rollback")
     out = widgets.Output()
 
@@ -38,13 +43,10 @@ def rollback_panel(session: Session) -> None:
     display(widgets.VBox([widgets.HTML(message(session.lang, "rollback_intro")), button, out]))
 
 
-def start_rollback(session: Session) -> None:
+def start_rollback(session: RunState) -> None:
     """Switch to rollback mode and run the rollback cells; stop at the first failure."""
-    from .magic import execute
-    from .views import StepStatus
-
     session.settings.rollback = True
-    session.journal.write("rollback_mode", by=session.operator)
+    session.journal.write(ev.ROLLBACK_MODE, by=session.operator)
     cells = _rollback_cells(session.notebook_path)
     if not cells:
         print(message(session.lang, "rollback_manual"))
@@ -70,7 +72,11 @@ def _rollback_cells(path: str | None) -> list[tuple[str, str]]:
     found = []
     for cell in nb.cells:
         meta = cell.metadata.get("runbook", {})
-        if cell.cell_type == "code" and meta.get("role") == "step" and meta.get("kind") == "rollback":
+        if (
+            cell.cell_type == "code"
+            and meta.get("role") == "step"
+            and meta.get("kind") == "rollback"
+        ):
             _magic_line, _, code = cell.source.partition("\n")
             found.append((meta["step_id"], code))
     return found

@@ -195,8 +195,13 @@ def _spawn(
     if setpriv := shutil.which("setpriv"):
         argv = [setpriv, "--pdeathsig", "HUP", "--", *argv]
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=env, cwd=cwd, start_new_session=True,
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
     )
     assert proc.stdout is not None  # stdout=PIPE
     return proc, proc.stdout.fileno()

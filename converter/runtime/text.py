@@ -14,7 +14,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "blocked": "Step {step} is blocked: these confirmations are not ticked:",
         "blocked_headless": "Confirm them with --confirm ID (or --confirm all) and run again.",
         "blocked_interactive": "Tick them above, then run this cell (or Run All) again.",
-        "output_capped": "[output cut here; the full output is in {log} of the record]",
         "dry_run": "DRY RUN: would run step {step} with:",
         "would_run": "Commands:",
         "expected_ok": "Expected result matched ({match})",
@@ -22,8 +21,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "expected_not_run": "Not checked: step {step} did not run",
         "run_button": "Run this command",
         "manual_hint": "Manual command: click to run it (journaled as run by {operator}).",
-        "checked_by": "ticked by {by} at {at}",
-        "confirmed_by": "confirmed by {by} via parameter at {at}",
         "status": "Status",
         "step": "Step",
         "title": "Title",
@@ -38,12 +35,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "rerun": "Step {step} already succeeded in this run. To run it again, click the button.",
         "rerun_button": "Run again",
         "finish_button": "Finish and write the record",
-        "rollback_intro": "Rollback runs the rollback steps below, in order, with the same parameters. "
-        "Click to switch this run to rollback mode and run them now.",
+        "rollback_intro": (
+            "Rollback runs the rollback steps below, in order, with the same parameters. "
+            "Click to switch this run to rollback mode and run them now."
+        ),
         "rollback_button": "Start rollback",
-        "rollback_headless": "Rollback steps run only in rollback mode (runbook run --rollback-on-failure, or -p rollback True).",
+        "rollback_headless": (
+            "Rollback steps run only in rollback mode (runbook"
+            " run --rollback-on-failure, or -p rollback True)."
+        ),
         "rollback_manual": "Rollback mode is on: run the rollback cells below.",
-        "finished": "This run is finished and sealed in {run_dir}; run the setup cell again to start a new run.",
+        "finished": (
+            "This run is finished and sealed in {run_dir};"
+            " run the setup cell again to start a new run."
+        ),
     },
     "ja": {
         "timed_out": "{seconds:g} 秒でタイムアウトしました。プロセスグループを停止しました",
@@ -52,11 +57,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "manual": "手動コマンド: 自動では実行しません",
         "rollback_only": "ロールバック手順: ロールバックモードでのみ実行します",
         "not_in_rollback": "ロールバックモードのためスキップしました",
-        "gate_not_shown": "チェックリスト {list_id} がまだ表示されていません（先にそのセルを実行してください）",
+        "gate_not_shown": (
+            "チェックリスト {list_id} がまだ表示されていません（先にそのセルを実行してください）"
+        ),
         "blocked": "ステップ {step} はブロックされています。次の確認項目が未チェックです:",
         "blocked_headless": "--confirm ID（または --confirm all）で確認して再実行してください。",
-        "blocked_interactive": "上のチェックボックスをチェックしてから、このセル（または Run All）を再実行してください。",
-        "output_capped": "[出力はここで省略されました。全出力はレコードの {log} にあります]",
+        "blocked_interactive": (
+            "上のチェックボックスをチェックしてから、このセル"
+            "（または Run All）を再実行してください。"
+        ),
         "dry_run": "ドライラン: ステップ {step} は次の値で実行されます:",
         "would_run": "コマンド:",
         "expected_ok": "期待される結果と一致しました ({match})",
@@ -64,8 +73,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "expected_not_run": "未確認: ステップ {step} は実行されていません",
         "run_button": "このコマンドを実行",
         "manual_hint": "手動コマンド: クリックで実行します（{operator} の実行として記録）。",
-        "checked_by": "{by} がチェック ({at})",
-        "confirmed_by": "{by} がパラメータで確認 ({at})",
         "status": "状態",
         "step": "ステップ",
         "title": "タイトル",
@@ -77,30 +84,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "mode": "モード",
         "operator": "実行者",
         "record": "レコード",
-        "rerun": "ステップ {step} はこの実行で既に成功しています。再実行する場合はボタンをクリックしてください。",
+        "rerun": (
+            "ステップ {step} はこの実行で既に成功しています"
+            "。再実行する場合はボタンをクリックしてください。"
+        ),
         "rerun_button": "再実行",
         "finish_button": "終了してレコードを作成",
-        "rollback_intro": "ロールバックでは、以下のロールバック手順を同じパラメータで順に実行します。"
-        "クリックするとこの実行をロールバックモードに切り替え、すぐに実行します。",
+        "rollback_intro": (
+            "ロールバックでは、以下のロールバック手順を同じパラメータで順に実行します。"
+            "クリックするとこの実行をロールバックモードに切り替え、すぐに実行します。"
+        ),
         "rollback_button": "ロールバック開始",
-        "rollback_headless": "ロールバック手順はロールバックモードでのみ実行されます（runbook run --rollback-on-failure または -p rollback True）。",
-        "rollback_manual": "ロールバックモードになりました。以下のロールバックのセルを実行してください。",
-        "finished": "この実行は終了し {run_dir} に記録済みです。新しい実行はセットアップセルから再実行してください。",
+        "rollback_headless": (
+            "ロールバック手順はロールバックモードでのみ実行されます（runbook run"
+            " --rollback-on-failure または -p rollback True）。"
+        ),
+        "rollback_manual": (
+            "ロールバックモードになりました。以下のロールバックのセルを実行してください。"
+        ),
+        "finished": (
+            "この実行は終了し {run_dir} に記録済みです"
+            "。新しい実行はセットアップセルから再実行してください。"
+        ),
     },
-}
-
-STATUS_ICONS = {
-    "pending": "○",
-    "running": "⏳",
-    "succeeded": "✅",
-    "failed": "❌",
-    "failed_allowed": "⚠️",
-    "skipped": "⏭",
-    "manual": "✋",
-    "blocked": "⛔",
-    "dry_run": "📝",
-    "interrupted": "⏹",
-    "not_run": "○",
 }
 
 

@@ -39,8 +39,13 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 OPERATOR = "browser-test"
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -84,7 +89,9 @@ class JupyterLab:
 
     def log_tail(self, lines: int = 40) -> str:
         try:
-            return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+            return "\n".join(
+                self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            )
         except OSError:
             return ""
 
@@ -103,12 +110,15 @@ def _write_lab_settings(settings_dir: Path) -> None:
 
 
 def _wait_ready(lab: JupyterLab) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{lab.port}/api/status",
-                                     headers={"Authorization": f"token {lab.token}"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{lab.port}/api/status", headers={"Authorization": f"token {lab.token}"}
+    )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if lab.proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with status {lab.proc.returncode}:\n{lab.log_tail()}")
+            raise RuntimeError(
+                f"JupyterLab exited with status {lab.proc.returncode}:\n{lab.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
@@ -116,7 +126,9 @@ def _wait_ready(lab: JupyterLab) -> None:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"JupyterLab did not answer /api/status within {START_TIMEOUT_S:g} s:\n{lab.log_tail()}")
+    raise RuntimeError(
+        f"JupyterLab did not answer /api/status within {START_TIMEOUT_S:g} s:\n{lab.log_tail()}"
+    )
 
 
 def _kernel_pids(lab: JupyterLab) -> list[int]:
@@ -156,29 +168,46 @@ def jupyter_lab(tmp_path: Path, artifacts_dir: Path) -> Iterator[JupyterLab]:
     _write_lab_settings(settings_dir)
     log = artifacts_dir / "jupyter-server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "JUPYTER", "JPY_"))}
-    env.update({
-        "RUNBOOK_RECORDS": str(records),
-        "RUNBOOK_OPERATOR": OPERATOR,
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYTHONIOENCODING": "utf-8",
-    })
+    env.update(
+        {
+            "RUNBOOK_RECORDS": str(records),
+            "RUNBOOK_OPERATOR": OPERATOR,
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_DATA_DIR": str(home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "PYTHONIOENCODING": "utf-8",
+        }
+    )
     port, token = _free_port(), secrets.token_hex(24)
     args = [
-        sys.executable, "-m", "jupyterlab",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--ServerApp.open_browser=False", "--ServerApp.allow_root=True",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.open_browser=False",
+        "--ServerApp.allow_root=True",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
-        f"--LabApp.user_settings_dir={settings_dir}", f"--LabApp.workspaces_dir={workspaces_dir}",
-        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run commands, read kernel status
+        f"--LabApp.user_settings_dir={settings_dir}",
+        f"--LabApp.workspaces_dir={workspaces_dir}",
+        # window.jupyterapp: run commands, read kernel status
+        "--LabApp.expose_app_in_browser=True",
     ]
     with log.open("w", encoding="utf-8") as out:
-        proc = subprocess.Popen(args, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     lab = JupyterLab(root, records, port, token, proc, log)
     try:
         _wait_ready(lab)
@@ -221,13 +250,19 @@ class LabPage:
     # -- navigation and kernel -------------------------------------------------
     def open_notebook(self, notebook: str) -> None:
         self.page.goto(self.lab.url(notebook))
-        self.page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=UI_TIMEOUT_MS)
-        self.page.wait_for_function(  # the tab shown is this notebook (a restored workspace may hold others)
+        self.page.wait_for_selector(
+            ".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=UI_TIMEOUT_MS
+        )
+        # the tab shown is this notebook (a restored workspace may hold others)
+        self.page.wait_for_function(
             "(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
             " return !!(w && w.context && w.context.path === name); }",
-            arg=notebook, timeout=UI_TIMEOUT_MS,
+            arg=notebook,
+            timeout=UI_TIMEOUT_MS,
         )
-        self.page.evaluate("() => window.jupyterapp.shell.collapseLeft()")  # the notebook gets the width
+        self.page.evaluate(
+            "() => window.jupyterapp.shell.collapseLeft()"
+        )  # the notebook gets the width
         self.wait_idle()
 
     def wait_idle(self, timeout_ms: int = UI_TIMEOUT_MS) -> None:
@@ -235,9 +270,11 @@ class LabPage:
         self.page.wait_for_function(
             """() => {
                 const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                const s = w && w.sessionContext && w.sessionContext.session;
+                const k = s && s.kernel;
                 if (!k || k.status !== 'idle') return false;
-                return ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'));
+                const prompts = [...document.querySelectorAll('.jp-InputPrompt')];
+                return !prompts.some(p => p.textContent.includes('*'));
             }""",
             timeout=timeout_ms,
         )
@@ -249,11 +286,16 @@ class LabPage:
     def run_all(self) -> None:
         """Run ▸ Run All Cells, then wait until the kernel is idle again."""
         self.command("notebook:run-all-cells")
-        self.page.wait_for_timeout(300)  # let the first execute request leave before polling for idle
+        self.page.wait_for_timeout(
+            300
+        )  # let the first execute request leave before polling for idle
         self.wait_idle()
 
     def run_cell(self, cell) -> None:
-        """Select a cell by clicking its prompt and press Ctrl+Enter (run, stay: no cell is added)."""
+        """Select a cell by clicking its prompt and press Ctrl+Enter.
+
+        Run, stay: no cell is added.
+        """
         cell.locator(".jp-InputPrompt").click()
         self.page.keyboard.press("Control+Enter")
         self.page.wait_for_timeout(300)
@@ -264,14 +306,18 @@ class LabPage:
         """The code cell whose source starts with ``first_line`` (e.g. ``%%step 1-1``)."""
         pattern = re.compile(r"^\s*" + re.escape(first_line) + r"(\s|$)")
         return self.page.locator(".jp-CodeCell").filter(
-            has=self.page.locator(".jp-InputArea-editor .cm-content > .cm-line:first-child", has_text=pattern)
+            has=self.page.locator(
+                ".jp-InputArea-editor .cm-content > .cm-line:first-child", has_text=pattern
+            )
         )
 
     def step_cell(self, step_id: str):
         return self.code_cell(f"%%step {step_id}")
 
     def checklist_cell(self, list_id: str):
-        return self.page.locator(".jp-CodeCell").filter(has=self.page.locator(f".runbook-checklist-{_css(list_id)}"))
+        return self.page.locator(".jp-CodeCell").filter(
+            has=self.page.locator(f".runbook-checklist-{_css(list_id)}")
+        )
 
     def checkbox(self, item_id: str):
         return self.page.locator(f".runbook-check-{_css(item_id)} input[type=checkbox]")
@@ -282,7 +328,8 @@ class LabPage:
         box.scroll_into_view_if_needed()
         box.click()
         self.page.wait_for_selector(
-            f'.runbook-checklist-state li[data-check="{item_id}"][data-checked="true"]', timeout=UI_TIMEOUT_MS
+            f'.runbook-checklist-state li[data-check="{item_id}"][data-checked="true"]',
+            timeout=UI_TIMEOUT_MS,
         )
 
     # -- evidence --------------------------------------------------------------
@@ -316,9 +363,13 @@ def chromium(chromium_path: str) -> Iterator[object]:
 
 
 @pytest.fixture
-def lab_page(chromium, jupyter_lab: JupyterLab, artifacts_dir: Path,
-             request: pytest.FixtureRequest) -> Iterator[LabPage]:
-    """A 1400x1000 page on ``jupyter_lab``; on failure a last screenshot and the page HTML are kept."""
+def lab_page(
+    chromium, jupyter_lab: JupyterLab, artifacts_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[LabPage]:
+    """A 1400x1000 page on ``jupyter_lab``.
+
+    On failure a last screenshot and the page HTML are kept.
+    """
     from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_TIMEOUT_MS)
@@ -331,7 +382,9 @@ def lab_page(chromium, jupyter_lab: JupyterLab, artifacts_dir: Path,
     finally:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            with contextlib.suppress(Exception):  # best effort: the test's own failure is what matters
+            with contextlib.suppress(
+                Exception
+            ):  # best effort: the test's own failure is what matters
                 page.screenshot(path=str(artifacts_dir / "failure.png"))
                 (artifacts_dir / "failure.html").write_text(page.content(), encoding="utf-8")
         context.close()
@@ -343,4 +396,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
-

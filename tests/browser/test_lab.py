@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from converter.build import build_notebook, write_notebook
-from converter.parse import parse_file
+from converter.markdown.parse import parse_file
+from converter.notebook.build import build_notebook, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -92,11 +92,16 @@ def demo_notebook(jupyter_lab) -> str:
     """The runbook converted into the lab's root; returns the notebook's name."""
     source = jupyter_lab.root.parent / "browser-demo.md"
     source.write_text(RUNBOOK, encoding="utf-8")
-    write_notebook(build_notebook(parse_file(source), source_name=source.name), jupyter_lab.root / "browser-demo.ipynb")
+    write_notebook(
+        build_notebook(parse_file(source), source_name=source.name),
+        jupyter_lab.root / "browser-demo.ipynb",
+    )
     return "browser-demo.ipynb"
 
 
-def test_operator_runs_gates_failure_troubleshooting_and_finish(jupyter_lab, lab_page, demo_notebook):
+def test_operator_runs_gates_failure_troubleshooting_and_finish(
+    jupyter_lab, lab_page, demo_notebook
+):
     from playwright.sync_api import expect
 
     ui = lab_page
@@ -108,7 +113,9 @@ def test_operator_runs_gates_failure_troubleshooting_and_finish(jupyter_lab, lab
     expect(step1.locator('.runbook-status.runbook-blocked[data-step="1-1"]')).to_be_visible()
     blocked = step1.locator(".jp-Cell-outputArea").inner_text()
     assert "blocked" in blocked and "not ticked" in blocked, blocked
-    assert "The operator is logged in" in blocked and "The maintenance window is open" in blocked, blocked
+    assert "The operator is logged in" in blocked and "The maintenance window is open" in blocked, (
+        blocked
+    )
     assert "Traceback" not in blocked, blocked
     assert "hello from step one" not in blocked
     expect(step2.locator(".runbook-status")).to_have_count(0)  # the run stopped at the gate
@@ -118,7 +125,9 @@ def test_operator_runs_gates_failure_troubleshooting_and_finish(jupyter_lab, lab
     for item in ("prerequisites-1.1", "prerequisites-1.2"):
         ui.tick(item)
     prerequisites = ui.checklist_cell("prerequisites-1")
-    expect(prerequisites.locator(".runbook-checklist-state")).to_contain_text(f"ticked by {OPERATOR}")
+    expect(prerequisites.locator(".runbook-checklist-state")).to_contain_text(
+        f"ticked by {OPERATOR}"
+    )
     ui.shot("ticked", focus=prerequisites)
 
     # Run All again: the run resumes, 1-1 succeeds with its output, 1-2 waits for 1-1's Verify list.
@@ -148,7 +157,9 @@ def test_operator_runs_gates_failure_troubleshooting_and_finish(jupyter_lab, lab
     expect(trouble.locator(".jp-Cell-outputArea")).not_to_contain_text("diagnostics output")
     trouble.get_by_role("button", name="Run this command").click()
     expect(trouble.locator(".jp-Cell-outputArea")).to_contain_text("diagnostics output")
-    expect(trouble.locator('.runbook-status.runbook-succeeded[data-step="trouble-1"]')).to_be_visible()
+    expect(
+        trouble.locator('.runbook-status.runbook-succeeded[data-step="trouble-1"]')
+    ).to_be_visible()
     ui.shot("troubleshooting", focus=trouble)
 
     # Finish: the summary, then the button that seals the record and shows where it is.
@@ -157,7 +168,9 @@ def test_operator_runs_gates_failure_troubleshooting_and_finish(jupyter_lab, lab
     )
     ui.run_cell(finish)
     finish_button = finish.get_by_role("button", name="Finish and write the record")
-    expect(finish_button.or_(finish.locator(".runbook-record"))).to_be_visible()  # button (JupyterLab) or sealed
+    expect(
+        finish_button.or_(finish.locator(".runbook-record"))
+    ).to_be_visible()  # button (JupyterLab) or sealed
     if finish_button.count():
         finish_button.click()
     record_view = finish.locator(".runbook-record")

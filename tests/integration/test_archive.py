@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from converter.runtime.journal import read_journal
+from converter.records.journal import read_journal
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,11 @@ RUNS = {
     "failed": ("small", ["--confirm", "all", "-p", "fail_with", "3"], "bob"),
     "blocked": ("small", [], "alice"),
     "dry_run": ("small", ["--dry-run", "--confirm", "all"], "bob"),
-    "rolled_back": ("sqlite", ["--confirm", "all", "-p", "column_name", "email", "--rollback-on-failure"], "carol"),
+    "rolled_back": (
+        "sqlite",
+        ["--confirm", "all", "-p", "column_name", "email", "--rollback-on-failure"],
+        "carol",
+    ),
 }
 
 
@@ -111,16 +115,36 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def runbook(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """``runbook ARGS`` through this interpreter (works in a venv), without the caller's RUNBOOK_*."""
-    return subprocess.run([sys.executable, "-m", "converter", *map(str, args)], cwd=cwd, env=child_env(env),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+def runbook(
+    *args: object,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = RUN_TIMEOUT_S,
+) -> subprocess.CompletedProcess:
+    """``runbook ARGS`` through this interpreter (works in a venv).
+
+    The caller's RUNBOOK_* variables are not passed on.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "converter", *map(str, args)],
+        cwd=cwd,
+        env=child_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def start_runbook(*args: object, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "converter", *map(str, args)], cwd=cwd, env=child_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "converter", *map(str, args)],
+        cwd=cwd,
+        env=child_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def write(path: Path, text: str) -> Path:
@@ -133,7 +157,9 @@ def manifest_of(record: Path) -> dict:
 
 
 def list_json(records: Path, *args: object, env: dict[str, str] | None = None) -> list[dict]:
-    result = runbook("records", "list", "--json", *(("--records", records) if records else ()), *args, env=env)
+    result = runbook(
+        "records", "list", "--json", *(("--records", records) if records else ()), *args, env=env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 
@@ -174,7 +200,10 @@ class TagCollector(HTMLParser):
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> dict:
-    """Five real runs into one records dir, started together: {name: record dir}, plus the records dir."""
+    """Five real runs into one records dir, started together.
+
+    Returns {name: record dir}, plus the records dir.
+    """
     work = tmp_path_factory.mktemp("archive")
     records = work / "records"
     sources = {"small": write(work / "small.md", SMALL), "sqlite": work / SQLITE_EXAMPLE.name}
@@ -185,7 +214,16 @@ def archive(tmp_path_factory) -> dict:
         con.execute("INSERT INTO users (email) VALUES ('alice@example.com')")
     procs = {}
     for name, (source, extra, operator) in RUNS.items():
-        args = ["run", sources[source], "--records", records, "--no-progress", "--operator", operator, *extra]
+        args = [
+            "run",
+            sources[source],
+            "--records",
+            records,
+            "--no-progress",
+            "--operator",
+            operator,
+            *extra,
+        ]
         if source == "sqlite":
             args += ["-p", "db_path", db]
         procs[name] = start_runbook(*args, cwd=work, env={"RUNBOOK_SECRET_TOKEN": SECRET})
@@ -210,7 +248,10 @@ def records(archive, tmp_path) -> Path:
 @pytest.fixture
 def runs(archive, records) -> dict[str, Path]:
     """The five record dirs inside this test's copy."""
-    return {name: records / path.relative_to(archive["records"]) for name, path in archive["runs"].items()}
+    return {
+        name: records / path.relative_to(archive["records"])
+        for name, path in archive["runs"].items()
+    }
 
 
 # --------------------------------------------------------------------------- list
@@ -222,7 +263,9 @@ def test_list_table_newest_first(records, runs):
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["RUN", "RUNBOOK", "STATUS", "OPERATOR"]
     shown = [line.split()[0] for line in lines[1:] if re.match(r"\d{8}T\d{6}Z-", line)]
-    newest_first = sorted(runs.values(), key=lambda d: (manifest_of(d)["started_at"], d.name), reverse=True)
+    newest_first = sorted(
+        runs.values(), key=lambda d: (manifest_of(d)["started_at"], d.name), reverse=True
+    )
     assert shown == [d.name for d in newest_first]
     row = next(line for line in lines if line.startswith(runs["failed"].name))
     assert "failed" in row and "bob" in row and "1-2" in row
@@ -232,8 +275,19 @@ def test_list_json_has_the_fields(records, runs):
     rows = list_json(records)
     assert len(rows) == 5
     for row in rows:
-        assert {"run_id", "runbook_id", "title", "status", "operator", "mode", "dry_run", "started_at",
-                "finished_at", "failed_step", "path"} <= set(row), row
+        assert {
+            "run_id",
+            "runbook_id",
+            "title",
+            "status",
+            "operator",
+            "mode",
+            "dry_run",
+            "started_at",
+            "finished_at",
+            "failed_step",
+            "path",
+        } <= set(row), row
     assert [r["started_at"] for r in rows] == sorted((r["started_at"] for r in rows), reverse=True)
     by_id = {r["run_id"]: r for r in rows}
     for name, record in runs.items():
@@ -241,7 +295,10 @@ def test_list_json_has_the_fields(records, runs):
         assert row["status"] == manifest["status"]
         assert row["operator"] == manifest["operator"] == RUNS[name][2]
         assert row["runbook_id"] == manifest["runbook"]["id"]
-        assert row["started_at"] == manifest["started_at"] and row["finished_at"] == manifest["finished_at"]
+        assert (
+            row["started_at"] == manifest["started_at"]
+            and row["finished_at"] == manifest["finished_at"]
+        )
         assert (records / row["path"]).resolve() == record.resolve()
     assert by_id[runs["dry_run"].name]["dry_run"] is True
     assert by_id[runs["succeeded"].name]["dry_run"] is False
@@ -290,12 +347,18 @@ def test_list_since_until(records, runs):
 def test_list_honours_RUNBOOK_RECORDS(records, runs, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = runbook("records", "list", "--json", cwd=elsewhere, env={"RUNBOOK_RECORDS": str(records)})
+    result = runbook(
+        "records", "list", "--json", cwd=elsewhere, env={"RUNBOOK_RECORDS": str(records)}
+    )
     assert result.returncode == 0, result.stderr
     assert ids(json.loads(result.stdout)) == {d.name for d in runs.values()}
-    shown = runbook("records", "show", runs["failed"].name, cwd=elsewhere, env={"RUNBOOK_RECORDS": str(records)})
+    shown = runbook(
+        "records", "show", runs["failed"].name, cwd=elsewhere, env={"RUNBOOK_RECORDS": str(records)}
+    )
     assert shown.returncode == 0 and runs["failed"].name in shown.stdout
-    verified = runbook("records", "verify", "--all", cwd=elsewhere, env={"RUNBOOK_RECORDS": str(records)})
+    verified = runbook(
+        "records", "verify", "--all", cwd=elsewhere, env={"RUNBOOK_RECORDS": str(records)}
+    )
     assert verified.returncode == 0, verified.stdout
     # without it, ./records of the working directory is used: there is none
     empty = runbook("records", "list", "--json", cwd=elsewhere)
@@ -385,7 +448,9 @@ def test_show_blocked(records, runs):
     assert_show_matches_manifest(text, manifest)
     assert re.search(r"^\s+1-1\s+succeeded\s+exit 0", text, re.MULTILINE), text
     assert re.search(r"^\s+1-2\s+blocked", text, re.MULTILINE), text
-    assert re.search(r"^\s+\[ \] 1-1\.verify\.1: The greeting was printed$", text, re.MULTILINE), text
+    assert re.search(r"^\s+\[ \] 1-1\.verify\.1: The greeting was printed$", text, re.MULTILINE), (
+        text
+    )
     assert re.search(r"^failure\s+blocked at 1-2: .*1-1\.verify\.1", text, re.MULTILINE), text
 
 
@@ -394,7 +459,9 @@ def test_show_dry_run(records, runs):
     manifest = manifest_of(runs["dry_run"])
     assert_show_matches_manifest(text, manifest)
     assert re.search(r"^status\s+succeeded\s+\(dry run\)", text, re.MULTILINE), text
-    assert re.search(r"^\s+1-1\s+dry_run", text, re.MULTILINE) and re.search(r"^\s+1-2\s+dry_run", text, re.MULTILINE), text
+    assert re.search(r"^\s+1-1\s+dry_run", text, re.MULTILINE) and re.search(
+        r"^\s+1-2\s+dry_run", text, re.MULTILINE
+    ), text
 
 
 def test_show_accepts_the_record_path_and_rejects_unknown_runs(records, runs):
@@ -412,20 +479,38 @@ def test_show_accepts_the_record_path_and_rejects_unknown_runs(records, runs):
 
 def test_export_html_is_offline_and_complete(records, runs, tmp_path):
     target = tmp_path / "report.html"
-    result = runbook("records", "export", runs["succeeded"].name, "--format", "html", "-o", target,
-                     "--records", records)
+    result = runbook(
+        "records",
+        "export",
+        runs["succeeded"].name,
+        "--format",
+        "html",
+        "-o",
+        target,
+        "--records",
+        records,
+    )
     assert result.returncode == 0, result.stderr
     page = target.read_text(encoding="utf-8")
     collector = TagCollector()
     collector.feed(page)
     tags = collector.tags
     assert not [t for t in tags if t[0] == "script"], "the report must run no script"
-    remote = [(t, a) for t, a in tags if (t == "script" and "http" in (a.get("src") or ""))
-              or (t == "link" and "http" in (a.get("href") or ""))]
+    remote = [
+        (t, a)
+        for t, a in tags
+        if (t == "script" and "http" in (a.get("src") or ""))
+        or (t == "link" and "http" in (a.get("href") or ""))
+    ]
     assert remote == []
     assert "<script" not in page.lower()
-    for text in ("greeting-output-marker token=***", "second-output-marker", "The greeting was printed",
-                 "alice", 'echo &quot;greeting-output-marker token=$token&quot;'):
+    for text in (
+        "greeting-output-marker token=***",
+        "second-output-marker",
+        "The greeting was printed",
+        "alice",
+        "echo &quot;greeting-output-marker token=$token&quot;",
+    ):
         assert text in page, text
     check = manifest_of(runs["succeeded"])["checks"][0]
     assert check["by"] == "alice" and check["at"] in page
@@ -433,26 +518,42 @@ def test_export_html_is_offline_and_complete(records, runs, tmp_path):
 
 
 def test_export_html_of_a_failure_to_stdout(records, runs):
-    result = runbook("records", "export", runs["failed"].name, "--format", "html", "--records", records)
+    result = runbook(
+        "records", "export", runs["failed"].name, "--format", "html", "--records", records
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.lstrip().lower().startswith("<!doctype html>")
-    assert "failed" in result.stdout and "exit 3" in result.stdout and "second-output-marker" in result.stdout
+    assert (
+        "failed" in result.stdout
+        and "exit 3" in result.stdout
+        and "second-output-marker" in result.stdout
+    )
     assert SECRET not in result.stdout
 
 
 def test_export_markdown(records, runs):
-    result = runbook("records", "export", runs["failed"].name, "--format", "md", "--records", records)
+    result = runbook(
+        "records", "export", runs["failed"].name, "--format", "md", "--records", records
+    )
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert text.startswith("# Run record: Runbook: Archive demo")
-    for fragment in ("greeting-output-marker token=***", "second-output-marker", 'echo "second-output-marker"',
-                     "The greeting was printed", "bob", "status: failed, exit 3"):
+    for fragment in (
+        "greeting-output-marker token=***",
+        "second-output-marker",
+        'echo "second-output-marker"',
+        "The greeting was printed",
+        "bob",
+        "status: failed, exit 3",
+    ):
         assert fragment in text, fragment
     assert SECRET not in text
 
 
 def test_export_of_the_rolled_back_run_has_both_passes(records, runs):
-    text = runbook("records", "export", runs["rolled_back"].name, "--format", "md", "--records", records).stdout
+    text = runbook(
+        "records", "export", runs["rolled_back"].name, "--format", "md", "--records", records
+    ).stdout
     assert "### 2-1" in text and "### rollback-1" in text and "### rollback-2" in text
     assert "rollback   succeeded" in text
 
@@ -463,15 +564,23 @@ def test_export_of_the_rolled_back_run_has_both_passes(records, runs):
 def test_sigkilled_run_is_listed_interrupted_and_chains(tmp_path):
     records = tmp_path / "records"
     source = write(tmp_path / "sleeper.md", SLEEPER)
-    runner = start_runbook("run", source, "--records", records, "--no-progress", "--operator", "dora", cwd=tmp_path)
+    runner = start_runbook(
+        "run", source, "--records", records, "--no-progress", "--operator", "dora", cwd=tmp_path
+    )
     kernel = None
     try:
+
         def journal() -> list[dict]:
             found = list(records.glob("*/*/journal.jsonl"))
             return read_journal(found[0]) if found else []
 
-        wait_for(lambda: any(e.get("event") == "step_start" and e.get("step") == "1-2" for e in journal()),
-                 120, "step 1-2 to start")
+        wait_for(
+            lambda: any(
+                e.get("event") == "step_start" and e.get("step") == "1-2" for e in journal()
+            ),
+            120,
+            "step 1-2 to start",
+        )
         kernel = next(e["pid"] for e in journal() if e.get("event") == "session_start")
         while_running = list_json(records)
         assert [r["status"] for r in while_running] == ["running"]
@@ -488,7 +597,9 @@ def test_sigkilled_run_is_listed_interrupted_and_chains(tmp_path):
     assert not (record / "manifest.json").exists()
 
     rows = list_json(records)  # list seals it: its writers are gone
-    assert [(r["run_id"], r["status"], r["operator"]) for r in rows] == [(record.name, "interrupted", "dora")]
+    assert [(r["run_id"], r["status"], r["operator"]) for r in rows] == [
+        (record.name, "interrupted", "dora")
+    ]
     manifest = manifest_of(record)
     assert manifest["status"] == "interrupted"
     steps = {s["id"]: s for s in manifest["steps"]}
@@ -498,18 +609,31 @@ def test_sigkilled_run_is_listed_interrupted_and_chains(tmp_path):
     assert re.search(r"^status\s+interrupted", text, re.MULTILINE), text
     assert re.search(r"^\s+1-2\s+interrupted\s+Sleep", text, re.MULTILINE), text
     assert re.search(r"^failure\s+interrupted at 1-2", text, re.MULTILINE), text
-    exported = runbook("records", "export", record.name, "--format", "md", "--records", records).stdout
+    exported = runbook(
+        "records", "export", record.name, "--format", "md", "--records", records
+    ).stdout
     assert "quick-step-done" in exported and "sleeping-now" in exported
 
     verified = runbook("records", "verify", "--all", "--records", records)
     assert verified.returncode == 0, verified.stdout
     assert "1 record(s) checked, 0 problem(s)" in verified.stdout
 
-    after = runbook("run", write(tmp_path / "small.md", SMALL), "--records", records, "--no-progress",
-                    "--confirm", "all", cwd=tmp_path)
+    after = runbook(
+        "run",
+        write(tmp_path / "small.md", SMALL),
+        "--records",
+        records,
+        "--no-progress",
+        "--confirm",
+        "all",
+        cwd=tmp_path,
+    )
     assert after.returncode == 0, after.stdout + after.stderr
     following = tmp_path / after.stdout.strip().splitlines()[-1]
-    assert manifest_of(following)["previous"] == hashlib.sha256((record / "manifest.json").read_bytes()).hexdigest()
+    assert (
+        manifest_of(following)["previous"]
+        == hashlib.sha256((record / "manifest.json").read_bytes()).hexdigest()
+    )
     verified = runbook("records", "verify", "--all", "--records", records)
     assert verified.returncode == 0, verified.stdout
     assert "2 record(s) checked, 0 problem(s)" in verified.stdout

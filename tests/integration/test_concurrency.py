@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from converter.record import CHAIN_HEAD
+from converter.records.layout import CHAIN_HEAD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,9 +57,28 @@ def test_twenty_runs_at_once_make_one_chain(tmp_path):
     records = tmp_path / "records"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "converter", "run", str(source), "--records", str(records),
-                          "--no-progress", "--confirm", "all", "-p", "n", str(n)],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "converter",
+                "run",
+                str(source),
+                "--records",
+                str(records),
+                "--no-progress",
+                "--confirm",
+                "all",
+                "-p",
+                "n",
+                str(n),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(RUNS)
     ]
     outcomes = []
@@ -77,13 +96,31 @@ def test_twenty_runs_at_once_make_one_chain(tmp_path):
     dirs = {tmp_path / out.strip().splitlines()[-1] for _, out, _ in outcomes}
     assert len(dirs) == RUNS
 
-    verified = subprocess.run([sys.executable, "-m", "converter", "records", "verify", "--all", "--records",
-                               str(records)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    verified = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "converter",
+            "records",
+            "verify",
+            "--all",
+            "--records",
+            str(records),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"{RUNS} record(s) checked, 0 problem(s)" in verified.stdout
 
-    # One linear chain: from the head, through `previous`, every record exactly once, ending at the first.
-    manifests = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in records.glob("*/*/manifest.json")}
+    # One linear chain: from the head, through `previous`, every record exactly once,
+    # ending at the first.
+    manifests = {
+        hashlib.sha256(p.read_bytes()).hexdigest(): p for p in records.glob("*/*/manifest.json")
+    }
     assert len(manifests) == RUNS
     sha, visited = (records / CHAIN_HEAD).read_text(encoding="utf-8").split()[0], []
     while sha is not None:
@@ -100,8 +137,14 @@ def test_twenty_runs_at_once_make_one_chain(tmp_path):
         numbers.add(manifest["parameters"]["n"])
     assert numbers == set(range(RUNS))
 
-    listed = subprocess.run([sys.executable, "-m", "converter", "records", "list", "--json", "--records",
-                             str(records)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    listed = subprocess.run(
+        [sys.executable, "-m", "converter", "records", "list", "--json", "--records", str(records)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert len(rows) == RUNS

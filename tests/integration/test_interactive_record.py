@@ -1,4 +1,6 @@
-"""Interactive runs make records too: a real kernel driven through jupyter_client, as JupyterLab would.
+"""Interactive runs make records too.
+
+A real kernel is driven through jupyter_client, as JupyterLab would.
 
 The notebook is converted from a small runbook (two steps, a verify checklist
 between them) and its code cells are executed one by one in a kernel started with
@@ -23,9 +25,9 @@ import nbformat
 import pytest
 from jupyter_client import KernelManager
 
-from converter.build import build_notebook, write_notebook
-from converter.parse import parse_file
-from converter.runtime.journal import read_journal
+from converter.markdown.parse import parse_file
+from converter.notebook.build import build_notebook, write_notebook
+from converter.records.journal import read_journal
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +69,8 @@ _all = getattr(_widget_module, "_instances", None)
 if _all is None:
     _all = ipywidgets.Widget.widgets
 _panel = next(w for w in list(_all.values())
-              if isinstance(w, ipywidgets.VBox) and "runbook-checklist-1-1-verify" in w._dom_classes)
+              if isinstance(w, ipywidgets.VBox)
+              and "runbook-checklist-1-1-verify" in w._dom_classes)
 _box = next(b for b in _panel.children if isinstance(b, ipywidgets.Checkbox))
 _box.value = True
 print(json.dumps({"description": _box.description, "value": _box.value}))
@@ -77,8 +80,14 @@ print(json.dumps({"description": _box.description, "value": _box.value}))
 def runbook_cli(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     child = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
     child.update(env or {})
-    return subprocess.run([sys.executable, "-m", "converter", *map(str, args)], env=child, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "converter", *map(str, args)],
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 class Kernel:
@@ -86,7 +95,9 @@ class Kernel:
 
     def __init__(self, work: Path, notebook: Path, records: Path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "JPY_"))}
-        env.update(RUNBOOK_RECORDS=str(records), RUNBOOK_NOTEBOOK=str(notebook), RUNBOOK_OPERATOR=OPERATOR)
+        env.update(
+            RUNBOOK_RECORDS=str(records), RUNBOOK_NOTEBOOK=str(notebook), RUNBOOK_OPERATOR=OPERATOR
+        )
         self.manager = KernelManager(kernel_name="python3")
         self.manager.start_kernel(env=env, cwd=str(work))
         self.client = self.manager.client()
@@ -96,7 +107,9 @@ class Kernel:
     def execute(self, code: str) -> tuple[dict, list[dict]]:
         """Run one cell; (reply content, iopub messages it produced)."""
         messages: list[dict] = []
-        reply = self.client.execute_interactive(code, timeout=CELL_TIMEOUT_S, output_hook=messages.append)
+        reply = self.client.execute_interactive(
+            code, timeout=CELL_TIMEOUT_S, output_hook=messages.append
+        )
         return reply["content"], messages
 
     def shutdown(self) -> None:
@@ -157,7 +170,10 @@ def test_interactive_run_seals_a_complete_record(setting):
 
         reply, messages = kernel.execute(TICK)
         assert reply["status"] == "ok", reply
-        assert json.loads(stdout_of(messages)) == {"description": "The first marker was printed", "value": True}
+        assert json.loads(stdout_of(messages)) == {
+            "description": "The first marker was printed",
+            "value": True,
+        }
 
         for cell in cells[blocked_at:]:  # the refused step again, then everything up to finish
             reply, messages = kernel.execute(cell.source)
@@ -182,10 +198,18 @@ def test_interactive_run_seals_a_complete_record(setting):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", check["at"])
 
     events = read_journal(record / "journal.jsonl")
-    kinds = [(e["event"], e.get("step") or e.get("id")) for e in events
-             if e["event"] in ("step_start", "blocked", "check", "session_end")]
-    assert kinds == [("step_start", "1-1"), ("blocked", "1-2"), ("check", "1-1.verify.1"), ("step_start", "1-2"),
-                     ("session_end", None)]
+    kinds = [
+        (e["event"], e.get("step") or e.get("id"))
+        for e in events
+        if e["event"] in ("step_start", "blocked", "check", "session_end")
+    ]
+    assert kinds == [
+        ("step_start", "1-1"),
+        ("blocked", "1-2"),
+        ("check", "1-1.verify.1"),
+        ("step_start", "1-2"),
+        ("session_end", None),
+    ]
     assert next(e for e in events if e["event"] == "check")["via"] == "widget"
 
     nb = nbformat.read(record / "record.ipynb", as_version=4)
@@ -196,16 +220,25 @@ def test_interactive_run_seals_a_complete_record(setting):
     assert "first-step-output-marker" in by_role[("step", "1-1")][0]
     assert "second-step-output-marker" in by_role[("step", "1-2")][0]
     checklist = by_role[("checklist", None)][0]
-    assert "The first marker was printed" in checklist and OPERATOR in checklist and check["at"] in checklist
+    assert (
+        "The first marker was printed" in checklist
+        and OPERATOR in checklist
+        and check["at"] in checklist
+    )
     assert nb.metadata["runbook"]["verdict"]["status"] == "succeeded"
     html = (record / "record.html").read_text(encoding="utf-8")
-    assert "first-step-output-marker" in html and "second-step-output-marker" in html and OPERATOR in html
+    assert (
+        "first-step-output-marker" in html
+        and "second-step-output-marker" in html
+        and OPERATOR in html
+    )
 
     verified = runbook_cli("records", "verify", "--all", "--records", records)
     assert verified.returncode == 0, verified.stdout
     listed = runbook_cli("records", "list", "--json", "--records", records)
     assert [(r["run_id"], r["status"], r["mode"]) for r in json.loads(listed.stdout)] == [
-        (record.name, "succeeded", "interactive")]
+        (record.name, "succeeded", "interactive")
+    ]
 
 
 def test_abandoned_interactive_run_is_interrupted_with_what_was_done(setting):
@@ -231,14 +264,18 @@ def test_abandoned_interactive_run_is_interrupted_with_what_was_done(setting):
 
     listed = runbook_cli("records", "list", "--json", "--records", records)
     assert listed.returncode == 0, listed.stderr
-    assert [(r["run_id"], r["status"]) for r in json.loads(listed.stdout)] == [(record.name, "interrupted")]
+    assert [(r["run_id"], r["status"]) for r in json.loads(listed.stdout)] == [
+        (record.name, "interrupted")
+    ]
     shown = runbook_cli("records", "show", record.name, "--records", records)
     assert shown.returncode == 0, shown.stderr
     assert re.search(r"^status\s+interrupted", shown.stdout, re.MULTILINE), shown.stdout
     assert re.search(r"^\s+1-1\s+succeeded\s+exit 0", shown.stdout, re.MULTILINE), shown.stdout
     assert re.search(r"^\s+1-2\s+not_run", shown.stdout, re.MULTILINE), shown.stdout
 
-    nb = nbformat.read(record / "record.ipynb", as_version=4)  # rebuilt from the notebook file and the journal
+    nb = nbformat.read(
+        record / "record.ipynb", as_version=4
+    )  # rebuilt from the notebook file and the journal
     step = next(c for c in nb.cells if c.cell_type == "code" and role(c) == ("step", "1-1"))
     assert "first-step-output-marker" in outputs_text(step)
     verified = runbook_cli("records", "verify", "--all", "--records", records)

@@ -120,8 +120,11 @@ def test_plain_papermill_exits_1_when_a_step_fails(tmp_path):
 
     # Nobody ran the finish cell: once the kernel is gone the record is sealed,
     # keeping the failure it shows (not a generic "interrupted").
-    listing = run([sys.executable, "-m", "converter", "records", "list", "--json", "--records", str(records)],
-                  cwd=tmp_path, env=child_env())
+    listing = run(
+        [sys.executable, "-m", "converter", "records", "list", "--json", "--records", str(records)],
+        cwd=tmp_path,
+        env=child_env(),
+    )
     assert listing.returncode == 0, listing.stderr
     rows = json.loads(listing.stdout)
     assert [(r["status"], r["failed_step"]) for r in rows] == [("failed", "2-1")]

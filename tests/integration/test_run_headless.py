@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from converter.runtime.journal import read_journal
+from converter.records.journal import read_journal
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from converter.build import build_notebook
-from converter.parse import parse_text
+from converter.markdown.parse import parse_text
+from converter.notebook.build import build_notebook
 
 pytestmark = pytest.mark.integration
 
@@ -441,12 +441,14 @@ def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, mar
     # The runner wrote the notebook before running it; sealing the abandoned record
     # later fills in what the journal and logs/ hold, up to the kill.
     assert nbformat.read(record / "record.ipynb", as_version=4).cells
-    from converter.recover import finalize_abandoned
+    from converter.records.recover import finalize_abandoned
 
     assert finalize_abandoned(record.parent.parent) == [record]
     manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "interrupted"
-    assert "started 42" in cell_text(step_cell(nbformat.read(record / "record.ipynb", as_version=4), "1-1"))
+    assert "started 42" in cell_text(
+        step_cell(nbformat.read(record / "record.ipynb", as_version=4), "1-1")
+    )
 
 
 # -- the kernel dies ---------------------------------------------------------------------

@@ -70,7 +70,9 @@ touch troubleshooting-ran.flag
 def checks_run(tmp_path_factory, run_inprocess):
     work = tmp_path_factory.mktemp("checks")
     (work / "checks.md").write_text(CHECKS, encoding="utf-8")
-    result = run_inprocess(["run", "checks.md", "--records", str(work / "records"), "--no-progress"], cwd=work)
+    result = run_inprocess(
+        ["run", "checks.md", "--records", str(work / "records"), "--no-progress"], cwd=work
+    )
     return work, result
 
 
@@ -87,7 +89,9 @@ def test_a_regex_check_that_does_not_match_fails_its_step_and_stops_the_run(chec
 
 def test_a_contains_check_that_matches_is_journaled_ok(checks_run) -> None:
     _, result = checks_run
-    events = [json.loads(line) for line in (result.record_dir / "journal.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (result.record_dir / "journal.jsonl").read_text().splitlines()
+    ]
     checks = {(e["step"], e["ok"]) for e in events if e["event"] == "expect"}
     assert checks == {("1-1", True), ("1-3", False)}
 
@@ -109,35 +113,58 @@ def test_troubleshooting_commands_never_run_headless(checks_run) -> None:
     assert not (work / "troubleshooting-ran.flag").exists()
 
 
-def test_the_summary_lists_every_step_with_status_exit_code_and_duration(tmp_path, run_inprocess) -> None:
+def test_the_summary_lists_every_step_with_status_exit_code_and_duration(
+    tmp_path, run_inprocess
+) -> None:
     (tmp_path / "ok.md").write_text(
-        "---\nid: ok\nlang: en\n---\n# OK\n\n## Procedure\n\n#### 1-1. One\n\n```bash\necho one\n```\n\n"
-        "#### 1-2. Two\n\n```bash\nexit 0\n```\n\n## Rollback\n\n#### Step 1: Undo\n\n```bash\necho undo\n```\n",
+        "---\nid: ok\nlang: en\n---\n# OK\n\n"
+        "## Procedure\n\n#### 1-1. One\n\n```bash\necho one\n```\n\n"
+        "#### 1-2. Two\n\n```bash\nexit 0\n```\n\n"
+        "## Rollback\n\n#### Step 1: Undo\n\n```bash\necho undo\n```\n",
         encoding="utf-8",
     )
-    result = run_inprocess(["run", "ok.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path)
+    result = run_inprocess(
+        ["run", "ok.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path
+    )
     assert result.rc == 0
     nb = nbformat.read(result.record_dir / "record.ipynb", as_version=4)
     finish = next(c for c in nb.cells if c.get("id") == "finish")
     summary = "".join(o.get("data", {}).get("text/plain", "") for o in finish.outputs)
     rows = {line.split(" | ")[0]: line.split(" | ") for line in summary.splitlines()}
-    assert rows["1-1"][3].endswith("succeeded") and rows["1-1"][4] == "0" and float(rows["1-1"][5]) >= 0
+    assert (
+        rows["1-1"][3].endswith("succeeded")
+        and rows["1-1"][4] == "0"
+        and float(rows["1-1"][5]) >= 0
+    )
     assert rows["1-2"][3].endswith("succeeded")
     assert rows["rollback-1"][3].endswith("skipped")
 
 
-def test_ticking_and_unticking_a_checklist_widget_is_journaled_with_operator_and_time(tmp_path, monkeypatch) -> None:
+def test_ticking_and_unticking_a_checklist_widget_is_journaled_with_operator_and_time(
+    tmp_path, monkeypatch
+) -> None:
     import ipywidgets
 
+    from converter.records.journal import read_journal
     from converter.runtime import start
-    from converter.runtime.journal import read_journal
 
     monkeypatch.setenv("RUNBOOK_RECORDS", str(tmp_path / "records"))
     namespace = {"operator": "alice", "runbook_mode": "interactive"}
-    session = start(namespace, runbook={"id": "ticks", "title": "Ticks", "lang": "en"}, parameters=[],
-                    steps=[("1-1", "procedure", "One", [])], timeout=None)
-    session.checklist("1-1.verify", "Verify", [("1-1.verify.1", "backup exists", False)], role="verify")
-    boxes = [w for w in _all_widgets() if isinstance(w, ipywidgets.Checkbox) and w.description == "backup exists"]
+    session = start(
+        namespace,
+        runbook={"id": "ticks", "title": "Ticks", "lang": "en"},
+        parameters=[],
+        steps=[("1-1", "procedure", "One", [])],
+        timeout=None,
+    )
+    session.checklist(
+        "1-1.verify", "Verify", [("1-1.verify.1", "backup exists", False)], role="verify"
+    )
+    boxes = [
+        w
+        for w in _all_widgets()
+        if isinstance(w, ipywidgets.Checkbox) and w.description == "backup exists"
+    ]
     box = boxes[-1]
     box.value = True
     box.value = False
@@ -163,14 +190,23 @@ def _interactive_session(tmp_path, monkeypatch, steps, notebook=None):
     monkeypatch.chdir(tmp_path)
     if notebook is not None:
         monkeypatch.setenv("RUNBOOK_NOTEBOOK", str(notebook))
-    return start({"operator": "alice", "runbook_mode": "interactive"},
-                 runbook={"id": "guided", "title": "Guided", "lang": "en"}, parameters=[], steps=steps, timeout=None)
+    return start(
+        {"operator": "alice", "runbook_mode": "interactive"},
+        runbook={"id": "guided", "title": "Guided", "lang": "en"},
+        parameters=[],
+        steps=steps,
+        timeout=None,
+    )
 
 
 def _buttons(description):
     import ipywidgets
 
-    return [w for w in _all_widgets() if isinstance(w, ipywidgets.Button) and w.description == description]
+    return [
+        w
+        for w in _all_widgets()
+        if isinstance(w, ipywidgets.Button) and w.description == description
+    ]
 
 
 def test_a_succeeded_step_asks_before_running_again(tmp_path, monkeypatch) -> None:
@@ -185,22 +221,32 @@ def test_a_succeeded_step_asks_before_running_again(tmp_path, monkeypatch) -> No
     assert (tmp_path / "count.txt").read_text().splitlines() == ["run", "run"]
 
 
-def test_the_rollback_button_switches_to_rollback_mode_and_runs_the_rollback_cells(tmp_path, monkeypatch) -> None:
-    from converter.build import build_notebook, write_notebook
-    from converter.parse import parse_text
-    from converter.runtime.journal import read_journal
+def test_the_rollback_button_switches_to_rollback_mode_and_runs_the_rollback_cells(
+    tmp_path, monkeypatch
+) -> None:
+    from converter.markdown.parse import parse_text
+    from converter.notebook.build import build_notebook, write_notebook
+    from converter.records.journal import read_journal
     from converter.runtime.magic import run_step_cell
 
-    text = ("---\nid: guided\nlang: en\n---\n# Guided\n\n## Procedure\n\n#### 1-1. Change\n\n```bash\necho changed > state\n```\n\n"
-            "## Rollback\n\n#### Step 1: Restore\n\n```bash\necho restored > state\n```\n\n"
-            "#### Step 2: Show\n\n```bash\ncat state\n```\n")
+    text = (
+        "---\nid: guided\nlang: en\n---\n# Guided\n\n"
+        "## Procedure\n\n#### 1-1. Change\n\n```bash\necho changed > state\n```\n\n"
+        "## Rollback\n\n#### Step 1: Restore\n\n```bash\necho restored > state\n```\n\n"
+        "#### Step 2: Show\n\n```bash\ncat state\n```\n"
+    )
     notebook = tmp_path / "guided.ipynb"
     write_notebook(build_notebook(parse_text(text, path="guided.md")), notebook)
-    steps = [("1-1", "procedure", "Change", []), ("rollback-1", "rollback", "Restore", []),
-             ("rollback-2", "rollback", "Show", [])]
+    steps = [
+        ("1-1", "procedure", "Change", []),
+        ("rollback-1", "rollback", "Restore", []),
+        ("rollback-2", "rollback", "Show", []),
+    ]
     session = _interactive_session(tmp_path, monkeypatch, steps, notebook=notebook)
     run_step_cell(session, "1-1", "echo changed > state\n")
-    run_step_cell(session, "rollback-1", "echo restored > state\n")  # "Run All" passes it: not in rollback mode
+    run_step_cell(
+        session, "rollback-1", "echo restored > state\n"
+    )  # "Run All" passes it: not in rollback mode
     assert (tmp_path / "state").read_text() == "changed\n"
     session.rollback_panel()
     _buttons("Start rollback")[-1].click()
@@ -208,4 +254,6 @@ def test_the_rollback_button_switches_to_rollback_mode_and_runs_the_rollback_cel
     events = read_journal(session.run_dir / "journal.jsonl")
     assert [e["event"] for e in events if e["event"] == "rollback_mode"] == ["rollback_mode"]
     assert [(e["step"], e["status"]) for e in events if e["event"] == "step_end"][-2:] == [
-        ("rollback-1", "succeeded"), ("rollback-2", "succeeded")]
+        ("rollback-1", "succeeded"),
+        ("rollback-2", "succeeded"),
+    ]

@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from converter.runtime.journal import read_journal
+from converter.records.journal import read_journal
 
 pytestmark = pytest.mark.integration
 

@@ -219,8 +219,9 @@ def test_keyboard_interrupt_kills_the_group_and_returns(tmp_path):
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         script = f"(sleep 300 & echo $! > {pidfile}); echo ready; sleep 100"
-        result = run_bash(script, env=dict(os.environ), cwd=str(tmp_path), timeout=20,
-                          on_output=on_output)
+        result = run_bash(
+            script, env=dict(os.environ), cwd=str(tmp_path), timeout=20, on_output=on_output
+        )
     finally:
         timer.join()
         signal.signal(signal.SIGINT, previous)
@@ -299,7 +300,7 @@ def test_cwd_and_exports_are_carried(tmp_path):
     assert result.cwd == str(tmp_path / "サブ dir")
     assert result.exports == {
         "NEW": "line1\nline2",
-        "QUOTED": "it's \"quoted\" $(not run) `nor this`",
+        "QUOTED": 'it\'s "quoted" $(not run) `nor this`',
         "JA": "日本語 テスト",
         "CHANGED": "after",
         "PATH": os.environ["PATH"] + ":/opt/x",
@@ -345,12 +346,44 @@ def test_xtrace_does_not_show_the_state_dump(tmp_path):
 
 
 HOSTILE = [
-    "$(touch {marker})", "`touch {marker}`", "; touch {marker}", "&& touch {marker}",
-    "| touch {marker}", "'; touch {marker}; '", '"; touch {marker}; "', "$((1+1))",
-    "${HOME}", "$HOME", "\\$HOME", "'", '"', "\\", "a\nb", "a\tb", "\r\n", " leading space",
-    "trailing space ", "*", "~", "~root", "-e", "-n", "--help", "-", "%s%d%n", "日本語の値",
-    "x" * 100_000, "!!", "{a,b}", "[abc]", "$'\\x41'", "<(touch {marker})", "> {marker}",
-    "\x1b[31mred", "", "; rm -rf /tmp/x",
+    "$(touch {marker})",
+    "`touch {marker}`",
+    "; touch {marker}",
+    "&& touch {marker}",
+    "| touch {marker}",
+    "'; touch {marker}; '",
+    '"; touch {marker}; "',
+    "$((1+1))",
+    "${HOME}",
+    "$HOME",
+    "\\$HOME",
+    "'",
+    '"',
+    "\\",
+    "a\nb",
+    "a\tb",
+    "\r\n",
+    " leading space",
+    "trailing space ",
+    "*",
+    "~",
+    "~root",
+    "-e",
+    "-n",
+    "--help",
+    "-",
+    "%s%d%n",
+    "日本語の値",
+    "x" * 100_000,
+    "!!",
+    "{a,b}",
+    "[abc]",
+    "$'\\x41'",
+    "<(touch {marker})",
+    "> {marker}",
+    "\x1b[31mred",
+    "",
+    "; rm -rf /tmp/x",
 ]
 
 

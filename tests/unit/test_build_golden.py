@@ -20,8 +20,8 @@ import pytest
 from nbcheck import assert_valid
 
 from converter import __version__
-from converter.build import build_notebook, notebook_text
-from converter.parse import parse_file
+from converter.markdown.parse import parse_file
+from converter.notebook.build import build_notebook, notebook_text
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
@@ -86,7 +86,8 @@ def test_golden_notebook(name: str) -> None:
         more = f"\n… {len(shown) - 200} more diff lines" if len(shown) > 200 else ""
         pytest.fail(
             "converted notebook differs from its golden "
-            "(if the change is intended: RUNBOOK_WRITE_GOLDEN=1 pytest tests/unit/test_build_golden.py)\n"
+            "(if the change is intended: "
+            "RUNBOOK_WRITE_GOLDEN=1 pytest tests/unit/test_build_golden.py)\n"
             + "\n".join(shown[:200])
             + more,
             pytrace=False,
@@ -109,9 +110,11 @@ def test_another_process_converts_to_the_same_bytes(name: str) -> None:
 
 def test_committed_notebooks_are_up_to_date() -> None:
     result = run_cli("convert", "--check", "templates/", "-o", "notebooks/", cwd=REPO)
-    assert result.returncode == 0, (
-        f"notebooks/ is stale; run: runbook convert templates/ -o notebooks/\n{result.stdout}{result.stderr}"
+    message = (
+        "notebooks/ is stale; run: runbook convert templates/ -o notebooks/\n"
+        f"{result.stdout}{result.stderr}"
     )
+    assert result.returncode == 0, message
     for notebook in (REPO / "notebooks").glob("*.ipynb"):
         assert_valid(notebook)
 

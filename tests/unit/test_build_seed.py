@@ -16,8 +16,8 @@ import pytest
 from markdown_it import MarkdownIt
 from nbcheck import assert_valid
 
-from converter.build import build_notebook
-from converter.parse import parse_file
+from converter.markdown.parse import parse_file
+from converter.notebook.build import build_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 STEP_IDS = ["1-1", "1-2", "2-1", "2-2", "3-1", "3-2", "4-1", "4-2", "4-3"]

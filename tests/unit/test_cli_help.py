@@ -31,15 +31,26 @@ COMMANDS = _commands(cli)
 def test_help_ends_with_an_example(name: str, command: click.Command) -> None:
     text = (command.help or "").strip()
     assert text, f"runbook {name} has no help"
-    assert text.splitlines()[-1].lstrip().startswith("Example: runbook"), f"runbook {name} help must end with an Example"
+    assert text.splitlines()[-1].lstrip().startswith("Example: runbook"), (
+        f"runbook {name} help must end with an Example"
+    )
 
 
 @pytest.mark.parametrize("name", [n for n, c in COMMANDS if not isinstance(c, click.Group)])
 def test_readme_mentions_every_command(name: str) -> None:
-    assert f"runbook {name}" in (ROOT / "README.md").read_text(encoding="utf-8"), f"README.md does not mention runbook {name}"
+    assert f"runbook {name}" in (ROOT / "README.md").read_text(encoding="utf-8"), (
+        f"README.md does not mention runbook {name}"
+    )
 
 
 def test_help_is_fast_and_has_no_heavy_imports() -> None:
-    code = "import sys; from converter.cli import main; sys.argv=['runbook','--help']\ntry:\n main()\nexcept SystemExit: pass\nprint(sorted(m for m in ('papermill','nbconvert','nbclient','ipywidgets') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys; from converter.cli import main; sys.argv=['runbook','--help']\n"
+        "try:\n main()\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in ('papermill','nbconvert','nbclient','ipywidgets')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip().splitlines()[-1] == "[]"

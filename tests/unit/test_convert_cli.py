@@ -1,4 +1,7 @@
-"""Bad input through the real CLI: ``path:line: message``, exit code 2, no traceback, nothing written."""
+"""Bad input through the real CLI.
+
+``path:line: message``, exit code 2, no traceback, nothing written.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,11 @@ import pytest
 from nbcheck import assert_valid
 
 GOOD = "# Runbook: Good\n\n## Procedure\n\n#### 1-1. Hello\n\n```bash\necho hello\n```\n"
-DUPLICATE = "# T\n\n## Procedure\n\n#### 1-1. A\n\n```bash\necho a\n```\n\n#### 1-1. B\n\n```bash\necho b\n```\n"
+DUPLICATE = (
+    "# T\n\n## Procedure\n\n"
+    "#### 1-1. A\n\n```bash\necho a\n```\n\n"
+    "#### 1-1. B\n\n```bash\necho b\n```\n"
+)
 
 BAD_INPUTS = {
     # name: (file bytes, line, message fragment)

@@ -1,4 +1,6 @@
-"""Real-world runbooks from ``../shared/corpus/public/`` convert, validate and keep every shell block.
+"""Real-world runbooks convert, validate and keep every shell block.
+
+The runbooks are those of ``../shared/corpus/public/``.
 
 The shell fences are counted by an independent markdown-it-py pass: fence tokens
 whose language is a shell, plus shell fences inside HTML blocks that are not
@@ -15,9 +17,9 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 from nbcheck import assert_valid
 
-from converter.build import build_notebook, notebook_text
 from converter.errors import ParseError
-from converter.parse import parse_file
+from converter.markdown.parse import parse_file
+from converter.notebook.build import build_notebook, notebook_text
 
 SHELLS = {"bash", "sh", "shell", "zsh", "console"}
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "public"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from converter.errors import RecordError
-from converter.runtime.journal import Journal, read_journal, utc_now
-from converter.runtime.mask import SecretMasker
+from converter.records.journal import Journal, read_journal, utc_now
+from converter.records.mask import SecretMasker
 
 REPO = Path(__file__).resolve().parents[2]
 AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -101,7 +101,7 @@ def test_two_processes_append_concurrently(tmp_path):
         """
         import sys
         from pathlib import Path
-        from converter.runtime.journal import Journal
+        from converter.records.journal import Journal
         journal = Journal(Path(sys.argv[1]))
         print("ready", flush=True)
         sys.stdin.readline()
@@ -142,7 +142,7 @@ def test_sigkill_leaves_every_written_event_readable(tmp_path):
         """
         import sys
         from pathlib import Path
-        from converter.runtime.journal import Journal
+        from converter.records.journal import Journal
         journal = Journal(Path(sys.argv[1]))
         i = 0
         while True:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from converter.lint import Finding, lint_paths, lint_runbook, shellcheck_available
-from converter.parse import parse_file
+from converter.lint.checks import Finding, lint_paths, lint_runbook, shellcheck_available
+from converter.markdown.parse import parse_file
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "templates" / "runbook-template.ja.md"
@@ -361,9 +361,11 @@ def test_missing_shellcheck_is_one_info_finding_per_run(tmp_path):
         if d and not (Path(d) / "shellcheck").exists()
     )
     script = (
-        "import json, sys; from pathlib import Path; from converter.lint import lint_paths, shellcheck_available\n"
+        "import json, sys; from pathlib import Path; "
+        "from converter.lint.checks import lint_paths, shellcheck_available\n"
         "found = lint_paths([Path(p) for p in sys.argv[1:]])\n"
-        "print(json.dumps({'binary': shellcheck_available(), 'findings': [f.__dict__ for f in found]}))\n"
+        "print(json.dumps({'binary': shellcheck_available(), "
+        "'findings': [f.__dict__ for f in found]}))\n"
     )
     env = {
         **os.environ,

@@ -11,7 +11,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from converter.runtime.mask import MARK, SecretMasker
+from converter.records.mask import MARK, SecretMasker
 
 SECRET = "s3cr3t-P@ss/w0rd+K=ey"
 JAPANESE = "秘密のパスワード鍵"

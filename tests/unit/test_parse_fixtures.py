@@ -24,16 +24,19 @@ import pytest
 import yaml
 from nbcheck import assert_valid
 
-from converter.build import build_notebook
 from converter.errors import RunbookError
+from converter.markdown.parse import parse_text
 from converter.model import Checklist, Expected, Markdown, Runbook, ShellBlock, Step
-from converter.parse import parse_text
+from converter.notebook.build import build_notebook
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "parse"
 
 
 def read_fixture_file(path: Path) -> list[tuple[int, str, str, str]]:
-    """(line, title, input, expected) for every case; the title is the line before the first ``.``."""
+    """(line, title, input, expected) for every case.
+
+    The title is the line before the first ``.``.
+    """
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     cases, part, marks = [], 0, []
     for index, line in enumerate(lines):

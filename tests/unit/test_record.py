@@ -16,17 +16,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from converter.errors import RecordError
-from converter.record import (
-    CHAIN_HEAD,
+from converter.records.chain import ChainHead, finalize_record, read_chain_head
+from converter.records.html import render_html
+from converter.records.layout import CHAIN_HEAD
+from converter.records.manifest import (
     RECORD_FORMAT,
-    ChainHead,
     create_record_dir,
-    finalize_record,
     hash_file,
     load_manifest,
     manifest_sha256,
-    read_chain_head,
-    render_html,
     sanitize_runbook_id,
 )
 
@@ -220,7 +218,8 @@ _WORKER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from converter.record import create_record_dir, finalize_record
+    from converter.records.chain import finalize_record
+    from converter.records.manifest import create_record_dir
 
     records, index, start_at = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     run_dir, run_id = create_record_dir(records, f"rb{index % 3}")

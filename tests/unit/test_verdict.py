@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from converter.verdict import judge
+from converter.records.verdict import judge
 
 
 def ev(event: str, step: str | None = None, **fields) -> dict:
@@ -10,13 +10,19 @@ def ev(event: str, step: str | None = None, **fields) -> dict:
 
 
 def test_a_finished_run_with_succeeded_steps_succeeds() -> None:
-    events = [ev("session_start"), ev("step_start", "1-1"), ev("step_end", "1-1", status="succeeded", exit_code=0),
-              ev("session_end")]
+    events = [
+        ev("session_start"),
+        ev("step_start", "1-1"),
+        ev("step_end", "1-1", status="succeeded", exit_code=0),
+        ev("session_end"),
+    ]
     assert judge(events).status == "succeeded"
 
 
 def test_a_run_that_never_reached_its_finish_cell_failed() -> None:
-    verdict = judge([ev("session_start"), ev("step_start", "1-1"), ev("step_end", "1-1", status="succeeded")])
+    verdict = judge(
+        [ev("session_start"), ev("step_start", "1-1"), ev("step_end", "1-1", status="succeeded")]
+    )
     assert verdict.status == "failed"
     assert "finish" in verdict.reason
 
@@ -29,8 +35,11 @@ def test_a_step_that_started_and_never_ended_names_the_kernel_death() -> None:
 
 
 def test_a_failed_step_is_the_failure_even_with_later_events() -> None:
-    events = [ev("step_start", "1-1"), ev("step_end", "1-1", status="failed", exit_code=3, reason="exit 3"),
-              ev("step_skipped", "rollback-1", reason="rollback_only")]
+    events = [
+        ev("step_start", "1-1"),
+        ev("step_end", "1-1", status="failed", exit_code=3, reason="exit 3"),
+        ev("step_skipped", "rollback-1", reason="rollback_only"),
+    ]
     verdict = judge(events)
     assert (verdict.status, verdict.failed_step, verdict.reason) == ("failed", "1-1", "exit 3")
 
@@ -38,13 +47,20 @@ def test_a_failed_step_is_the_failure_even_with_later_events() -> None:
 def test_a_block_stands_unless_the_step_ran_afterwards() -> None:
     blocked = [ev("blocked", "1-2", unchecked=["1-1.verify.1: done"])]
     assert judge(blocked).status == "blocked"
-    ticked_and_rerun = blocked + [ev("step_start", "1-2"), ev("step_end", "1-2", status="succeeded"),
-                                  ev("session_end")]
+    ticked_and_rerun = blocked + [
+        ev("step_start", "1-2"),
+        ev("step_end", "1-2", status="succeeded"),
+        ev("session_end"),
+    ]
     assert judge(ticked_and_rerun).status == "succeeded"
 
 
 def test_skips_and_dry_runs_are_recorded_per_step() -> None:
-    events = [ev("step_dry_run", "1-1"), ev("step_skipped", "trouble-1", reason="manual"), ev("session_end")]
+    events = [
+        ev("step_dry_run", "1-1"),
+        ev("step_skipped", "trouble-1", reason="manual"),
+        ev("session_end"),
+    ]
     verdict = judge(events)
     assert verdict.status == "succeeded"
     assert verdict.steps["1-1"]["status"] == "dry_run"

@@ -3,7 +3,7 @@
 The chain under attack is made of three real records (three ``runbook run``s,
 built once per module); each test tampers with its own copy. The scale test uses
 the synthetic generator of ``benchmarks/synthetic.py`` (real sealing and chaining
-through ``converter.record.finalize_record``, no kernel).
+through ``converter.records.manifest.finalize_record``, no kernel).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from converter.archive import INDEX, RunFilter, list_runs
-from converter.record import CHAIN_HEAD
-from converter.verify import verify_all
+from converter.records.index import RunFilter, list_runs
+from converter.records.layout import CHAIN_HEAD, INDEX
+from converter.records.verify import verify_all
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 300
@@ -49,18 +49,34 @@ CHAINED = """
 """
 
 
-def runbook(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+def runbook(
+    *args: object,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = RUN_TIMEOUT_S,
+) -> subprocess.CompletedProcess:
     """``runbook ARGS`` through this interpreter, without the caller's RUNBOOK_* settings."""
     child = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
     child.update(env or {})
-    return subprocess.run([sys.executable, "-m", "converter", *map(str, args)], cwd=cwd, env=child,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "converter", *map(str, args)],
+        cwd=cwd,
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def chain_order(records: Path) -> list[Path]:
-    """Record directories from the oldest to the newest, following ``previous`` from the chain head."""
-    by_sha = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in records.glob("*/*/manifest.json")}
+    """Record directories from the oldest to the newest.
+
+    Found by following ``previous`` from the chain head.
+    """
+    by_sha = {
+        hashlib.sha256(p.read_bytes()).hexdigest(): p for p in records.glob("*/*/manifest.json")
+    }
     sha = (records / CHAIN_HEAD).read_text(encoding="utf-8").split()[0]
     order = []
     while sha is not None:
@@ -92,10 +108,29 @@ def chain(tmp_path_factory) -> Path:
     source = work / "chain.md"
     source.write_text(textwrap.dedent(CHAINED).lstrip(), encoding="utf-8")
     child = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
-    procs = [subprocess.Popen([sys.executable, "-m", "converter", "run", str(source), "--records",
-                               str(work / "records"), "--no-progress", "-p", "label", label],
-                              cwd=work, env=child, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for label in ("one", "two", "three")]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "converter",
+                "run",
+                str(source),
+                "--records",
+                str(work / "records"),
+                "--no-progress",
+                "-p",
+                "label",
+                label,
+            ],
+            cwd=work,
+            env=child,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for label in ("one", "two", "three")
+    ]
     for proc in procs:
         out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
         assert proc.returncode == 0, out + err
@@ -127,7 +162,9 @@ def test_one_changed_byte_is_named(records, name):
     flip_byte(middle / name)
     result = runbook("records", "verify", "--all", "--records", records)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert failures(result) == [f"FAIL {rel(records, middle / name)}: altered: sha256 differs from the manifest"]
+    assert failures(result) == [
+        f"FAIL {rel(records, middle / name)}: altered: sha256 differs from the manifest"
+    ]
 
 
 @pytest.mark.integration
@@ -179,7 +216,9 @@ def test_deleted_middle_record_is_named_by_its_successor(records):
     assert result.returncode == 1, result.stdout + result.stderr
     lines = failures(result)
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"FAIL {rel(records, newest / 'manifest.json')}: the record before this one is missing")
+    assert lines[0].startswith(
+        f"FAIL {rel(records, newest / 'manifest.json')}: the record before this one is missing"
+    )
     assert rel(records, oldest) not in lines[0]
 
 
@@ -190,7 +229,8 @@ def test_deleted_newest_record_is_named_via_the_chain_head(records):
     result = runbook("records", "verify", "--all", "--records", records)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = failures(result)
-    assert lines == [f"FAIL {rel(records, newest / 'manifest.json')}: newest record is missing (named by .chain-head)"]
+    manifest = rel(records, newest / "manifest.json")
+    assert lines == [f"FAIL {manifest}: newest record is missing (named by .chain-head)"]
 
 
 @pytest.mark.integration
@@ -207,8 +247,12 @@ def test_file_added_after_sealing_is_named(records):
     (middle / "extra.txt").write_text("planted\n", encoding="utf-8")
     result = runbook("records", "verify", "--all", "--records", records)
     assert result.returncode == 1
-    assert failures(result) == [(f"FAIL {rel(records, middle / 'extra.txt')}: file not listed in the manifest "
-                                "(added after sealing)")]
+    assert failures(result) == [
+        (
+            f"FAIL {rel(records, middle / 'extra.txt')}: file not listed in the manifest "
+            "(added after sealing)"
+        )
+    ]
 
 
 @pytest.mark.integration
@@ -268,6 +312,9 @@ def test_synthetic_tampering_is_found_in_process(tmp_path):
     assert count == 19
     named = {(p.path, p.message.split(":")[0]) for p in problems}
     assert (rel(records, made[7] / "record.ipynb"), "altered") in named
-    assert any(p.path == rel(records, made[13] / "manifest.json") and "before this one is missing" in p.message
-               for p in problems)
+    assert any(
+        p.path == rel(records, made[13] / "manifest.json")
+        and "before this one is missing" in p.message
+        for p in problems
+    )
     assert len(problems) == 2, problems

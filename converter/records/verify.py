@@ -26,9 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .record import CHAIN_HEAD, MANIFEST
-
-JOURNAL = "journal.jsonl"
+from .layout import CHAIN_HEAD, JOURNAL, MANIFEST
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ READ_OPTIONS_WITH_VALUE = "adinNptu"
 
 
 def _assignments(bare: str) -> list[Name]:
-    """``VAR=``, ``export VAR``, ``read VAR``, ``for VAR in``… in a block whose strings are blanked."""
+    """``VAR=``, ``export VAR``, ``read VAR``, ``for VAR in``… in a block with strings blanked."""
     found = [Name(m.group(1), m.start(1)) for m in ASSIGNMENT.finditer(bare)]
     for segment in SEGMENT.finditer(bare):
         words = [

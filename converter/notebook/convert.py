@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ParseError, RunbookError
-from .parse import parse_file
+from ..errors import ParseError, RunbookError
+from ..markdown.parse import parse_file
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 
@@ -32,14 +32,18 @@ def find_sources(patterns: list[str]) -> list[Path]:
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.suffix.lower() in MARKDOWN_SUFFIXES and p.is_file())
+            matches = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in MARKDOWN_SUFFIXES and p.is_file()
+            )
             if not matches:
                 raise RunbookError("directory contains no Markdown runbooks (*.md)", path=pattern)
             found.extend(matches)
         elif path.exists():
             found.append(path)
         else:
-            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            matches = sorted(
+                Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()
+            )
             if not matches:
                 raise RunbookError("no such file, directory or matching glob", path=pattern)
             found.extend(matches)
@@ -50,11 +54,13 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
     """Parse and build every source; raise the first error before writing anything."""
     single_file_out = out is not None and out.suffix == ".ipynb"
     if single_file_out and len(sources) > 1:
-        raise RunbookError("-o names one notebook but several sources were given; pass a directory", path=str(out))
+        raise RunbookError(
+            "-o names one notebook but several sources were given; pass a directory", path=str(out)
+        )
     conversions = []
     for source in sources:
         runbook = parse_file(source)
-        # Imported here, after parsing: nbformat takes seconds to import, bad input needs none of it.
+        # Imported here, after parsing: nbformat takes seconds to import; bad input needs none.
         from .build import build_notebook, notebook_text
 
         nb = build_notebook(runbook, source_name=_shown(source))
@@ -89,7 +95,11 @@ def write_all(conversions: list[Conversion]) -> None:
 
 def stale(conversions: list[Conversion]) -> list[Path]:
     """Notebooks that are missing or differ from what their source produces now."""
-    return [c.target for c in conversions if not c.target.exists() or c.target.read_text(encoding="utf-8") != c.text]
+    return [
+        c.target
+        for c in conversions
+        if not c.target.exists() or c.target.read_text(encoding="utf-8") != c.text
+    ]
 
 
 def _shown(path: Path) -> str:

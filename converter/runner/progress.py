@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..records import events as ev
+
 
 @contextlib.contextmanager
 def progress(journal: Path, nb: Any, *, enabled: bool, name: str) -> Iterator[None]:
@@ -53,7 +55,10 @@ def _follow(journal: Path, bar: Any, stop: threading.Event, kinds: set[str]) -> 
 
 def _update(bar: Any, event: dict[str, Any], kinds: set[str]) -> None:
     kind = event.get("event")
-    if kind == "step_start":
+    if kind == ev.STEP_START:
         bar.set_description_str(f"{event.get('step')} {event.get('title', '')}"[:60])
-    elif kind in ("step_end", "step_skipped", "step_dry_run", "blocked") and event.get("kind", "procedure") in kinds:
+    elif (
+        kind in (ev.STEP_END, ev.STEP_SKIPPED, ev.STEP_DRY_RUN, ev.BLOCKED)
+        and event.get("kind", "procedure") in kinds
+    ):
         bar.update(1)

@@ -27,18 +27,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RecordError
-from .record import MANIFEST
-from .runtime.journal import read_journal
-from .runtime.mask import SecretMasker
+from ..errors import RecordError
+from . import events as ev
+from . import layout
+from .journal import read_journal
+from .mask import SecretMasker
+from .seal import Seal, seal_run
 from .verdict import judge
 
 if TYPE_CHECKING:
     import nbformat
 
-JOURNAL = "journal.jsonl"
-RECOVER_LOCK = ".recover.lock"
-WRITER_EVENTS = ("run_start", "session_start", "session_resume")
 _PID_REUSE_SLACK_S = 2.0
 
 
@@ -56,7 +55,7 @@ def unsealed_records(records: Path) -> list[Path]:
             continue
         for name in names:
             run_dir = os.path.join(runbook.path, name)
-            if not os.path.exists(os.path.join(run_dir, MANIFEST)) and os.path.exists(os.path.join(run_dir, JOURNAL)):
+            if not os.path.exists(os.path.join(run_dir, layout.MANIFEST)) and os.path.exists(os.path.join(run_dir, layout.JOURNAL)):
                 found.append(Path(run_dir))
     return sorted(found)
 
@@ -71,7 +70,7 @@ def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, A
     with _recover_lock(records):
         for run_dir in candidates:
             try:
-                events = read_journal(run_dir / JOURNAL)
+                events = read_journal(run_dir / layout.JOURNAL)
             except RecordError:
                 continue  # a corrupt journal is for `verify` to report, not for us to paper over
             if not events:
@@ -79,10 +78,10 @@ def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, A
             if writer_alive(events):
                 running.append((run_dir, events))
                 continue
-            if (run_dir / MANIFEST).exists():
+            if (run_dir / layout.MANIFEST).exists():
                 continue  # sealed by its own writer before it went away
             try:
-                events = read_journal(run_dir / JOURNAL)  # everything the writer wrote before it went
+                events = read_journal(run_dir / layout.JOURNAL)  # everything the writer wrote before it went
                 finalize_interrupted(records, run_dir, events)
             except RecordError:
                 continue
@@ -95,48 +94,47 @@ def finalize_abandoned(records: Path) -> list[Path]:
     return settle(records)[0]
 
 
-def finalize_interrupted(records: Path, run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Seal one abandoned record and index it.
+def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
+    """Seal one abandoned record (and index it).
 
     A run that stopped at a failed or blocked step (plain papermill stops there and
     nobody runs the finish cell) keeps that verdict; anything else — a kill
     mid-step, an operator who walked away — is ``interrupted``.
     """
-    import nbformat
+    import nbformat  # a second to import: `records list` pays it only when something needs sealing
 
-    from .archive import index_record
-    from .journal_notebook import record_notebook
-    from .seal import seal_record
+    from .rebuild import record_notebook
 
-    start = next((e for e in events if e.get("event") == "session_start"), {})
-    run_start = next((e for e in events if e.get("event") == "run_start"), {})
-    runbook = dict(start.get("runbook") or {"id": run_dir.parent.name, "title": run_dir.parent.name})
-    record = run_dir / "record.ipynb"
+    facts = ev.RunFacts.from_events(events)
+    record = run_dir / layout.RECORD_NOTEBOOK
     saved = read_notebook(record)
-    source = read_notebook(start.get("notebook"))
+    source = read_notebook(facts.notebook)
     if saved is None or not has_run(saved):
         if saved is None and record.exists():
-            record.rename(run_dir / "record.partial.ipynb")
+            record.rename(run_dir / layout.PARTIAL_NOTEBOOK)
         # The runner writes the notebook before running it and again at the end; killed
         # in between, the outputs are in the journal and logs/, so rebuild from those.
         nbformat.write(record_notebook(run_dir, events, saved or source), record)
-    declared = _declared(saved) or _declared(source)
-    steps = start.get("steps") or declared.get("steps") or []
-    meta = {**runbook, "steps": [{**s, "kind": s.get("kind", "procedure")} for s in steps],
-            "checklists": declared.get("checklists", [])}
     verdict = judge(events)
-    if verdict.status not in ("failed", "blocked") or verdict.failed_step is None or _cut_off(events):
+    if verdict.status not in ("failed", "blocked") or verdict.failed_step is None or ev.open_steps(events):
         verdict = judge(events, interrupted=True)  # killed mid-way or walked away from: interrupted
-    manifest = seal_record(
-        run_dir, run_id=run_dir.name, meta=meta, status=verdict.status, verdict=verdict, rollback=None,
-        operator=str(run_start.get("operator") or start.get("operator") or ""),
-        started_at=str(events[0].get("at")) if events else "",
-        parameters=start.get("parameters") or run_start.get("parameters") or {},
-        dry_run=bool(start.get("dry_run") or run_start.get("dry_run")), masker=SecretMasker([]),
-        mode=str(start.get("mode") or "headless"),
-    )
-    index_record(records, run_dir, manifest)
-    return manifest
+    return seal_run(Seal(
+        run_dir=run_dir, runbook=declared_runbook(saved or source, facts), status=verdict.status,
+        verdict=verdict, rollback=None, operator=facts.operator, started_at=facts.started_at,
+        parameters=facts.parameters, dry_run=facts.dry_run, mode=facts.mode or "headless",
+        masker=SecretMasker([]),
+    ))
+
+
+def declared_runbook(nb: nbformat.NotebookNode | None, facts: ev.RunFacts) -> dict[str, Any]:
+    """The declared runbook (id, title, steps, checklists) from the notebook, else from the journal."""
+    meta = nb.metadata.get("runbook") if nb is not None else None
+    declared = dict(meta) if isinstance(meta, dict) else {}
+    runbook = {"id": facts.runbook.get("id") or declared.get("id"), **facts.runbook, **declared}
+    steps = declared.get("steps") or facts.steps
+    runbook["steps"] = [{**s, "kind": s.get("kind", "procedure")} for s in steps]
+    runbook.setdefault("checklists", [])
+    return runbook
 
 
 def has_run(nb: Any) -> bool:
@@ -144,21 +142,10 @@ def has_run(nb: Any) -> bool:
     return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
 
 
-def _cut_off(events: list[dict[str, Any]]) -> bool:
-    """Whether a step started and never ended (the writer died mid-step)."""
-    running: set[str] = set()
-    for event in events:
-        if event.get("event") == "step_start":
-            running.add(str(event.get("step")))
-        elif event.get("event") == "step_end":
-            running.discard(str(event.get("step")))
-    return bool(running)
-
-
 def writer_alive(events: list[dict[str, Any]]) -> bool:
     """Whether any process that journaled into this record may still write to it."""
     return any(pid_alive(int(e["pid"]), e.get("at")) for e in events
-               if e.get("event") in WRITER_EVENTS and isinstance(e.get("pid"), int))
+               if e.get("event") in ev.WRITER_EVENTS and isinstance(e.get("pid"), int))
 
 
 def pid_alive(pid: int, since: str | None = None) -> bool:
@@ -203,9 +190,9 @@ def _epoch(stamp: str | None) -> float | None:
 @contextmanager
 def _recover_lock(records: Path) -> Iterator[None]:
     try:
-        fd = os.open(records / RECOVER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(records / layout.RECOVER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     except PermissionError:
-        fd = os.open(records / RECOVER_LOCK, os.O_RDONLY)
+        fd = os.open(records / layout.RECOVER_LOCK, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -223,9 +210,3 @@ def read_notebook(path: str | Path | None) -> nbformat.NotebookNode | None:
         return nbformat.read(path, as_version=4)
     except Exception:  # noqa: BLE001 - a partial save can be broken in any way
         return None
-
-
-def _declared(nb: nbformat.NotebookNode | None) -> dict[str, Any]:
-    """The runbook metadata (declared steps and checklists) a notebook carries."""
-    meta = nb.metadata.get("runbook") if nb is not None else None
-    return dict(meta) if isinstance(meta, dict) else {}

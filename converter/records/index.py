@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import RecordError
-from .record import MANIFEST, hash_file
-
-INDEX = "index.sqlite"
+from ..errors import RecordError
+from . import events as ev
+from .layout import INDEX, JOURNAL, MANIFEST
+from .manifest import hash_file
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -94,17 +94,14 @@ def index_row(records: Path, run_dir: Path, manifest: dict[str, Any], *,
     }
 
 
-def running_row(records: Path, run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
+def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
     """A ``records list`` row for a run still going (not sealed, so not in the index)."""
-    start = next((e for e in events if e.get("event") == "session_start"), {})
-    run_start = next((e for e in events if e.get("event") == "run_start"), {})
-    runbook = start.get("runbook") or {}
+    facts = ev.RunFacts.from_events(events)
+    runbook = facts.runbook
     return {
         "run_id": run_dir.name, "runbook_id": runbook.get("id") or run_dir.parent.name, "title": runbook.get("title"),
-        "status": "running", "operator": run_start.get("operator") or start.get("operator"),
-        "mode": start.get("mode") or ("headless" if run_start else None),
-        "dry_run": bool(run_start.get("dry_run") or start.get("dry_run")),
-        "started_at": events[0].get("at") if events else None, "finished_at": None, "failed_step": None,
+        "status": "running", "operator": facts.operator or None, "mode": facts.mode, "dry_run": facts.dry_run,
+        "started_at": facts.started_at or None, "finished_at": None, "failed_step": None,
         "path": run_dir.relative_to(records).as_posix(), "manifest_sha256": None,
     }
 
@@ -183,19 +180,19 @@ def find_run(records: Path, ref: str) -> Path:
     ``last`` names the newest record (run ids start with their UTC start time).
     """
     if ref == "last":
-        newest = max((p.parent for p in records.glob("*/*/journal.jsonl")), key=lambda d: d.name, default=None)
+        newest = max((p.parent for p in records.glob(f"*/*/{JOURNAL}")), key=lambda d: d.name, default=None)
         if newest is None:
             raise RecordError("no records yet", path=str(records))
         return newest
     given = Path(ref)
-    if given.is_dir() and ((given / MANIFEST).exists() or (given / "journal.jsonl").exists()):
+    if given.is_dir() and ((given / MANIFEST).exists() or (given / JOURNAL).exists()):
         return given
     matches: list[str] = []
     if (records / INDEX).exists():
         with connect(records) as db:
             matches = [r["path"] for r in db.execute("SELECT path FROM runs WHERE run_id LIKE ? || '%'", (ref,))]
     if not matches:
-        matches = sorted({p.parent.relative_to(records).as_posix() for p in records.glob(f"*/{ref}*/journal.jsonl")})
+        matches = sorted({p.parent.relative_to(records).as_posix() for p in records.glob(f"*/{ref}*/{JOURNAL}")})
     if not matches:
         raise RecordError(f"no record matches '{ref}'", path=str(records))
     if len(matches) > 1:

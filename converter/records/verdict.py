@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import events as ev
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -35,18 +37,18 @@ def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: s
     for event in events:
         kind = event.get("event")
         step = str(event.get("step"))
-        if kind == "step_start":
+        if kind == ev.STEP_START:
             steps[step] = {"status": "running", "started_at": event.get("at")}
             open_step = step
             if blocked is not None and blocked.get("step") == step:
                 blocked = None  # refused by its gate, then ticked and run: history, not the outcome
-        elif kind in ("step_end", "step_skipped", "step_dry_run"):
+        elif kind in ev.STEP_OUTCOMES:
             steps.setdefault(step, {}).update(_result(event))
             open_step = None if step == open_step else open_step
-        elif kind == "blocked":
+        elif kind == ev.BLOCKED:
             blocked = event
             steps.setdefault(step, {}).update(status="blocked", reason=", ".join(event.get("unchecked", [])))
-        elif kind == "session_end":
+        elif kind == ev.SESSION_END:
             ended = True
     if open_step is not None:
         steps[open_step].update(status="interrupted" if interrupted else "failed")
@@ -68,11 +70,11 @@ def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: s
 
 def _result(event: dict[str, Any]) -> dict[str, Any]:
     kind = event["event"]
-    if kind == "step_skipped":
+    if kind == ev.STEP_SKIPPED:
         if event.get("reason") == "stopped":  # the runner was signalled before it could start
             return {"status": "not_run", "reason": "stopped"}
         return {"status": "manual" if event.get("reason") == "manual" else "skipped", "reason": event.get("reason")}
-    if kind == "step_dry_run":
+    if kind == ev.STEP_DRY_RUN:
         return {"status": "dry_run"}
     return {
         "status": event.get("status"),
@@ -95,8 +97,7 @@ def final_checks(events: list[dict[str, Any]], declared: list[dict[str, Any]]) -
     for checklist in declared:
         for item in checklist.get("items", []):
             state[item["id"]] = {"id": item["id"], "text": item["text"], "checked": False, "by": None, "at": None}
-    for event in events:
-        if event.get("event") == "check":
-            entry = state.setdefault(event["id"], {"id": event["id"], "text": event.get("text", "")})
-            entry.update(checked=bool(event.get("checked")), by=event.get("by"), at=event.get("at"), via=event.get("via"))
+    for item_id, event in ev.check_states(events).items():
+        entry = state.setdefault(item_id, {"id": item_id, "text": event.get("text", "")})
+        entry.update(checked=bool(event.get("checked")), by=event.get("by"), at=event.get("at"), via=event.get("via"))
     return list(state.values())

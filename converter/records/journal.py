@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from converter.errors import RecordError
-from converter.runtime.mask import SecretMasker
+from ..errors import RecordError
+from .mask import SecretMasker
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -8,7 +8,7 @@ they are how an operator finds out whether the gate can be ticked.
 
 from __future__ import annotations
 
-from .model import Runbook, Step
+from ..model import Runbook, Step
 
 
 def step_gates(runbook: Runbook) -> dict[str, list[str]]:

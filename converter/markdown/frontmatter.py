@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import keyword
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ParameterError, ParseError
-from .model import Parameter
-from .params import TYPES, coerce
+from ..errors import ParameterError, ParseError
+from ..model import Metadata, Parameter
+from ..parameters import RESERVED_NAMES, TYPES, coerce, secret_variable
+from .vocabulary import detect_lang, slugify
 
 PARAMETER_KEYS = {"type", "default", "choices", "pattern", "description", "required", "secret"}
-RESERVED_NAMES = {"dry_run", "confirm", "operator", "runbook_mode", "rollback", "records_dir", "run_dir"}
 
 
 def load_front_matter(text: str | None, *, path: str, line: int) -> dict[str, Any]:
@@ -37,11 +38,15 @@ def load_front_matter(text: str | None, *, path: str, line: int) -> dict[str, An
     return data
 
 
-def declared_parameters(data: dict[str, Any], *, path: str, text: str | None, line: int) -> tuple[Parameter, ...]:
+def declared_parameters(
+    data: dict[str, Any], *, path: str, text: str | None, line: int
+) -> tuple[Parameter, ...]:
     """Validate ``parameters:`` and return them in declaration order."""
     raw = data.get("parameters") or {}
     if not isinstance(raw, dict):
-        raise ParseError("'parameters' must be a mapping of name to declaration", path=path, line=line)
+        raise ParseError(
+            "'parameters' must be a mapping of name to declaration", path=path, line=line
+        )
     found = []
     for name, spec in raw.items():
         where = _line_of(str(name), text, line)
@@ -51,25 +56,37 @@ def declared_parameters(data: dict[str, Any], *, path: str, text: str | None, li
 
 def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise ParseError(f"parameter name '{name}' is not a Python identifier", path=path, line=line)
+        raise ParseError(
+            f"parameter name '{name}' is not a Python identifier", path=path, line=line
+        )
     if name in RESERVED_NAMES:
-        raise ParseError(f"parameter name '{name}' is reserved for run settings", path=path, line=line)
+        raise ParseError(
+            f"parameter name '{name}' is reserved for run settings", path=path, line=line
+        )
     if not isinstance(spec, dict):
         spec = {"default": spec}
     unknown = set(spec) - PARAMETER_KEYS
     if unknown:
-        raise ParseError(f"parameter '{name}' has unknown keys: {', '.join(sorted(map(str, unknown)))}", path=path, line=line)
+        raise ParseError(
+            f"parameter '{name}' has unknown keys: {', '.join(sorted(map(str, unknown)))}",
+            path=path,
+            line=line,
+        )
     kind = str(spec.get("type", _infer_type(spec.get("default"))))
     if kind not in TYPES:
         raise ParseError(
-            f"parameter '{name}' has unknown type '{kind}'; use one of {', '.join(TYPES)}", path=path, line=line
+            f"parameter '{name}' has unknown type '{kind}'; use one of {', '.join(TYPES)}",
+            path=path,
+            line=line,
         )
     pattern = spec.get("pattern")
     if pattern is not None:
         try:
             re.compile(str(pattern))
         except re.error as exc:
-            raise ParseError(f"parameter '{name}' has an invalid pattern: {exc}", path=path, line=line) from None
+            raise ParseError(
+                f"parameter '{name}' has an invalid pattern: {exc}", path=path, line=line
+            ) from None
     choices = spec.get("choices")
     if choices is not None and not isinstance(choices, list):
         raise ParseError(f"parameter '{name}': choices must be a list", path=path, line=line)
@@ -89,7 +106,9 @@ def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
         param = _replace(param, choices=typed_choices)
         default = spec.get("default")
         if default is not None and param.secret:
-            raise ParameterError(f"secret parameter '{name}' must not have a default; set RUNBOOK_SECRET_{name.upper()}")
+            raise ParameterError(
+                f"secret parameter '{name}' must not have a default; set {secret_variable(name)}"
+            )
         return _replace(param, default=None if default is None else coerce(param, default))
     except ParameterError as exc:
         raise ParseError(f"{exc.message} (in its declaration)", path=path, line=line) from None
@@ -128,3 +147,33 @@ def _line_of(name: str, text: str | None, first: int) -> int:
         if depth == indent and raw.split(":", 1)[0].strip().strip("'\"") == name:
             return first + offset
     return first
+
+
+def runbook_metadata(
+    front: dict, title: str | None, header: list[tuple[str, str]], path: str, text: str
+) -> Metadata:
+    """The runbook's settings from front matter, the first heading and the header blockquote."""
+    title = str(front.get("title") or title or Path(path).stem)
+    timeout = front.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ParseError(
+            f"front matter 'timeout' must be a positive number of seconds, got {timeout!r}",
+            path=path,
+            line=1,
+        )
+    lang = str(front.get("lang") or detect_lang(text))
+    if lang not in ("ja", "en"):
+        raise ParseError(
+            f"front matter 'lang' must be 'ja' or 'en', got {lang!r}", path=path, line=1
+        )
+    ours = {"id", "title", "lang", "timeout", "parameters"}
+    return Metadata(
+        id=str(front.get("id") or slugify(Path(path).stem.split(".")[0])),
+        title=title,
+        lang=lang,
+        timeout=None if timeout is None else float(timeout),
+        header=tuple(header),
+        extra=tuple(sorted((str(k), v) for k, v in front.items() if k not in ours)),
+    )

@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from .errors import ParseError
+from ..errors import ParseError
 from .vocabulary import label_kind
 
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "zsh", "console"})
@@ -117,7 +117,9 @@ def read_document(text: str, path: str) -> Document:
         else:
             significant.append(block)
     significant.sort(key=lambda b: b.start)
-    return Document(front, front_line, tuple(_fill_prose(significant, len(lines), front_line)), lines)
+    return Document(
+        front, front_line, tuple(_fill_prose(significant, len(lines), front_line)), lines
+    )
 
 
 def _walk(tokens: list[Token], lines: tuple[str, ...], path: str, offset: int):
@@ -194,9 +196,17 @@ def _task_list(tokens: list[Token], index: int, offset: int) -> tuple[TaskItem, 
 def _task_item(token: Token, offset: int) -> TaskItem | None:
     text = token.content
     # GFM: the marker must be followed by whitespace, so `- [x](url)` is a link, not a task.
-    if len(text) >= 4 and text[0] == "[" and text[2] == "]" and text[1] in " xX" and text[3].isspace():
+    if (
+        len(text) >= 4
+        and text[0] == "["
+        and text[2] == "]"
+        and text[1] in " xX"
+        and text[3].isspace()
+    ):
         line = (token.map[0] if token.map else 0) + offset
-        return TaskItem(text[3:].strip().splitlines()[0] if text[3:].strip() else "", text[1] != " ", line)
+        return TaskItem(
+            text[3:].strip().splitlines()[0] if text[3:].strip() else "", text[1] != " ", line
+        )
     return None
 
 
@@ -214,3 +224,28 @@ def _fill_prose(blocks: list[Block], total: int, first: int) -> list[Block]:
     if cursor < total:
         result.append(Prose(cursor, total))
     return result
+
+
+def console_commands(content: str) -> str:
+    """``$ cmd`` / ``# cmd`` lines of a console transcript, continuations kept, output dropped."""
+    commands: list[str] = []
+    continuing = False
+    for line in content.splitlines():
+        if continuing:
+            commands.append(line)
+        elif line.startswith(("$ ", "# ")):
+            commands.append(line[2:])
+        elif line.rstrip() in ("$", "#"):
+            continue
+        else:
+            continue
+        continuing = line.rstrip().endswith("\\")
+    return "\n".join(commands) + ("\n" if commands else "")
+
+
+def first_text_line(lines: tuple[str, ...], start: int, end: int) -> int:
+    """The index of the first non-blank line in ``lines[start:end]`` (``start`` if none)."""
+    for index in range(start, end):
+        if lines[index].strip():
+            return index
+    return start

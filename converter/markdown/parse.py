@@ -13,30 +13,32 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import blocks as b
-from .errors import ParseError
-from .frontmatter import declared_parameters, load_front_matter
-from .model import (
+from ..errors import ParseError
+from ..model import (
     Checklist,
     ChecklistItem,
     Expected,
     Markdown,
-    Metadata,
     Runbook,
     Section,
     ShellBlock,
     Step,
 )
+from . import blocks as b
+from .frontmatter import declared_parameters, load_front_matter, runbook_metadata
 from .vocabulary import (
     HEADER_KEYS,
-    detect_lang,
     is_pre_execution,
     section_kind,
     slugify,
     step_number,
 )
 
-STEP_KIND = {"rollback": "rollback", "troubleshooting": "troubleshooting", "prerequisites": "prerequisite"}
+STEP_KIND = {
+    "rollback": "rollback",
+    "troubleshooting": "troubleshooting",
+    "prerequisites": "prerequisite",
+}
 ID_PREFIX = {"rollback": "rollback-", "troubleshooting": "trouble-", "prerequisite": "pre-"}
 
 
@@ -51,7 +53,11 @@ def parse_file(path: str | Path) -> Runbook:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ParseError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", path=shown, line=line) from None
+        raise ParseError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            path=shown,
+            line=line,
+        ) from None
     return parse_text(text.removeprefix("\ufeff"), path=shown)
 
 
@@ -64,7 +70,7 @@ def parse_text(text: str, *, path: str = "<runbook>") -> Runbook:
     parameters = declared_parameters(front, path=path, text=doc.front_matter, line=1)
     walker = _Walker(path=path, lines=doc.lines)
     title, sections = walker.sections(doc)
-    meta = _metadata(front, title, walker.header, path, text)
+    meta = runbook_metadata(front, title, walker.header, path, text)
     return Runbook(
         path=path,
         source_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -74,25 +80,6 @@ def parse_text(text: str, *, path: str = "<runbook>") -> Runbook:
         title_markdown=walker.title_markdown,
         body_start=doc.front_matter_line + 1,
         source_lines=doc.lines,
-    )
-
-
-def _metadata(front: dict, title: str | None, header: list[tuple[str, str]], path: str, text: str) -> Metadata:
-    title = str(front.get("title") or title or Path(path).stem)
-    timeout = front.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise ParseError(f"front matter 'timeout' must be a positive number of seconds, got {timeout!r}", path=path, line=1)
-    lang = str(front.get("lang") or detect_lang(text))
-    if lang not in ("ja", "en"):
-        raise ParseError(f"front matter 'lang' must be 'ja' or 'en', got {lang!r}", path=path, line=1)
-    ours = {"id", "title", "lang", "timeout", "parameters"}
-    return Metadata(
-        id=str(front.get("id") or slugify(Path(path).stem.split(".")[0])),
-        title=title,
-        lang=lang,
-        timeout=None if timeout is None else float(timeout),
-        header=tuple(header),
-        extra=tuple(sorted((str(k), v) for k, v in front.items() if k not in ours)),
     )
 
 
@@ -193,7 +180,9 @@ class _Walker:
         return Section(kind=kind, title=title, line=line, items=tuple(items))  # type: ignore[arg-type]
 
     # -- section bodies -------------------------------------------------------
-    def _fill(self, items: list, body: list[b.Block], kind: str, step_kind: str, step_level: int | None) -> None:
+    def _fill(
+        self, items: list, body: list[b.Block], kind: str, step_kind: str, step_level: int | None
+    ) -> None:
         step: _StepDraft | None = None
         phase: str | None = None
         heading: str | None = None
@@ -205,7 +194,9 @@ class _Walker:
                 if step_level is not None and block.level == step_level:
                     self._close(step, items)
                     step = self._open_step(block, step_kind, phase)
-                    step.items.append(Markdown(self._slice(block.start, block.end), block.start + 1))
+                    step.items.append(
+                        Markdown(self._slice(block.start, block.end), block.start + 1)
+                    )
                     continue
                 if step_level is not None and block.level < step_level:
                     self._close(step, items)
@@ -240,7 +231,11 @@ class _Walker:
         elif label == "expected" and step is not None:
             target.append(self._expected(pending, block))
         elif isinstance(block, b.TaskList):
-            role = "verify" if (label == "verify" and step is not None) else self._list_role(kind, heading)
+            role = (
+                "verify"
+                if (label == "verify" and step is not None)
+                else self._list_role(kind, heading)
+            )
             self._flush_label(pending, target)
             if self._has_more_than_tasks(block):  # keep the prose a checklist cell would drop
                 target.append(Markdown(self._slice(block.start, block.end), block.start + 1))
@@ -255,7 +250,9 @@ class _Walker:
     def _has_more_than_tasks(self, tasks: b.TaskList) -> bool:
         """Whether the list holds lines besides its task items (plain items, sub-bullets)."""
         task_lines = {item.line for item in tasks.items}
-        return any(self.lines[i].strip() and i not in task_lines for i in range(tasks.start, tasks.end))
+        return any(
+            self.lines[i].strip() and i not in task_lines for i in range(tasks.start, tasks.end)
+        )
 
     def _flush_label(self, pending: b.Label | None, target: list) -> None:
         """A label with no block of its kind after it is plain prose."""
@@ -264,14 +261,18 @@ class _Walker:
 
     def _remember_label(self, step: _StepDraft, label: b.Label, block: b.Block) -> None:
         if label.kind in ("symptom", "cause", "remedy"):
-            text = block.content if isinstance(block, b.Fence) else self._slice(block.start, block.end)
+            text = (
+                block.content if isinstance(block, b.Fence) else self._slice(block.start, block.end)
+            )
             step.labels.append((label.kind, text.strip()))
 
     def _prose(self, target: list, start: int, end: int) -> None:
         text = self._slice(start, end)
-        if not text.strip() or all(line.strip() in ("", "---", "***", "___") for line in text.splitlines()):
+        if not text.strip() or all(
+            line.strip() in ("", "---", "***", "___") for line in text.splitlines()
+        ):
             return
-        target.append(Markdown(text, _first_text_line(self.lines, start, end) + 1))
+        target.append(Markdown(text, b.first_text_line(self.lines, start, end) + 1))
 
     def _slice(self, start: int, end: int) -> str:
         chunk = list(self.lines[start:end])
@@ -287,7 +288,9 @@ class _Walker:
         base = number if number else slugify(title)
         step_id = ID_PREFIX.get(kind, "") + base
         step_id = self._claim(step_id, explicit=number is not None, line=heading.start + 1)
-        return _StepDraft(step_id, title, kind, heading.start + 1, phase, explicit=number is not None)
+        return _StepDraft(
+            step_id, title, kind, heading.start + 1, phase, explicit=number is not None
+        )
 
     def _open_loose(self, fence: b.Fence, kind: str, heading: str | None) -> _StepDraft:
         name = dict(fence.attrs).get("name")
@@ -310,8 +313,10 @@ class _Walker:
         elif name:
             cell_id = self._claim(name, explicit=True, line=fence.start + 1)
         else:
-            cell_id = self._claim(f"{step.id}.{step.shell_count}", explicit=True, line=fence.start + 1)
-        code = _console_commands(fence.content) if fence.language == "console" else fence.content
+            cell_id = self._claim(
+                f"{step.id}.{step.shell_count}", explicit=True, line=fence.start + 1
+            )
+        code = b.console_commands(fence.content) if fence.language == "console" else fence.content
         step.items.append(
             ShellBlock(cell_id, code, fence.language, fence.attrs, fence.start + 1, kind=step.kind)  # type: ignore[arg-type]
         )
@@ -354,7 +359,8 @@ class _Walker:
             match = dict(block.attrs).get("match")
             if match not in (None, "contains", "regex"):
                 raise ParseError(
-                    f"expected-result match '{match}' is unknown; use match=contains or match=regex",
+                    f"expected-result match '{match}' is unknown; "
+                    "use match=contains or match=regex",
                     path=self.path,
                     line=block.start + 1,
                 )
@@ -362,17 +368,23 @@ class _Walker:
         return Expected(self._slice(block.start, block.end), markdown, label.start + 1, None)
 
     def _list_role(self, kind: str, heading: str | None) -> str:
-        if kind == "prerequisites" or (kind == "checklists" and heading and is_pre_execution(heading)):
+        if kind == "prerequisites" or (
+            kind == "checklists" and heading and is_pre_execution(heading)
+        ):
             return "pre"
         return "approval" if kind == "approval" else "info"
 
-    def _checklist(self, tasks: b.TaskList, role: str, step, kind: str, heading: str | None) -> Checklist:
+    def _checklist(
+        self, tasks: b.TaskList, role: str, step, kind: str, heading: str | None
+    ) -> Checklist:
         if role == "verify":
             list_id = f"{step.id}.verify"
         else:
             owner = step.id if step is not None else kind
             self.list_counts[owner] = self.list_counts.get(owner, 0) + 1
-            list_id = f"{owner}-{self.list_counts[owner]}" if kind != "approval" or step else "approval"
+            list_id = (
+                f"{owner}-{self.list_counts[owner]}" if kind != "approval" or step else "approval"
+            )
             if list_id == "approval" and self.list_counts[owner] > 1:
                 list_id = f"approval-{self.list_counts[owner]}"
         items = tuple(
@@ -381,27 +393,3 @@ class _Walker:
         )
         title = step.title if step is not None else heading or self.section_title or kind
         return Checklist(list_id, title, items, tasks.start + 1, role)  # type: ignore[arg-type]
-
-
-def _first_text_line(lines: tuple[str, ...], start: int, end: int) -> int:
-    for index in range(start, end):
-        if lines[index].strip():
-            return index
-    return start
-
-
-def _console_commands(content: str) -> str:
-    """``$ cmd`` / ``# cmd`` lines of a console transcript, continuations kept, output dropped."""
-    commands: list[str] = []
-    continuing = False
-    for line in content.splitlines():
-        if continuing:
-            commands.append(line)
-        elif line.startswith(("$ ", "# ")):
-            commands.append(line[2:])
-        elif line.rstrip() in ("$", "#"):
-            continue
-        else:
-            continue
-        continuing = line.rstrip().endswith("\\")
-    return "\n".join(commands) + ("\n" if commands else "")

@@ -39,11 +39,11 @@ from typing import Literal
 
 from markdown_it.token import Token
 
-from .blocks import markdown_parser
-from .errors import RunbookError
-from .lint_shell import ShellText, credentials, destructive_commands, is_environment_variable, scan
-from .model import Runbook, ShellBlock, Step
-from .parse import parse_file
+from ..errors import RunbookError
+from ..markdown.blocks import markdown_parser
+from ..markdown.parse import parse_file
+from ..model import Runbook, ShellBlock, Step
+from .shell import ShellText, credentials, destructive_commands, is_environment_variable, scan
 
 Level = Literal["error", "warning", "info"]
 Hit = tuple[int, Level, str, str]  # line, level, code, message: a finding before its path
@@ -138,7 +138,8 @@ PLACEHOLDERS = (
 PROSE_PLACEHOLDERS = PLACEHOLDERS + (
     re.compile(
         r"(?<![A-Za-z0-9_,])XX+(?:,XXX)+(?![A-Za-z0-9_,])"
-        r"|(?<![A-Za-z0-9_,])XX+ ?(?:分|時間|秒|日|件|人|名|%|minutes?|mins?|hours?|seconds?|secs?|days?|users?)(?![a-z])"
+        r"|(?<![A-Za-z0-9_,])XX+ ?"
+        r"(?:分|時間|秒|日|件|人|名|%|minutes?|mins?|hours?|seconds?|secs?|days?|users?)(?![a-z])"
     ),
 )
 CODE_PLACEHOLDERS = PLACEHOLDERS + (

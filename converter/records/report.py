@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .record import MANIFEST
-from .runtime.journal import read_journal
+from . import events as ev
+from .journal import read_journal
+from .layout import JOURNAL, MANIFEST
+from .recover import writer_alive
 from .verdict import judge
 
 
@@ -30,7 +32,7 @@ class RecordView:
 
 def load_view(run_dir: Path) -> RecordView:
     """Read a record (sealed or not) into a view."""
-    events = read_journal(run_dir / "journal.jsonl") if (run_dir / "journal.jsonl").exists() else []
+    events = read_journal(run_dir / JOURNAL) if (run_dir / JOURNAL).exists() else []
     sealed = (run_dir / MANIFEST).exists()
     manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")) if sealed else _provisional(run_dir, events)
     return RecordView(run_dir, manifest, sealed, _timeline(run_dir, events))
@@ -38,47 +40,45 @@ def load_view(run_dir: Path) -> RecordView:
 
 def _provisional(run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
     """What an unsealed record says so far: the last step that started is the one cut off (or running)."""
-    from .recover import writer_alive
-
-    start = next((e for e in events if e.get("event") == "session_start"), {})
-    run_start = next((e for e in events if e.get("event") == "run_start"), {})
+    facts = ev.RunFacts.from_events(events)
     alive = writer_alive(events)
     verdict = judge(events, interrupted=True)
-    titles = {s.get("id"): s.get("title") for s in start.get("steps") or []}
+    titles = {s.get("id"): s.get("title") for s in facts.steps}
     steps = [{"id": k, "title": titles.get(k) or "",
               "status": "running" if alive and v.get("status") == "interrupted" else v.get("status"),
               "exit_code": v.get("exit_code"), "duration_s": v.get("duration_s")} for k, v in verdict.steps.items()]
-    checks: dict[str, dict[str, Any]] = {}
-    for e in events:
-        if e.get("event") == "check":
-            checks[e["id"]] = {"id": e["id"], "text": e.get("text"), "checked": e.get("checked"), "by": e.get("by"),
-                               "at": e.get("at")}
+    checks = [{"id": e["id"], "text": e.get("text"), "checked": e.get("checked"), "by": e.get("by"), "at": e.get("at")}
+              for e in ev.check_states(events).values()]
     manifest = {
-        "run_id": run_dir.name, "runbook": start.get("runbook") or {"id": run_dir.parent.name},
+        "run_id": run_dir.name, "runbook": facts.runbook or {"id": run_dir.parent.name},
         "status": "running (not sealed yet)" if alive else "interrupted (not sealed yet: run 'runbook records reindex')",
-        "operator": run_start.get("operator") or start.get("operator"), "dry_run": bool(
-            run_start.get("dry_run") or start.get("dry_run")),
-        "started_at": events[0].get("at") if events else None, "finished_at": None,
-        "parameters": start.get("parameters") or run_start.get("parameters") or {},
-        "steps": steps, "checks": list(checks.values()),
+        "operator": facts.operator or None, "dry_run": facts.dry_run,
+        "started_at": facts.started_at or None, "finished_at": None,
+        "parameters": facts.parameters, "steps": steps, "checks": checks,
     }
     if not alive and verdict.status != "succeeded":
         manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status}
     return manifest
 
 
-def _timeline(run_dir: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _timeline(run_dir: Path, events: list[ev.Event]) -> list[dict[str, Any]]:
+    """One entry per step run, with its full output from its log.
+
+    An expected-result check that fails its step journals a second ``step_end``
+    (status and reason, no log): it updates the verdict and keeps the output.
+    """
     entries: dict[str, dict[str, Any]] = {}
     for event in events:
         step = str(event.get("step"))
-        if event.get("event") == "step_start":
+        if event.get("event") == ev.STEP_START:
             entries[step] = {"id": step, "title": event.get("title"), "code": event.get("code", ""),
-                             "started_at": event.get("at"), "status": "running"}
-        elif event.get("event") == "step_end" and step in entries:
+                             "started_at": event.get("at"), "status": "running", "output": ""}
+        elif event.get("event") == ev.STEP_END and step in entries:
             log = event.get("log")
-            output = (run_dir / log).read_text(encoding="utf-8", errors="replace") if log and (run_dir / log).is_file() else ""
+            if log and (run_dir / log).is_file():
+                entries[step]["output"] = (run_dir / log).read_text(encoding="utf-8", errors="replace")
             entries[step].update(status=event.get("status"), exit_code=event.get("exit_code"),
-                                 duration_s=event.get("duration_s"), reason=event.get("reason"), output=output)
+                                 duration_s=event.get("duration_s"), reason=event.get("reason"))
     return list(entries.values())
 
 

@@ -18,10 +18,11 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from . import __version__
+from .. import __version__
+from ..model import Checklist, Expected, Runbook, Section, ShellBlock, Step
+from ..parameters import RUN_SETTINGS, secret_variable, to_declaration
 from .gates import step_gates
 from .labels import label
-from .model import Checklist, Expected, Runbook, Section, ShellBlock, Step
 
 RUN_ATTRIBUTES = ("timeout", "manual", "continue_on_error", "name", "cwd")
 
@@ -41,16 +42,13 @@ def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> Noteb
             "source": source_name or runbook.path,
             "source_sha256": runbook.source_sha256,
             "converter_version": __version__,
-            "parameters": [_declaration(p) for p in runbook.parameters],
+            "parameters": [to_declaration(p) for p in runbook.parameters],
             "timeout": runbook.meta.timeout,
             "steps": [
                 {"id": b.step_id, "kind": b.kind, "title": _title_of(runbook, b), "line": b.line}
                 for b in runbook.shell_blocks()
             ],
-            "checklists": [
-                {"id": c.id, "role": c.role, "items": [{"id": i.id, "text": i.text} for i in c.items]}
-                for c in runbook.checklists()
-            ],
+            "checklists": _checklists(runbook),
         },
     }
     nb.cells = builder.cells()
@@ -74,7 +72,9 @@ def notebook_text(nb: NotebookNode) -> str:
 
 def render(template: str, **values: Any) -> str:
     """Fill one cell template from ``converter/cells``."""
-    text = resources.files("converter.cells").joinpath(template).read_text(encoding="utf-8")
+    text = (
+        resources.files("converter.notebook.cells").joinpath(template).read_text(encoding="utf-8")
+    )
     return Template(text).substitute(values).rstrip("\n")
 
 
@@ -103,14 +103,18 @@ class _Builder:
         self._code(self._setup(), rb.body_start, "setup")
         moved = [c for c in rb.checklists() if c.role == "pre" and not self._in(c, "prerequisites")]
         for section in rb.sections:
-            if section.kind == "procedure" or (section.kind not in ("prerequisites", "overview", "impact") and moved):
+            if section.kind == "procedure" or (
+                section.kind not in ("prerequisites", "overview", "impact") and moved
+            ):
                 for checklist in moved:
                     self._checklist(checklist)
                 moved = []
             self._section(section)
         for checklist in moved:
             self._checklist(checklist)
-        self._code(render("finish.py.tmpl", finish_comment=label(self.lang, "finish_comment")), 0, "finish")
+        self._code(
+            render("finish.py.tmpl", finish_comment=label(self.lang, "finish_comment")), 0, "finish"
+        )
         return self.out
 
     def _in(self, checklist: Checklist, kind: str) -> bool:
@@ -118,11 +122,17 @@ class _Builder:
         return section is not None and checklist in section.items
 
     def _section(self, section: Section) -> None:
-        panel = section.kind == "rollback" and any(isinstance(i, Step) and i.shell_blocks for i in section.items)
+        panel = section.kind == "rollback" and any(
+            isinstance(i, Step) and i.shell_blocks for i in section.items
+        )
         for item in section.items:
             if panel and isinstance(item, Step):
                 comment = label(self.lang, "rollback_comment")
-                self._code(render("rollback.py.tmpl", rollback_comment=comment), section.line, "rollback-panel")
+                self._code(
+                    render("rollback.py.tmpl", rollback_comment=comment),
+                    section.line,
+                    "rollback-panel",
+                )
                 panel = False
             if isinstance(item, Step):
                 self._step(item)
@@ -148,7 +158,9 @@ class _Builder:
         attrs = "".join(f" {k}={v}" for k, v in block.attrs if k in RUN_ATTRIBUTES)
         if block.kind != "procedure":
             attrs = f" kind={block.kind}" + attrs
-        code = render("step.tmpl", step_id=block.step_id, attributes=attrs, code=block.code.rstrip("\n"))
+        code = render(
+            "step.tmpl", step_id=block.step_id, attributes=attrs, code=block.code.rstrip("\n")
+        )
         meta = {"step_id": block.step_id, "kind": block.kind, "language": block.language}
         self._code(code, block.line, "step", extra=meta)
 
@@ -162,10 +174,14 @@ class _Builder:
                 match=_py(expected.match),
                 text=_py(expected.text),
             )
-            self._code(code, expected.line, "check", extra={"step_id": step.shell_blocks[-1].step_id})
+            self._code(
+                code, expected.line, "check", extra={"step_id": step.shell_blocks[-1].step_id}
+            )
 
     def _checklist(self, checklist: Checklist) -> None:
-        items = "\n".join(f"        ({_py(i.id)}, {_py(i.text)}, {i.checked})," for i in checklist.items)
+        items = "\n".join(
+            f"        ({_py(i.id)}, {_py(i.text)}, {i.checked})," for i in checklist.items
+        )
         code = render(
             "checklist.py.tmpl",
             list_id=_py(checklist.id),
@@ -179,7 +195,12 @@ class _Builder:
 
     def _markdown(self, text: str, line: int, role: str) -> None:
         last = self.out[-1] if self.out else None
-        if role == "prose" and last is not None and last.cell_type == "markdown" and last.metadata["runbook"]["role"] == "prose":
+        if (
+            role == "prose"
+            and last is not None
+            and last.cell_type == "markdown"
+            and last.metadata["runbook"]["role"] == "prose"
+        ):
             last.source += "\n\n" + text
             return
         cell = nbformat.v4.new_markdown_cell(text)
@@ -187,7 +208,15 @@ class _Builder:
         cell.metadata = {"runbook": {"role": role, "source_line": line}}
         self.out.append(cell)
 
-    def _code(self, code: str, line: int, role: str, *, tags: list[str] | None = None, extra: dict | None = None) -> None:
+    def _code(
+        self,
+        code: str,
+        line: int,
+        role: str,
+        *,
+        tags: list[str] | None = None,
+        extra: dict | None = None,
+    ) -> None:
         cell = nbformat.v4.new_code_cell(code)
         cell.id = role if role in ("parameters", "setup", "finish") else f"{role}-{line}"
         cell.metadata = {"runbook": {"role": role, "source_line": line, **(extra or {})}}
@@ -198,10 +227,19 @@ class _Builder:
     # -- generated text -------------------------------------------------------
     def _metadata_table(self) -> str:
         rb, lang = self.runbook, self.lang
-        rows = [("ID", f"`{rb.meta.id}`"), (label(lang, "source"), f"`{Path(rb.path).name}`"),
-                ("SHA-256", f"`{rb.source_sha256[:16]}…`"), (label(lang, "converter"), f"runbook-notebooks {__version__}")]
+        rows = [
+            ("ID", f"`{rb.meta.id}`"),
+            (label(lang, "source"), f"`{Path(rb.path).name}`"),
+            ("SHA-256", f"`{rb.source_sha256[:16]}…`"),
+            (label(lang, "converter"), f"runbook-notebooks {__version__}"),
+        ]
         rows += [(k, v) for k, v in rb.meta.header]
-        lines = [f"**{label(lang, 'metadata')}**", "", f"| {label(lang, 'field')} | {label(lang, 'value')} |", "|---|---|"]
+        lines = [
+            f"**{label(lang, 'metadata')}**",
+            "",
+            f"| {label(lang, 'field')} | {label(lang, 'value')} |",
+            "|---|---|",
+        ]
         lines += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows]
         return "\n".join(lines)
 
@@ -209,21 +247,40 @@ class _Builder:
         lines = []
         for p in self.runbook.parameters:
             if p.secret:
-                lines.append(f"# {p.name}: {label(self.lang, 'secret_comment')} RUNBOOK_SECRET_{p.name.upper()}")
+                lines.append(
+                    f"# {p.name}: {label(self.lang, 'secret_comment')} {secret_variable(p.name)}"
+                )
                 continue
             comment = " ".join(p.description.split())
             lines.append(f"{p.name} = {_py(p.default)}" + (f"  # {comment}" if comment else ""))
-        keys = ("parameters_header", "settings_header", "dry_run", "confirm", "operator",
-                "runbook_mode", "rollback", "records_dir", "run_dir")
         declarations = "\n".join(lines) + "\n" if lines else ""
-        return render("parameters.py.tmpl", declarations=declarations, **{k: label(self.lang, k) for k in keys})
+        settings = "\n".join(
+            f"{s.name} = {_py(s.default)}  # {label(self.lang, s.label)}" for s in RUN_SETTINGS
+        )
+        return render(
+            "parameters.py.tmpl",
+            declarations=declarations,
+            settings=settings,
+            parameters_header=label(self.lang, "parameters_header"),
+            settings_header=label(self.lang, "settings_header"),
+        )
 
     def _setup(self) -> str:
         rb = self.runbook
-        info = {"id": rb.meta.id, "title": rb.meta.title, "lang": rb.meta.lang, "source_sha256": rb.source_sha256}
-        params = "\n".join(f"        {_py(_declaration(p))}," for p in rb.parameters) or "        # (none declared)"
+        info = {
+            "id": rb.meta.id,
+            "title": rb.meta.title,
+            "lang": rb.meta.lang,
+            "source_sha256": rb.source_sha256,
+            "checklists": _checklists(rb),
+        }
+        params = (
+            "\n".join(f"        {_py(to_declaration(p))}," for p in rb.parameters)
+            or "        # (none declared)"
+        )
         steps = "\n".join(
-            f"        ({_py(b.step_id)}, {_py(b.kind)}, {_py(_title_of(rb, b))}, {_py(self.gates.get(b.step_id, []))}),"
+            f"        ({_py(b.step_id)}, {_py(b.kind)}, {_py(_title_of(rb, b))}, "
+            f"{_py(self.gates.get(b.step_id, []))}),"
             for b in rb.shell_blocks()
         )
         return render(
@@ -236,16 +293,17 @@ class _Builder:
         )
 
 
-def _declaration(p: Any) -> dict[str, Any]:
-    return {
-        "name": p.name,
-        "type": p.type,
-        "default": p.default,
-        "choices": list(p.choices) if p.choices is not None else None,
-        "pattern": p.pattern,
-        "required": p.required,
-        "secret": p.secret,
-    }
+def _checklists(runbook: Runbook) -> list[dict[str, Any]]:
+    """Every declared checklist, so every record lists every item (ticked or not)."""
+    return [
+        {
+            "id": c.id,
+            "role": c.role,
+            "title": c.title,
+            "items": [{"id": i.id, "text": i.text} for i in c.items],
+        }
+        for c in runbook.checklists()
+    ]
 
 
 def _py(value: Any) -> str:

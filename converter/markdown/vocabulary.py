@@ -12,7 +12,10 @@ import unicodedata
 
 SECTION_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rollback", ("ロールバック", "切り戻し", "rollback", "roll back", "roll-back", "revert")),
-    ("troubleshooting", ("トラブルシューティング", "トラブルシュート", "troubleshoot", "known issues")),
+    (
+        "troubleshooting",
+        ("トラブルシューティング", "トラブルシュート", "troubleshoot", "known issues"),
+    ),
     ("checklists", ("チェックリスト", "checklist")),
     ("prerequisites", ("前提条件", "事前準備", "prerequisite", "requirements", "before you begin")),
     ("impact", ("影響評価", "影響", "impact", "risk")),
@@ -46,7 +49,10 @@ HEADER_KEYS: dict[str, str] = {
     "category": "category",
 }
 
-_STEP_NUMBER = re.compile(r"^\s*(?:step|ステップ|手順|問題|problem|issue|case)?\s*(\d+(?:[-.]\d+)*)\s*[.:：)]?\s*", re.IGNORECASE)
+_STEP_NUMBER = re.compile(
+    r"^\s*(?:step|ステップ|手順|問題|problem|issue|case)?\s*(\d+(?:[-.]\d+)*)\s*[.:：)]?\s*",
+    re.IGNORECASE,
+)
 
 
 def section_kind(heading: str) -> str:
@@ -78,7 +84,7 @@ def step_number(title: str) -> tuple[str | None, str]:
     if not found:
         return None, title.strip()
     number = found.group(1).replace(".", "-")
-    return number, title[found.end():].strip() or title.strip()
+    return number, title[found.end() :].strip() or title.strip()
 
 
 def slugify(text: str) -> str:

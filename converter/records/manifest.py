@@ -1,0 +1,246 @@
+"""The evidence record of one run (DESIGN.md §6).
+
+Layout::
+
+    <records>/<runbook-id>/<yyyymmddThhmmssZ>-<8 hex>/
+        record.ipynb  record.html  journal.jsonl  [logs/...]  manifest.json
+
+``manifest.json`` is written last and lists the SHA-256 of every other file,
+so changing any byte of a record is detectable. Every manifest also carries
+the SHA-256 of the previous manifest in the same records root (one chain for
+all runbooks), so removing a whole record is detectable too (the chain itself
+is :mod:`converter.records.chain`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from ..errors import RecordError
+from .layout import CHAIN_LOCK, MANIFEST
+
+
+RECORD_FORMAT = "runbook-record/1"
+STATUSES = frozenset({"succeeded", "failed", "blocked", "interrupted"})
+
+TMP_PREFIX = ".manifest.json."  # in-flight temp files; never part of a record
+_PROBE = ".write-probe"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_ID_LEN = 100
+
+
+class RunbookRef(TypedDict):
+    id: str
+    title: str
+    source_sha256: str
+
+
+class ManifestStep(TypedDict):
+    id: str
+    title: str
+    status: str
+    exit_code: int | None
+    duration_s: float | None
+
+
+class CheckResult(TypedDict):
+    id: str
+    text: str
+    checked: bool
+    by: str | None
+    at: str | None  # ISO 8601 UTC
+
+
+class Manifest(TypedDict, total=False):
+    """What ``manifest.json`` holds. The caller supplies everything except the
+    last three keys, which :func:`finalize_record` adds.
+
+    Timestamps are ISO 8601 UTC strings; ``parameters`` has secrets already
+    masked as ``"***"``; ``failure`` and ``rollback`` are optional free-form
+    objects describing what failed and what was rolled back.
+    """
+
+    run_id: str  # "<yyyymmddThhmmssZ>-<8 hex>", the record directory's name
+    runbook: RunbookRef
+    status: Literal["succeeded", "failed", "blocked", "interrupted"]
+    dry_run: bool
+    operator: str
+    mode: str  # "interactive" | "headless"
+    started_at: str
+    finished_at: str
+    parameters: dict[str, Any]
+    steps: list[ManifestStep]
+    checks: list[CheckResult]
+    failure: dict[str, Any]
+    rollback: dict[str, Any]
+    # Added by finalize_record:
+    files: dict[str, str]  # posix path relative to the record dir -> sha256
+    previous: str | None  # sha256 of the previous manifest.json in the chain
+    format: str  # RECORD_FORMAT
+
+
+def sanitize_runbook_id(runbook_id: str) -> str:
+    """Map a runbook id to one safe path component, deterministically.
+
+    Runs of anything outside ``[A-Za-z0-9._-]`` become ``-`` and leading or
+    trailing dots and dashes go, so ``..``, ``a/b`` or ``/etc`` cannot escape
+    the records root and the same runbook always lands in the same directory.
+    """
+    text = unicodedata.normalize("NFKC", runbook_id)
+    safe = _UNSAFE.sub("-", text).strip(".-")[:_MAX_ID_LEN].strip(".-")
+    if not safe:
+        raise RecordError(
+            f"runbook id {runbook_id!r} has no letters or digits usable in a directory name; "
+            "give the runbook an ASCII id"
+        )
+    return safe
+
+
+def create_record_dir(
+    records: Path, runbook_id: str, *, now: datetime | None = None
+) -> tuple[Path, str]:
+    """Create the record directory of a new run and prove it is writable.
+
+    Called before anything executes ("no evidence, no execution"): if the
+    record cannot be written, the run must not start. Writability is proven by
+    creating and fsyncing a probe file in the new directory and by opening the
+    chain lock that :func:`finalize_record` will need. Returns
+    ``(run_dir, run_id)`` with ``run_id = "<yyyymmddThhmmssZ>-<8 hex>"``.
+    """
+    records = Path(records)
+    moment = datetime.now(timezone.utc) if now is None else now
+    if moment.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    stamp = moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    parent = records / sanitize_runbook_id(runbook_id)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _probe_lock(records)
+        for _ in range(5):
+            run_id = f"{stamp}-{secrets.token_hex(4)}"
+            run_dir = parent / run_id
+            try:
+                run_dir.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 5 collisions of 32 random bits
+            raise FileExistsError(f"could not find a free record name under {parent}")
+    except OSError as exc:
+        raise RecordError(
+            f"cannot create the record directory: {exc.strerror or exc}; "
+            "choose a writable records directory",
+            path=str(records),
+        ) from exc
+    try:
+        _probe_write(run_dir)
+    except OSError as exc:
+        try:
+            run_dir.rmdir()
+        except OSError:
+            pass
+        raise RecordError(
+            f"cannot write into the record directory: {exc.strerror or exc}; "
+            "check permissions and free space",
+            path=str(run_dir),
+        ) from exc
+    return run_dir, run_id
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 hex of a file's bytes, read in chunks so logs of any size fit."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_manifest(run_dir: Path) -> dict:
+    """Read a record's manifest.json, with a clear error if it is missing or corrupt."""
+    path = Path(run_dir) / MANIFEST
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RecordError(
+            "manifest.json is missing (record never finalized?)", path=str(path)
+        ) from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RecordError(f"cannot read manifest: {exc}", path=str(path)) from exc
+    if not isinstance(value, dict):
+        raise RecordError("manifest is not a JSON object", path=str(path))
+    return value
+
+
+def manifest_sha256(run_dir: Path) -> str:
+    """SHA-256 of the manifest.json file bytes: the value the next record's ``previous`` holds."""
+    path = Path(run_dir) / MANIFEST
+    try:
+        return hash_file(path)
+    except OSError as exc:
+        raise RecordError(f"cannot read manifest: {exc.strerror or exc}", path=str(path)) from exc
+
+
+def check_fields(run_dir: Path, manifest: dict) -> None:
+    """Catch caller mistakes that would make the record lie about itself."""
+    if not isinstance(manifest, dict):
+        raise RecordError("manifest must be a dict", path=str(run_dir))
+    status = manifest.get("status")
+    if status not in STATUSES:
+        raise RecordError(
+            f"manifest status {status!r} is not one of {sorted(STATUSES)}", path=str(run_dir)
+        )
+    run_id = manifest.get("run_id")
+    if run_id != run_dir.name:
+        raise RecordError(
+            f"manifest run_id {run_id!r} does not match the record directory {run_dir.name!r}",
+            path=str(run_dir),
+        )
+
+
+def hash_tree(run_dir: Path) -> dict[str, str]:
+    """{posix relative path: sha256} for every regular file except the manifest itself."""
+    files: dict[str, str] = {}
+    for path in run_dir.rglob("*"):
+        relative = path.relative_to(run_dir).as_posix()
+        if relative == MANIFEST or relative.startswith(TMP_PREFIX) or not path.is_file():
+            continue
+        files[relative] = hash_file(path)
+    return dict(sorted(files.items()))
+
+
+def _probe_lock(records: Path) -> None:
+    """Prove the chain lock can be opened (``chain.finalize_record`` will need it)."""
+    path = records / CHAIN_LOCK
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
+    except PermissionError:
+        os.close(os.open(path, os.O_RDONLY))
+
+
+def _probe_write(run_dir: Path) -> None:
+    probe = run_dir / _PROBE
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, b"probe\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    probe.unlink()
+    fsync_dir(run_dir)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,119 @@
+"""Rebuild a record notebook from the journal, for runs nobody saved.
+
+An operator in JupyterLab may never save the notebook; a killed runner leaves
+only a partial save. The journal and ``logs/`` hold every step's output and
+every tick, so the record notebook is rebuilt from them: the generated
+notebook's cells when its file is known, otherwise a notebook synthesised from
+the journal alone. Checklists are rendered as text/HTML, never as widgets, with
+the same views the kernel shows (:mod:`converter.records.outputs`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from . import events as ev
+from .outputs import Bundle, cap_output, checklist_bundle, status_bundle
+
+
+def record_notebook(run_dir: Path, events: list[ev.Event], source: NotebookNode | None) -> NotebookNode:
+    """The record notebook for ``run_dir``: ``source``'s cells with outputs from the journal."""
+    lang = str(ev.RunFacts.from_events(events).runbook.get("lang") or "en")
+    steps = _step_outputs(run_dir, events, lang)
+    checks = ev.check_states(events)
+    if source is None:
+        return _synthesise(events, steps, checks, lang)
+    nb = nbformat.from_dict(source)
+    runbook = nb.metadata.get("runbook", {})
+    declared = {c.get("id"): c for c in runbook.get("checklists", [])}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        meta = cell.metadata.get("runbook", {})
+        if meta.get("step_id") in steps and meta.get("role") == "step":
+            cell.outputs = steps[meta["step_id"]]
+        elif meta.get("checklist_id"):
+            list_id = meta["checklist_id"]
+            items = [{"id": i.get("id"), "text": i.get("text")} for i in declared.get(list_id, {}).get("items", [])]
+            cell.outputs = [_checklist_output(list_id, str(declared.get(list_id, {}).get("title") or ""),
+                                              items, checks, lang)]
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def _step_outputs(run_dir: Path, events: list[ev.Event], lang: str) -> dict[str, list[NotebookNode]]:
+    titles = {s.get("id"): str(s.get("title") or "") for s in ev.RunFacts.from_events(events).steps}
+    outputs: dict[str, list[NotebookNode]] = {}
+    for event in events:
+        kind, step = event.get("event"), str(event.get("step"))
+        title = titles.get(step, step)
+        if kind == ev.STEP_START:  # replaced by step_end; if none came, the output so far stays
+            outputs[step] = [_display(status_bundle(step, title, "running"))]
+            text = _log(run_dir, event.get("log"), lang)
+            if text:
+                outputs[step].append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        elif kind == ev.STEP_END:
+            text = _log(run_dir, event.get("log"), lang)
+            detail = f"exit {event.get('exit_code')}, {event.get('duration_s')} s" + (
+                f", {event['reason']}" if event.get("reason") else "")
+            outputs[step] = [_display(status_bundle(step, title, str(event.get("status")), detail))]
+            if text:
+                outputs[step].append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        elif kind in (ev.STEP_SKIPPED, ev.STEP_DRY_RUN, ev.BLOCKED):
+            reason = event.get("reason") or ", ".join(event.get("unchecked", []))
+            status = kind.replace("step_", "")
+            outputs.setdefault(step, []).append(_display(status_bundle(step, title, status, str(reason or ""))))
+    return outputs
+
+
+def _log(run_dir: Path, name: str | None, lang: str) -> str:
+    if not name or not (run_dir / name).is_file():
+        return ""
+    return cap_output((run_dir / name).read_text(encoding="utf-8", errors="replace"), lang, name)
+
+
+def _display(bundle: Bundle) -> NotebookNode:
+    return nbformat.v4.new_output("display_data", data=dict(bundle))
+
+
+def _checklist_output(list_id: str, title: str, declared: list[dict[str, Any]], checks: dict[str, ev.Event],
+                      lang: str) -> NotebookNode:
+    """Every item of the list (declared first, then any other ticked) with its last state."""
+    items = list(declared)
+    known = {item["id"] for item in items}
+    items += [{"id": item_id, "text": event.get("text")} for item_id, event in sorted(checks.items())
+              if item_id.startswith(list_id + ".") and item_id not in known]
+    states = []
+    for item in items:
+        event = checks.get(str(item["id"]), {})
+        states.append({**item, "checked": bool(event.get("checked")), "by": event.get("by"), "at": event.get("at"),
+                       "via": event.get("via")})
+    return _display(checklist_bundle(list_id, title, states, lang))
+
+
+def _synthesise(events: list[ev.Event], steps: dict, checks: dict, lang: str) -> NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    runbook = ev.RunFacts.from_events(events).runbook
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                   "runbook": dict(runbook)}
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {runbook.get('title', 'Runbook record')}\n\n"
+                                                  "Rebuilt from the journal: the notebook itself was not saved."))
+    codes = {e.get("step"): e.get("code", "") for e in events if e.get("event") in (ev.STEP_START, ev.STEP_DRY_RUN)}
+    for step, outputs in steps.items():
+        cell = nbformat.v4.new_code_cell(f"%%step {step}\n{codes.get(step, '')}".rstrip("\n"))
+        cell.metadata = {"runbook": {"role": "step", "step_id": step}}
+        cell.outputs = outputs
+        nb.cells.append(cell)
+    for list_id in sorted({item.rsplit(".", 1)[0] for item in checks}):
+        cell = nbformat.v4.new_code_cell(f"# checklist {list_id}")
+        cell.metadata = {"runbook": {"role": "checklist", "checklist_id": list_id}}
+        cell.outputs = [_checklist_output(list_id, "", [], checks, lang)]
+        nb.cells.append(cell)
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"record-{index}"
+    return nb

@@ -1,0 +1,250 @@
+"""``runbook run``: execute a runbook headless through papermill and seal its record.
+
+One linear orchestrator, like papermill's ``execute_notebook``: load → resolve
+parameters → create the record → execute (→ roll back) → judge → seal. Order
+matters for evidence: parameters are validated and the record directory is
+created *before* a kernel starts (no evidence, no execution); papermill writes
+``record.ipynb`` into that directory; the verdict comes from the journal
+(:mod:`converter.records.verdict`), not from papermill; the manifest is written
+last and chained. SIGTERM/SIGINT interrupt the kernel (:mod:`.kernel`), so the
+running step's process group is stopped and the record is still sealed, as
+``interrupted``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..errors import ParameterError, RunbookError
+from ..parameters import DEFAULT_RECORDS, from_declaration, operator_name, resolve
+from ..records import events as ev
+from ..records import layout
+from ..records.journal import Journal, read_journal, utc_now
+from ..records.manifest import create_record_dir
+from ..records.mask import SecretMasker
+from ..records.rebuild import record_notebook
+from ..records.recover import finalize_abandoned, has_run, read_notebook
+from ..records.seal import Seal, seal_run
+from ..records.verdict import Verdict, judge
+from .kernel import SignalGuard, kernel_sockets
+from .progress import progress
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "blocked": 3, "interrupted": 130}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``runbook run`` accepts, as one value."""
+
+    source: Path
+    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters_from_text: frozenset[str] = frozenset()
+    dry_run: bool = False
+    confirm: tuple[str, ...] = ()
+    rollback_on_failure: bool = False
+    records: Path = Path(DEFAULT_RECORDS)
+    timeout: float | None = None
+    operator: str | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where the record is and what it says."""
+
+    status: str
+    run_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+def load_notebook(source: Path) -> nbformat.NotebookNode:
+    """A generated notebook: converted on the fly from Markdown, or read as is."""
+    if source.suffix == ".ipynb":
+        try:
+            nb = nbformat.read(source, as_version=4)
+        except (OSError, ValueError) as exc:
+            raise RunbookError(f"cannot read notebook: {exc}", path=str(source)) from None
+        if "runbook" not in nb.metadata:
+            raise RunbookError(
+                "not a runbook notebook (no metadata.runbook); convert its Markdown first",
+                path=str(source),
+            )
+        return nb
+    from ..markdown import parse_file  # converting needs no kernel; imported only for Markdown
+    from ..notebook import build_notebook
+
+    return build_notebook(parse_file(source), source_name=str(source))
+
+
+def run_runbook(options: RunOptions) -> RunOutcome:
+    """Validate, create the record, execute, judge, optionally roll back, seal."""
+    nb = load_notebook(options.source)
+    meta = nb.metadata["runbook"]
+    operator = operator_name(options.operator)
+    declared = tuple(from_declaration(d) for d in meta.get("parameters", []))
+    resolved = resolve(
+        declared, options.parameters, from_text=options.parameters_from_text, strict=True
+    )
+    _check_confirm_ids(meta, options.confirm)
+    if options.records.is_dir():
+        finalize_abandoned(options.records)  # seal runs that were killed before they could
+    run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
+    masker = SecretMasker(resolved.secrets)
+    journal = Journal(run_dir / layout.JOURNAL, masker=masker)
+    started = utc_now()
+    journal.write(
+        ev.RUN_START,
+        source="runner",
+        pid=os.getpid(),
+        run_id=run_id,
+        operator=operator,
+        dry_run=options.dry_run,
+        parameters=resolved.shown(),
+        confirm=list(options.confirm),
+    )
+    # Secrets are not papermill parameters (papermill writes those into the notebook):
+    # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
+    parameters = {
+        **resolved.public(),
+        "dry_run": options.dry_run,
+        "confirm": list(options.confirm),
+        "operator": operator,
+        "runbook_mode": "headless",
+        "records_dir": str(options.records),
+        "run_dir": str(run_dir),
+        "step_timeout": options.timeout,
+    }
+    guard = SignalGuard(run_dir / layout.JOURNAL)
+    with guard:
+        verdict = _execute_pass(
+            nb,
+            run_dir / layout.RECORD_NOTEBOOK,
+            {**parameters, "rollback": False},
+            journal,
+            "main",
+            guard,
+            options,
+        )
+        rollback = None
+        if verdict.status == "failed" and options.rollback_on_failure and not guard.interrupted:
+            rollback = _execute_pass(
+                nb,
+                run_dir / layout.ROLLBACK_NOTEBOOK,
+                {**parameters, "rollback": True},
+                journal,
+                "rollback",
+                guard,
+                options,
+            )
+        # Still guarded: a signal from here on is noted and ignored, so the record gets sealed.
+        status = "interrupted" if guard.interrupted else verdict.status
+        journal.write(ev.RUN_END, source="runner", status=status)
+        journal.close()
+        manifest = seal_run(
+            Seal(
+                run_dir=run_dir,
+                runbook=dict(meta),
+                status=status,
+                verdict=verdict,
+                rollback=rollback,
+                operator=operator,
+                started_at=started,
+                parameters=resolved.shown(),
+                dry_run=options.dry_run,
+                mode="headless",
+                masker=masker,
+            )
+        )
+    return RunOutcome(status, run_dir, manifest)
+
+
+def _execute_pass(
+    nb: nbformat.NotebookNode,
+    output: Path,
+    parameters: dict,
+    journal: Journal,
+    name: str,
+    guard: SignalGuard,
+    options: RunOptions,
+) -> Verdict:
+    """One papermill execution; its journal slice decides its verdict."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    journal.write(ev.PASS_START, source="runner", name=name)
+    nbformat.write(
+        nbformat.from_dict(nb), output
+    )  # killed before papermill's save: recover fills it in
+    first = len(read_journal(journal.path))
+    stopped = None
+    with (
+        progress(journal.path, nb, enabled=options.progress, name=name),
+        kernel_sockets() as sockets,
+    ):
+        try:
+            guard.armed = True  # from here a signal stops the kernel; KeyboardInterrupt is caught
+            try:
+                papermill.execute_notebook(
+                    nbformat.from_dict(nb),
+                    str(output),
+                    parameters=parameters,
+                    kernel_name="python3",
+                    # Saving the whole notebook around every cell cost ~90 ms a step and grew with
+                    # the notebook (docs/BENCHMARKS.md); the fsynced journal and logs/ are the live
+                    # evidence, and papermill still writes the notebook when the pass ends.
+                    progress_bar=False,
+                    request_save_on_cell_execute=False,
+                    log_output=False,
+                    # Signalled before the kernel started: run nothing, keep the notebook as record.
+                    prepare_only=guard.interrupted,
+                    config=sockets,
+                )
+            finally:
+                guard.armed = False
+        except PapermillExecutionError as exc:
+            stopped = f"{exc.ename}: {exc.evalue}"
+        except KeyboardInterrupt:
+            guard.interrupted = True
+        except Exception as exc:  # noqa: BLE001 - papermill's dead-kernel and timeout paths raise plain errors
+            stopped = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    events = read_journal(journal.path)[first:]
+    _fill_unsaved(output, events, nb)
+    verdict = judge(events, interrupted=guard.interrupted, stopped=stopped)
+    journal.write(
+        ev.PASS_END,
+        source="runner",
+        name=name,
+        status=verdict.status,
+        failed_step=verdict.failed_step,
+        reason=verdict.reason,
+    )
+    return verdict
+
+
+def _fill_unsaved(output: Path, events: list[ev.Event], nb: nbformat.NotebookNode) -> None:
+    """papermill skips its final save when the kernel dies: rebuild the outputs from the journal."""
+    saved = read_notebook(output)
+    if saved is None or not has_run(saved):
+        nbformat.write(record_notebook(output.parent, events, nb), output)
+
+
+def _check_confirm_ids(meta: dict, confirm: tuple[str, ...]) -> None:
+    known = {"all"}
+    for checklist in meta.get("checklists", []):
+        known.add(checklist["id"])
+        known.update(item["id"] for item in checklist["items"])
+    unknown = [c for c in confirm if c not in known]
+    if unknown:
+        lists = ", ".join(c["id"] for c in meta.get("checklists", [])) or "(none)"
+        raise ParameterError(
+            f"--confirm {unknown[0]!r} names no checklist or item; checklists: {lists}"
+        )
