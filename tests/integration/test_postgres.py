@@ -36,7 +36,7 @@ import nbformat
 import pytest
 from jupyter_client import KernelManager
 
-from converter.runtime.journal import read_journal
+from converter.records.journal import read_journal
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -64,6 +64,7 @@ def _unavailable(reason: str) -> None:
 
 def _server_bindir() -> Path | None:
     """The newest /usr/lib/postgresql/<ver>/bin holding initdb and pg_ctl."""
+
     def version(path: str) -> int:
         part = Path(path).parent.name
         return int(part) if part.isdigit() else 0
@@ -89,9 +90,28 @@ class PostgresServer:
     def sql(self, sql: str, database: str = "postgres", user: str = "postgres") -> str:
         """Run SQL over the (trusted) Unix socket; tuples only, unaligned; raise on error."""
         proc = subprocess.run(
-            ["psql", "-h", str(self.socket_dir), "-p", str(self.port), "-U", user, "-d", database,
-             "-X", "-w", "-q", "-At", "-v", "ON_ERROR_STOP=1"],
-            input=sql, capture_output=True, text=True, timeout=60, check=False,
+            [
+                "psql",
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(self.port),
+                "-U",
+                user,
+                "-d",
+                database,
+                "-X",
+                "-w",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ],
+            input=sql,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
             env=_clean_env(),
         )
         if proc.returncode != 0:
@@ -100,8 +120,23 @@ class PostgresServer:
 
     def params(self, database: str, backup_dir: Path) -> list[str]:
         """The runbook's -p arguments for this server (the password comes from the env)."""
-        return ["-p", "pg_host", "127.0.0.1", "-p", "pg_port", str(self.port), "-p", "pg_database", database,
-                "-p", "pg_user", ROLE, "-p", "backup_dir", str(backup_dir)]
+        return [
+            "-p",
+            "pg_host",
+            "127.0.0.1",
+            "-p",
+            "pg_port",
+            str(self.port),
+            "-p",
+            "pg_database",
+            database,
+            "-p",
+            "pg_user",
+            ROLE,
+            "-p",
+            "backup_dir",
+            str(backup_dir),
+        ]
 
 
 def _clean_env() -> dict[str, str]:
@@ -113,7 +148,10 @@ def _clean_env() -> dict[str, str]:
 def postgres_server() -> Iterator[PostgresServer]:
     bindir = _server_bindir()
     if bindir is None:
-        _unavailable("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+        _unavailable(
+            "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin"
+            " (apt-get install postgresql)"
+        )
     missing = [tool for tool in CLIENT_TOOLS if shutil.which(tool) is None]
     if missing:
         _unavailable(f"PostgreSQL client tools not on PATH: {', '.join(missing)}")
@@ -129,15 +167,45 @@ def postgres_server() -> Iterator[PostgresServer]:
         run_as = ["runuser", "-u", "postgres", "--"]
     data, log = base / "data", base / "server.log"
     subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--locale=C",
-         "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-        check=True, capture_output=True, timeout=120,
+        [
+            *run_as,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     port = _free_port()
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
     started = subprocess.run(
-        [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start"],
-        capture_output=True, text=True, timeout=90, check=False,
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
     )
     if started.returncode != 0:
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -148,8 +216,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}';")
         yield server
     finally:
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=90, check=False)
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=90,
+            check=False,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -170,6 +242,7 @@ ANALYZE;
 @pytest.fixture(scope="session")
 def new_database(postgres_server) -> Callable[[str], str]:
     """``new_database(label)`` → the name of a fresh database owned by the password role, seeded."""
+
     def create(label: str) -> str:
         name = f"rb_{next(_database_numbers)}_{re.sub('[^a-z0-9_]', '_', label.lower())}"[:63]
         postgres_server.sql(f"CREATE DATABASE {name} OWNER {ROLE};")
@@ -184,7 +257,8 @@ def schema(server: PostgresServer, database: str) -> list[str]:
     return server.sql(
         """
         SELECT 'column ' || column_name || ' ' || data_type
-               || coalesce('(' || character_maximum_length || ')', '') || ' nullable=' || is_nullable
+               || coalesce('(' || character_maximum_length || ')', '')
+               || ' nullable=' || is_nullable
           FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users'
         UNION ALL
         SELECT 'index ' || tablename || ' ' || indexname || ' ' || indexdef
@@ -234,29 +308,61 @@ SECRET_ENV = {"RUNBOOK_SECRET_PG_PASSWORD": PASSWORD, "RUNBOOK_OPERATOR": OPERAT
 
 @pytest.fixture(scope="module")
 def run_scenario(postgres_server, new_database, run_cli, run_inprocess, tmp_path_factory):
-    """``run_scenario(label, *extra, prepare=SQL, source=MD, in_subprocess=False, secret=True)`` → :class:`Run`.
+    """``run_scenario(label, *extra, prepare=SQL, source=MD, in_subprocess=False, secret=True)``.
+
+    Returns a :class:`Run`.
 
     Each call runs the runbook on a fresh database (``prepare`` runs there first, as the
     password role) with its own records and backup directories.
     """
-    def go(label: str, *extra: str, prepare: str | None = None, source: Path = TEMPLATE_JA,
-           in_subprocess: bool = False, secret: bool = True) -> Run:
+
+    def go(
+        label: str,
+        *extra: str,
+        prepare: str | None = None,
+        source: Path = TEMPLATE_JA,
+        in_subprocess: bool = False,
+        secret: bool = True,
+    ) -> Run:
         database = new_database(label)
         if prepare:
             postgres_server.sql(prepare, database=database, user=ROLE)
         work = tmp_path_factory.mktemp(f"pg-{label}")
         records, backup_dir = work / "records", work / "backups"
-        before, rows_before = schema(postgres_server, database), row_count(postgres_server, database)
-        args = ["run", str(source), "--records", str(records), "--no-progress",
-                *postgres_server.params(database, backup_dir), *extra]
+        before, rows_before = (
+            schema(postgres_server, database),
+            row_count(postgres_server, database),
+        )
+        args = [
+            "run",
+            str(source),
+            "--records",
+            str(records),
+            "--no-progress",
+            *postgres_server.params(database, backup_dir),
+            *extra,
+        ]
         runner = run_cli if in_subprocess else run_inprocess
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PG")}
         try:
-            result = runner(args, cwd=work, env=SECRET_ENV if secret else {"RUNBOOK_OPERATOR": OPERATOR})
+            result = runner(
+                args, cwd=work, env=SECRET_ENV if secret else {"RUNBOOK_OPERATOR": OPERATOR}
+            )
         finally:
             os.environ.update(saved)
-        return Run(result.rc, result.stdout, result.stderr, result.record_dir, records, database, backup_dir,
-                   before, schema(postgres_server, database), rows_before, row_count(postgres_server, database))
+        return Run(
+            result.rc,
+            result.stdout,
+            result.stderr,
+            result.record_dir,
+            records,
+            database,
+            backup_dir,
+            before,
+            schema(postgres_server, database),
+            rows_before,
+            row_count(postgres_server, database),
+        )
 
     return go
 
@@ -277,7 +383,9 @@ def column_exists(run_scenario) -> Run:
 
 @pytest.fixture(scope="module")
 def column_exists_rolled_back(run_scenario) -> Run:
-    return run_scenario("column_exists_rb", "--confirm", "all", *COLUMN_EXISTS, "--rollback-on-failure")
+    return run_scenario(
+        "column_exists_rb", "--confirm", "all", *COLUMN_EXISTS, "--rollback-on-failure"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +395,9 @@ def index_elsewhere(run_scenario) -> Run:
 
 @pytest.fixture(scope="module")
 def index_elsewhere_rolled_back(run_scenario) -> Run:
-    return run_scenario("index_elsewhere_rb", "--confirm", "all", "--rollback-on-failure", prepare=INDEX_ELSEWHERE)
+    return run_scenario(
+        "index_elsewhere_rb", "--confirm", "all", "--rollback-on-failure", prepare=INDEX_ELSEWHERE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -301,31 +411,41 @@ def dry_run(run_scenario) -> Run:
 def test_postgres_happy_path_adds_the_column_and_index(happy, postgres_server):
     assert happy.rc == 0, happy.stdout + happy.stderr
     columns = postgres_server.sql(
-        "SELECT column_name || ' ' || data_type || ' ' || character_maximum_length FROM information_schema.columns "
+        "SELECT column_name || ' ' || data_type || ' ' || character_maximum_length"
+        " FROM information_schema.columns "
         "WHERE table_schema = 'public' AND table_name = 'users' AND column_name = 'phone_number';",
         happy.database,
     ).splitlines()
     assert columns == ["phone_number character varying 20"]
     indexes = postgres_server.sql(
-        "SELECT tablename || ' ' || indexdef FROM pg_indexes WHERE indexname = 'idx_users_phone_number';",
+        "SELECT tablename || ' ' || indexdef FROM pg_indexes"
+        " WHERE indexname = 'idx_users_phone_number';",
         happy.database,
     ).splitlines()
-    assert indexes == ["users CREATE INDEX idx_users_phone_number ON public.users USING btree (phone_number)"]
+    assert indexes == [
+        "users CREATE INDEX idx_users_phone_number ON public.users USING btree (phone_number)"
+    ]
     assert happy.rows_after == happy.rows_before == ROWS
     assert set(happy.after) - set(happy.before) == {
         "column phone_number character varying(20) nullable=YES",
-        "index users idx_users_phone_number CREATE INDEX idx_users_phone_number ON public.users USING btree (phone_number)",
+        (
+            "index users idx_users_phone_number CREATE INDEX idx_users_phone_number"
+            " ON public.users USING btree (phone_number)"
+        ),
     }
 
 
 def test_postgres_happy_path_dump_is_readable(happy):
     (dump,) = happy.backup_dir.glob("*.dump")
     assert dump.name.startswith(happy.database + "-")
-    listing = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True,
-                             timeout=60).stdout
+    listing = subprocess.run(
+        ["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert re.search(r"TABLE DATA public users ", listing), listing
     state = (happy.backup_dir / "users-phone_number.state").read_text(encoding="utf-8").splitlines()
-    assert f"row_count={ROWS}" in state and "column_existed=0" in state and "index_existed=0" in state
+    assert (
+        f"row_count={ROWS}" in state and "column_existed=0" in state and "index_existed=0" in state
+    )
     assert f"dump={dump}" in state
 
 
@@ -346,7 +466,9 @@ def test_postgres_happy_path_record(happy):
     assert '"idx_users_phone_number" btree (phone_number)' in happy.log("3-1")
     assert f"users 行数: 変更前 {ROWS} / 現在 {ROWS}" in happy.log("3-2")
     assert "accepting connections" in happy.log("3-3")
-    assert re.search(r"Index (Only )?Scan using idx_users_phone_number on users", happy.log("3-4")), happy.log("3-4")
+    assert re.search(
+        r"Index (Only )?Scan using idx_users_phone_number on users", happy.log("3-4")
+    ), happy.log("3-4")
     assert happy.stdout.strip().splitlines()[-1].endswith(happy.record.name)
 
 
@@ -357,16 +479,23 @@ def test_postgres_happy_path_record(happy):
 def test_postgres_failure_exits_1_and_changes_nothing(scenario, request):
     run: Run = request.getfixturevalue(scenario)
     assert run.rc == 1, run.stdout + run.stderr
-    assert run.after == run.before  # one transaction: no column without its index, nothing half-done
+    assert (
+        run.after == run.before
+    )  # one transaction: no column without its index, nothing half-done
     assert run.rows_after == run.rows_before
     manifest = run.manifest
     assert manifest["status"] == "failed"
     assert manifest["failure"]["step"] == "2-1"
     assert "rollback" not in manifest or not manifest["rollback"]
     steps = run.steps()
-    assert steps["2-1"]["status"] == "failed" and steps["2-1"]["exit_code"] == 3  # psql ON_ERROR_STOP
+    assert (
+        steps["2-1"]["status"] == "failed" and steps["2-1"]["exit_code"] == 3
+    )  # psql ON_ERROR_STOP
     assert all(steps[s]["status"] == "not_run" for s in ("3-1", "3-2", "3-3", "3-4"))
-    assert all(steps[s]["status"] in ("skipped", "not_run") for s in ("rollback-1", "rollback-2", "rollback-3"))
+    assert all(
+        steps[s]["status"] in ("skipped", "not_run")
+        for s in ("rollback-1", "rollback-2", "rollback-3")
+    )
 
 
 PSQL_ERRORS = {
@@ -395,13 +524,18 @@ def test_postgres_rollback_on_failure_restores_the_schema_exactly(scenario, requ
     assert PSQL_ERRORS[scenario].replace('"', '\\"') in record_nb
     assert "復元は不要" in run.log("rollback-2")
     assert "users のスキーマは変更前と一致しています" in run.log("rollback-3")
-    events = [(e["event"], e.get("step")) for e in read_journal(run.record / "journal.jsonl")
-              if e["event"] in ("step_start", "step_end")]
+    events = [
+        (e["event"], e.get("step"))
+        for e in read_journal(run.record / "journal.jsonl")
+        if e["event"] in ("step_start", "step_end")
+    ]
     assert ("step_end", "2-1") in events and ("step_start", "rollback-1") in events
     assert "rollback: succeeded" in run.stdout
 
 
-def test_postgres_rollback_never_drops_a_column_that_existed(column_exists_rolled_back, postgres_server):
+def test_postgres_rollback_never_drops_a_column_that_existed(
+    column_exists_rolled_back, postgres_server
+):
     run = column_exists_rolled_back
     assert "column email character varying(255) nullable=NO" in run.after
     assert "カラム: 変更前から存在するため削除しない" in run.log("rollback-1")
@@ -410,7 +544,9 @@ def test_postgres_rollback_never_drops_a_column_that_existed(column_exists_rolle
     assert int(emails) == ROWS
 
 
-def test_postgres_rollback_never_drops_an_index_that_existed(index_elsewhere_rolled_back, postgres_server):
+def test_postgres_rollback_never_drops_an_index_that_existed(
+    index_elsewhere_rolled_back, postgres_server
+):
     run = index_elsewhere_rolled_back
     owner = postgres_server.sql(
         "SELECT tablename FROM pg_indexes WHERE indexname = 'idx_users_phone_number';", run.database
@@ -442,7 +578,7 @@ def test_postgres_password_is_in_no_record_log_or_index(
     for run in runs:
         assert needle.decode() not in run.stdout + run.stderr
         for root in (run.records, run.backup_dir):
-            for path in (root.rglob("*") if root.exists() else ()):
+            for path in root.rglob("*") if root.exists() else ():
                 if path.is_file():
                     scanned += 1
                     assert needle not in path.read_bytes(), path
@@ -465,8 +601,10 @@ def test_postgres_without_the_secret_fails_to_connect(run_scenario):
 # --------------------------------------------------------------------------- restore from the dump
 
 
-def test_postgres_rollback_restores_the_dump_when_dropping_is_not_enough(run_scenario, postgres_server, tmp_path):
-    """After a successful run, a change the column drop cannot undo makes rollback step 2 restore the dump."""
+def test_postgres_rollback_restores_the_dump_when_dropping_is_not_enough(
+    run_scenario, postgres_server, tmp_path
+):
+    """After a success, a change the column drop cannot undo: rollback 2 restores the dump."""
     run = run_scenario("restore", "--confirm", "all")
     assert run.rc == 0, run.stdout + run.stderr
     postgres_server.sql("ALTER TABLE users ALTER COLUMN email TYPE text;", run.database, user=ROLE)
@@ -475,10 +613,32 @@ def test_postgres_rollback_restores_the_dump_when_dropping_is_not_enough(run_sce
     papermill = shutil.which("papermill")
     command = [papermill] if papermill else [sys.executable, "-m", "papermill"]
     proc = subprocess.run(
-        [*command, str(NOTEBOOK_JA), str(tmp_path / "out.ipynb"), "--log-level", "WARNING",
-         *params, "-p", "rollback", "True", "-p", "confirm", "all", "-p", "runbook_mode", "headless",
-         "-p", "records_dir", str(records)],
-        cwd=tmp_path, env={**_clean_env(), **SECRET_ENV}, capture_output=True, text=True, timeout=300, check=False,
+        [
+            *command,
+            str(NOTEBOOK_JA),
+            str(tmp_path / "out.ipynb"),
+            "--log-level",
+            "WARNING",
+            *params,
+            "-p",
+            "rollback",
+            "True",
+            "-p",
+            "confirm",
+            "all",
+            "-p",
+            "runbook_mode",
+            "headless",
+            "-p",
+            "records_dir",
+            str(records),
+        ],
+        cwd=tmp_path,
+        env={**_clean_env(), **SECRET_ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert schema(postgres_server, run.database) == run.before
@@ -488,7 +648,9 @@ def test_postgres_rollback_restores_the_dump_when_dropping_is_not_enough(run_sce
     rollback_2 = (record / "logs" / "rollback-2.log").read_text(encoding="utf-8")
     assert "DROP INDEX" in rollback_1 and "ALTER TABLE" in rollback_1
     assert "email      | text" in rollback_2 and rollback_2.rstrip().endswith("復元完了")
-    assert "users のスキーマは変更前と一致しています" in (record / "logs" / "rollback-3.log").read_text(encoding="utf-8")
+    assert "users のスキーマは変更前と一致しています" in (
+        record / "logs" / "rollback-3.log"
+    ).read_text(encoding="utf-8")
     for path in [*records.rglob("*"), tmp_path / "out.ipynb"]:
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes(), path
@@ -505,7 +667,7 @@ def test_postgres_english_twin_runs_the_same_scenario(run_scenario, postgres_ser
     assert "data integrity: OK" in run.log("3-2")
 
 
-# --------------------------------------------------------------------------- interactive, through a real kernel
+# ------------------------------------------------------------ interactive, through a real kernel
 
 TICK = """
 import ipywidgets
@@ -514,7 +676,8 @@ from ipywidgets.widgets import widget as _widget_module
 _all = getattr(_widget_module, "_instances", None)
 if _all is None:
     _all = ipywidgets.Widget.widgets
-_wanted = {{"runbook-check-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in i) for i in {ids!r}}}
+_css = lambda i: "".join(c if c.isalnum() or c in "-_" else "-" for c in i)
+_wanted = {{"runbook-check-" + _css(i) for i in {ids!r}}}
 _ticked = 0
 for _box in list(_all.values()):
     if isinstance(_box, ipywidgets.Checkbox) and _wanted & set(_box._dom_classes):
@@ -529,8 +692,12 @@ class Kernel:
 
     def __init__(self, work: Path, notebook: Path, records: Path):
         env = {k: v for k, v in _clean_env().items() if not k.startswith("JPY_")}
-        env.update(RUNBOOK_RECORDS=str(records), RUNBOOK_NOTEBOOK=str(notebook), RUNBOOK_OPERATOR=OPERATOR,
-                   RUNBOOK_SECRET_PG_PASSWORD=PASSWORD)
+        env.update(
+            RUNBOOK_RECORDS=str(records),
+            RUNBOOK_NOTEBOOK=str(notebook),
+            RUNBOOK_OPERATOR=OPERATOR,
+            RUNBOOK_SECRET_PG_PASSWORD=PASSWORD,
+        )
         self.manager = KernelManager(kernel_name="python3")
         self.manager.start_kernel(env=env, cwd=str(work))
         self.client = self.manager.client()
@@ -539,7 +706,9 @@ class Kernel:
 
     def execute(self, code: str) -> tuple[dict, str]:
         messages: list[dict] = []
-        reply = self.client.execute_interactive(code, timeout=CELL_TIMEOUT_S, output_hook=messages.append)
+        reply = self.client.execute_interactive(
+            code, timeout=CELL_TIMEOUT_S, output_hook=messages.append
+        )
         text = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
         return reply["content"], text
 
@@ -556,13 +725,15 @@ def test_postgres_interactive_run_has_the_same_effects_and_a_complete_record(
     before = schema(postgres_server, database)
     records, backup_dir = tmp_path / "records", tmp_path / "backups"
     cells = [c for c in nbformat.read(NOTEBOOK_JA, as_version=4).cells if c.cell_type == "code"]
-    overrides = "\n".join([
-        'pg_host = "127.0.0.1"',
-        f"pg_port = {postgres_server.port}",
-        f"pg_database = {database!r}",
-        f"pg_user = {ROLE!r}",
-        f"backup_dir = {str(backup_dir)!r}",
-    ])
+    overrides = "\n".join(
+        [
+            'pg_host = "127.0.0.1"',
+            f"pg_port = {postgres_server.port}",
+            f"pg_database = {database!r}",
+            f"pg_user = {ROLE!r}",
+            f"backup_dir = {str(backup_dir)!r}",
+        ]
+    )
     kernel = Kernel(tmp_path, NOTEBOOK_JA, records)
     gates = 0
     try:
@@ -577,14 +748,18 @@ def test_postgres_interactive_run_has_the_same_effects_and_a_complete_record(
                 gates += 1
             assert reply["status"] == "ok", (cell.metadata.get("runbook"), reply)
             if cell.metadata.get("runbook", {}).get("role") == "parameters":
-                reply, _ = kernel.execute(overrides)  # what papermill's injected-parameters cell does
+                reply, _ = kernel.execute(
+                    overrides
+                )  # what papermill's injected-parameters cell does
                 assert reply["status"] == "ok", reply
     finally:
         kernel.shutdown()
     assert gates == 7  # before 1-1 (prerequisites + pre-execution checklist), then each verify list
 
     after = schema(postgres_server, database)
-    assert set(after) - set(before) == set(happy.after) - set(happy.before)  # the same effects as headless
+    assert set(after) - set(before) == set(happy.after) - set(
+        happy.before
+    )  # the same effects as headless
     assert row_count(postgres_server, database) == ROWS
     assert len(list(backup_dir.glob("*.dump"))) == 1
 
@@ -598,18 +773,43 @@ def test_postgres_interactive_run_has_the_same_effects_and_a_complete_record(
     assert manifest["parameters"]["pg_password"] == "***"
     assert manifest["parameters"]["pg_database"] == database
     steps = {s["id"]: s for s in manifest["steps"]}
-    assert [steps[s]["status"] for s in ("pre-1", "pre-2", "1-1", "1-2", "2-1", "3-1", "3-2", "3-3", "3-4")] == [
-        "succeeded"] * 9
+    assert [
+        steps[s]["status"]
+        for s in ("pre-1", "pre-2", "1-1", "1-2", "2-1", "3-1", "3-2", "3-3", "3-4")
+    ] == ["succeeded"] * 9
     checks = {c["id"]: c for c in manifest["checks"]}
-    for item in ("prerequisites-1.1", "checklists-1.1", "1-1.verify.1", "2-1.verify.2", "3-3.verify.1"):
+    for item in (
+        "prerequisites-1.1",
+        "checklists-1.1",
+        "1-1.verify.1",
+        "2-1.verify.2",
+        "3-3.verify.1",
+    ):
         assert checks[item]["checked"] is True and checks[item]["by"] == OPERATOR, checks[item]
-    assert next(e for e in read_journal(record / "journal.jsonl") if e["event"] == "check")["via"] == "widget"
+    assert (
+        next(e for e in read_journal(record / "journal.jsonl") if e["event"] == "check")["via"]
+        == "widget"
+    )
     html = (record / "record.html").read_text(encoding="utf-8")
     assert "idx_users_phone_number" in html
     for path in [*records.rglob("*"), *backup_dir.rglob("*")]:
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes(), path
-    verified = subprocess.run([sys.executable, "-m", "converter", "records", "verify", "--all", "--records",
-                               str(records)], capture_output=True, text=True, timeout=120, check=False,
-                              env=_clean_env())
+    verified = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "converter",
+            "records",
+            "verify",
+            "--all",
+            "--records",
+            str(records),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=_clean_env(),
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
