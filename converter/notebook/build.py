@@ -93,6 +93,7 @@ class _Builder:
         self.lang = runbook.meta.lang
         self.gates = step_gates(runbook)
         self.out: list[NotebookNode] = []
+        self.section_kind: str | None = None
 
     def cells(self) -> list[NotebookNode]:
         rb = self.runbook
@@ -122,6 +123,7 @@ class _Builder:
         return section is not None and checklist in section.items
 
     def _section(self, section: Section) -> None:
+        self.section_kind = section.kind
         panel = section.kind == "rollback" and any(
             isinstance(i, Step) and i.shell_blocks for i in section.items
         )
@@ -149,7 +151,7 @@ class _Builder:
             elif isinstance(item, Expected):
                 self._expected(step, item)
             elif isinstance(item, Checklist):
-                self._checklist(item)
+                self._checklist(item, step.shell_blocks[-1].step_id if step.shell_blocks else None)
             else:
                 self._markdown(item.text, item.line, "prose")
 
@@ -178,7 +180,8 @@ class _Builder:
                 code, expected.line, "check", extra={"step_id": step.shell_blocks[-1].step_id}
             )
 
-    def _checklist(self, checklist: Checklist) -> None:
+    def _checklist(self, checklist: Checklist, step: str | None = None) -> None:
+        """A checklist cell; ``step`` and ``section`` tell the kernel what the list confirms."""
         items = "\n".join(
             f"        ({_py(i.id)}, {_py(i.text)}, {i.checked})," for i in checklist.items
         )
@@ -188,6 +191,8 @@ class _Builder:
             title=_py(checklist.title),
             items=items,
             role=_py(checklist.role),
+            step=_py(step),
+            section=_py(self.section_kind if checklist.role != "pre" else None),
         )
         # "role" is the cell's role; the list's own role (verify, pre…) must not overwrite it.
         extra = {"checklist_id": checklist.id, "checklist_role": checklist.role}

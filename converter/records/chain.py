@@ -170,4 +170,3 @@ def _atomic_write(path: Path, data: bytes) -> None:
             pass
         raise
     fsync_dir(path.parent)
-

@@ -1,8 +1,11 @@
 """Human-readable views of a record: ``records show`` text and ``records export`` reports.
 
 Built from the record's own files (manifest, journal, logs), so an auditor's
-report needs no Jupyter and no index. The HTML export is one self-contained
-file: inline CSS, no script, nothing fetched from the network.
+report needs no Jupyter and no index. Every report opens with the run's header
+(status, runbook, operator, parameters, times, failure, rollback) and keeps
+every step's failure: its output from the log (capped, naming the full log),
+exit code, duration and reason. The HTML export is one self-contained file:
+inline CSS, no script, nothing fetched from the network.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from typing import Any
 from . import events as ev
 from .journal import read_journal
 from .layout import JOURNAL, MANIFEST
+from .outputs import cap_output
 from .recover import writer_alive
 from .verdict import judge
+
+NOT_SEALED = "interrupted (not sealed yet: run 'runbook records reindex')"
 
 
 @dataclass(frozen=True)
@@ -27,74 +33,133 @@ class RecordView:
     run_dir: Path
     manifest: dict[str, Any]
     sealed: bool
-    timeline: list[dict[str, Any]]  # one entry per step run: id, title, status, exit, duration, code, output
+    timeline: list[dict[str, Any]]
+    """One entry per step run: id, title, status, exit, duration, reason, code, output."""
 
 
 def load_view(run_dir: Path) -> RecordView:
     """Read a record (sealed or not) into a view."""
     events = read_journal(run_dir / JOURNAL) if (run_dir / JOURNAL).exists() else []
     sealed = (run_dir / MANIFEST).exists()
-    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")) if sealed else _provisional(run_dir, events)
-    return RecordView(run_dir, manifest, sealed, _timeline(run_dir, events))
+    if sealed:
+        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    else:
+        manifest = _provisional(run_dir, events)
+    return RecordView(run_dir, manifest, sealed, _timeline(run_dir, events, manifest))
 
 
-def _provisional(run_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """What an unsealed record says so far: the last step that started is the one cut off (or running)."""
+def _provisional(run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
+    """What an unsealed record says so far: the last step started is cut off (or running)."""
     facts = ev.RunFacts.from_events(events)
     alive = writer_alive(events)
     verdict = judge(events, interrupted=True)
     titles = {s.get("id"): s.get("title") for s in facts.steps}
-    steps = [{"id": k, "title": titles.get(k) or "",
-              "status": "running" if alive and v.get("status") == "interrupted" else v.get("status"),
-              "exit_code": v.get("exit_code"), "duration_s": v.get("duration_s")} for k, v in verdict.steps.items()]
-    checks = [{"id": e["id"], "text": e.get("text"), "checked": e.get("checked"), "by": e.get("by"), "at": e.get("at")}
-              for e in ev.check_states(events).values()]
+    steps = []
+    for step_id, result in verdict.steps.items():
+        status = result.get("status")
+        steps.append(
+            {
+                "id": step_id,
+                "title": titles.get(step_id) or "",
+                "status": "running" if alive and status == "interrupted" else status,
+                "exit_code": result.get("exit_code"),
+                "duration_s": result.get("duration_s"),
+            }
+        )
+    checks = [
+        {k: e.get(k) for k in ("id", "text", "checked", "by", "at")}
+        for e in ev.check_states(events).values()
+    ]
     manifest = {
-        "run_id": run_dir.name, "runbook": facts.runbook or {"id": run_dir.parent.name},
-        "status": "running (not sealed yet)" if alive else "interrupted (not sealed yet: run 'runbook records reindex')",
-        "operator": facts.operator or None, "dry_run": facts.dry_run,
-        "started_at": facts.started_at or None, "finished_at": None,
-        "parameters": facts.parameters, "steps": steps, "checks": checks,
+        "run_id": run_dir.name,
+        "runbook": facts.runbook or {"id": run_dir.parent.name},
+        "status": "running (not sealed yet)" if alive else NOT_SEALED,
+        "operator": facts.operator or None,
+        "mode": facts.mode,
+        "dry_run": facts.dry_run,
+        "started_at": facts.started_at or None,
+        "finished_at": None,
+        "parameters": facts.parameters,
+        "steps": steps,
+        "checks": checks,
     }
     if not alive and verdict.status != "succeeded":
-        manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status}
+        manifest["failure"] = {
+            "step": verdict.failed_step,
+            "reason": verdict.reason,
+            "status": verdict.status,
+        }
     return manifest
 
 
-def _timeline(run_dir: Path, events: list[ev.Event]) -> list[dict[str, Any]]:
-    """One entry per step run, with its full output from its log.
+def _timeline(
+    run_dir: Path, events: list[ev.Event], manifest: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One entry per step run, with its output from its log (capped, naming the full log).
 
     An expected-result check that fails its step journals a second ``step_end``
-    (status and reason, no log): it updates the verdict and keeps the output.
+    (status and reason, no log): it updates the verdict and keeps the output. A
+    step the journal never saw end takes its status from the manifest.
     """
+    lang = str(ev.RunFacts.from_events(events).runbook.get("lang") or "en")
+    final = {s["id"]: s for s in manifest.get("steps", [])}
     entries: dict[str, dict[str, Any]] = {}
     for event in events:
         step = str(event.get("step"))
         if event.get("event") == ev.STEP_START:
-            entries[step] = {"id": step, "title": event.get("title"), "code": event.get("code", ""),
-                             "started_at": event.get("at"), "status": "running", "output": ""}
+            entries[step] = {
+                "id": step,
+                "title": event.get("title"),
+                "code": event.get("code", ""),
+                "started_at": event.get("at"),
+                "status": final.get(step, {}).get("status") or "running",
+                "output": _log(run_dir, event.get("log"), lang),
+            }
         elif event.get("event") == ev.STEP_END and step in entries:
-            log = event.get("log")
-            if log and (run_dir / log).is_file():
-                entries[step]["output"] = (run_dir / log).read_text(encoding="utf-8", errors="replace")
-            entries[step].update(status=event.get("status"), exit_code=event.get("exit_code"),
-                                 duration_s=event.get("duration_s"), reason=event.get("reason"))
+            if event.get("log"):
+                entries[step]["output"] = _log(run_dir, event["log"], lang)
+            entries[step].update(
+                status=event.get("status"),
+                exit_code=event.get("exit_code"),
+                duration_s=event.get("duration_s"),
+                reason=event.get("reason"),
+            )
+    failure = manifest.get("failure") or {}
+    if failure.get("step") in entries and not entries[failure["step"]].get("reason"):
+        entries[failure["step"]]["reason"] = failure.get("reason")
     return list(entries.values())
 
 
+def _log(run_dir: Path, name: str | None, lang: str) -> str:
+    if not name or not (run_dir / name).is_file():
+        return ""
+    return cap_output((run_dir / name).read_text(encoding="utf-8", errors="replace"), lang, name)
+
+
 def show_text(view: RecordView) -> str:
-    """The ``records show`` text: parameters, steps, checks, failure, rollback."""
+    """The ``records show`` text: header, parameters, steps, checks, failure, rollback."""
     m = view.manifest
-    lines = [f"run        {m.get('run_id')}", f"runbook    {m['runbook'].get('id')}  {m['runbook'].get('title') or ''}",
-             f"status     {m.get('status')}" + ("  (dry run)" if m.get("dry_run") else ""),
-             f"operator   {m.get('operator')}", f"started    {m.get('started_at')}", f"finished   {m.get('finished_at')}",
-             f"record     {view.run_dir}", "", "parameters"]
+    runbook = m.get("runbook") or {}
+    lines = [
+        f"run        {m.get('run_id')}",
+        f"runbook    {runbook.get('id')}  {runbook.get('title') or ''}",
+        f"status     {m.get('status')}" + ("  (dry run)" if m.get("dry_run") else ""),
+        f"operator   {m.get('operator')}",
+        f"mode       {m.get('mode')}",
+        f"started    {m.get('started_at')}",
+        f"finished   {m.get('finished_at')}",
+        f"record     {view.run_dir}",
+        "",
+        "parameters",
+    ]
     lines += [f"  {k} = {v}" for k, v in (m.get("parameters") or {}).items()] or ["  (none)"]
     lines += ["", "steps"]
     for s in m.get("steps", []):
         exit_code = "" if s.get("exit_code") is None else f"exit {s['exit_code']}"
         duration = "" if s.get("duration_s") is None else f"{s['duration_s']:.2f}s"
-        lines.append(f"  {s['id']:<14} {s.get('status')!s:<14} {exit_code:<8} {duration:<9} {s.get('title') or ''}".rstrip())
+        row = f"  {s['id']:<14} {s.get('status')!s:<14} {exit_code:<8} {duration:<9} "
+        row += str(s.get("title") or "")
+        lines.append(row.rstrip())
     lines += ["", "checks"]
     for c in m.get("checks", []):
         mark = "[x]" if c.get("checked") else "[ ]"
@@ -105,41 +170,77 @@ def show_text(view: RecordView) -> str:
         lines += ["", f"failure    {f.get('status')} at {f.get('step') or '-'}: {f.get('reason')}"]
     if m.get("rollback"):
         r = m["rollback"]
-        lines += [f"rollback   {r.get('status')}" + (f" at {r.get('failed_step')}: {r.get('reason')}" if r.get("failed_step") else "")]
+        where = f" at {r.get('failed_step')}: {r.get('reason')}" if r.get("failed_step") else ""
+        lines += [f"rollback   {r.get('status')}{where}"]
     return "\n".join(lines)
 
 
+def _step_line(entry: dict[str, Any]) -> str:
+    parts = [f"status: {entry.get('status')}"]
+    if entry.get("exit_code") is not None:
+        parts.append(f"exit {entry['exit_code']}")
+    if entry.get("duration_s") is not None:
+        parts.append(f"{entry['duration_s']} s")
+    parts.append(f"started {entry.get('started_at')}")
+    if entry.get("reason"):
+        parts.append(f"reason: {entry['reason']}")
+    return ", ".join(parts)
+
+
 def export_markdown(view: RecordView) -> str:
-    """A Markdown report for auditors: summary, timeline with commands and outputs, checks."""
+    """A Markdown report for auditors: header, timeline with commands and outputs, checks."""
     m = view.manifest
-    out = [f"# Run record: {m['runbook'].get('title') or m['runbook'].get('id')}", "",
-           "```text", show_text(view), "```", "", "## Step timeline", ""]
+    runbook = m.get("runbook") or {}
+    out = [f"# Run record: {runbook.get('title') or runbook.get('id')}", ""]
+    out += ["```text", show_text(view), "```", "", "## Step timeline", ""]
     for entry in view.timeline:
-        out += [f"### {entry['id']} {entry.get('title') or ''}".rstrip(), "",
-                (f"- status: {entry.get('status')}, exit {entry.get('exit_code')}, {entry.get('duration_s')} s, "
-                f"started {entry.get('started_at')}"), "", "```bash", entry.get("code", "").rstrip(), "```", "",
-                "```text", (entry.get("output") or "").rstrip(), "```", ""]
+        out += [
+            f"### {entry['id']} {entry.get('title') or ''}".rstrip(),
+            "",
+            f"- {_step_line(entry)}",
+            "",
+        ]
+        out += ["```bash", entry.get("code", "").rstrip(), "```", ""]
+        out += ["```text", (entry.get("output") or "").rstrip(), "```", ""]
     return "\n".join(out) + "\n"
+
+
+_STYLE = (
+    "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+    "pre{background:#f6f8fa;padding:8px;overflow-x:auto}"
+    "td,th{border:1px solid #ccc;padding:2px 6px}"
+    ".failed,.interrupted,.blocked{color:#cf222e}.succeeded{color:#1a7f37}</style>"
+)
 
 
 def export_html(view: RecordView) -> str:
     """A self-contained HTML report (no scripts, no remote resources)."""
     m = view.manifest
     e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(str(m['runbook'].get('title') or ''))}</title>",
-             ("<style>body{font-family:sans-serif;max-width:60em;margin:auto}pre{background:#f6f8fa;padding:8px;"
-             "overflow-x:auto}td,th{border:1px solid #ccc;padding:2px 6px}.failed{color:#cf222e}"
-             ".succeeded{color:#1a7f37}</style></head><body>"),
-             f"<h1>Run record: {e(str(m['runbook'].get('title') or m['runbook'].get('id')))}</h1>",
-             f"<pre>{e(show_text(view))}</pre><h2>Step timeline</h2>"]
+    runbook = m.get("runbook") or {}
+    parts = [
+        (
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>{e(str(runbook.get('title') or ''))}</title>{_STYLE}</head><body>"
+        ),
+        f"<h1>Run record: {e(str(runbook.get('title') or runbook.get('id')))}</h1>",
+        f"<pre>{e(show_text(view))}</pre><h2>Step timeline</h2>",
+    ]
     for entry in view.timeline:
-        parts.append(f"<h3 class='{e(str(entry.get('status')))}'>{e(entry['id'])} {e(str(entry.get('title') or ''))}: "
-                     f"{e(str(entry.get('status')))}</h3><p>exit {e(str(entry.get('exit_code')))}, "
-                     f"{e(str(entry.get('duration_s')))} s, started {e(str(entry.get('started_at')))}</p>"
-                     f"<pre>{e(entry.get('code', ''))}</pre><pre>{e(entry.get('output') or '')}</pre>")
-    parts.append("<h2>Checks and approvals</h2><table><tr><th>id</th><th>item</th><th>checked</th><th>by</th><th>at</th></tr>")
+        status = str(entry.get("status"))
+        parts.append(
+            f"<h3 class='{e(status)}'>{e(entry['id'])} {e(str(entry.get('title') or ''))}: "
+            f"{e(status)}</h3>"
+            f"<p>{e(_step_line(entry))}</p>"
+            f"<pre>{e(entry.get('code', ''))}</pre><pre>{e(entry.get('output') or '')}</pre>"
+        )
+    parts.append("<h2>Checks and approvals</h2><table><tr>")
+    parts.append("".join(f"<th>{h}</th>" for h in ("id", "item", "checked", "by", "at")) + "</tr>")
     for c in m.get("checks", []):
-        parts.append("<tr>" + "".join(f"<td>{e(str(c.get(k) if c.get(k) is not None else ''))}</td>"
-                                       for k in ("id", "text", "checked", "by", "at")) + "</tr>")
+        cells = (
+            e("" if c.get(k) is None else str(c.get(k)))
+            for k in ("id", "text", "checked", "by", "at")
+        )
+        parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     parts.append("</table></body></html>")
     return "".join(parts)

@@ -56,10 +56,12 @@ def seal_run(seal: Seal) -> dict[str, Any]:
     for name, verdict in passes:
         if (run_dir / name).exists():
             _stamp(run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker)
-            _render(run_dir / name, title=str(seal.runbook.get("title", "")))
+    _render(run_dir, title=str(seal.runbook.get("title", "")))
     _mask_logs(run_dir, seal.masker)
     events = read_journal(run_dir / layout.JOURNAL)
-    manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide inside any value
+    manifest = masked_json(
+        _manifest(seal, events), seal.masker
+    )  # a secret can hide inside any value
     sealed = finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
     index_record(seal.records, run_dir, sealed)
     return sealed
@@ -69,8 +71,11 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
     runbook = seal.runbook
     manifest: dict[str, Any] = {
         "run_id": seal.run_dir.name,
-        "runbook": {"id": runbook.get("id"), "title": runbook.get("title"),
-                    "source_sha256": runbook.get("source_sha256")},
+        "runbook": {
+            "id": runbook.get("id"),
+            "title": runbook.get("title"),
+            "source_sha256": runbook.get("source_sha256"),
+        },
         "status": seal.status,
         "dry_run": seal.dry_run,
         "operator": seal.operator,
@@ -79,33 +84,46 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         "finished_at": utc_now(),
         "parameters": seal.parameters,
         "steps": manifest_steps(runbook.get("steps", []), seal.verdict, seal.rollback),
-        "checks": [{k: c.get(k) for k in ("id", "text", "checked", "by", "at")}
-                   for c in final_checks(events, runbook.get("checklists", []))],
+        "checks": [
+            {k: c.get(k) for k in ("id", "text", "checked", "by", "at")}
+            for c in final_checks(events, runbook.get("checklists", []))
+        ],
     }
     if seal.verdict.status != "succeeded":
         verdict = seal.verdict
-        manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status}
+        manifest["failure"] = {
+            "step": verdict.failed_step,
+            "reason": verdict.reason,
+            "status": verdict.status,
+        }
     if seal.rollback is not None:
         rollback = seal.rollback
-        manifest["rollback"] = {"status": rollback.status, "failed_step": rollback.failed_step,
-                                "reason": rollback.reason}
+        manifest["rollback"] = {
+            "status": rollback.status,
+            "failed_step": rollback.failed_step,
+            "reason": rollback.reason,
+        }
     return manifest
 
 
-def manifest_steps(declared: list[dict], verdict: Verdict, rollback: Verdict | None) -> list[dict[str, Any]]:
+def manifest_steps(
+    declared: list[dict], verdict: Verdict, rollback: Verdict | None
+) -> list[dict[str, Any]]:
     """Every declared step with what happened to it (``not_run`` when nothing did)."""
     steps = []
     for step in declared:
         source = rollback if (rollback is not None and step.get("kind") == "rollback") else verdict
         result = (source.steps if source else {}).get(step["id"], {})
-        steps.append({
-            "id": step["id"],
-            "title": step.get("title"),
-            "kind": step.get("kind", "procedure"),
-            "status": result.get("status", "not_run"),
-            "exit_code": result.get("exit_code"),
-            "duration_s": result.get("duration_s"),
-        })
+        steps.append(
+            {
+                "id": step["id"],
+                "title": step.get("title"),
+                "kind": step.get("kind", "procedure"),
+                "status": result.get("status", "not_run"),
+                "exit_code": result.get("exit_code"),
+                "duration_s": result.get("duration_s"),
+            }
+        )
     return steps
 
 
@@ -127,14 +145,45 @@ def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
     if not masker:
         return
     for log in sorted((run_dir / layout.LOGS).glob("*.log")):
-        log.write_text(masker.mask(log.read_text(encoding="utf-8", errors="replace")), encoding="utf-8")
+        log.write_text(
+            masker.mask(log.read_text(encoding="utf-8", errors="replace")), encoding="utf-8"
+        )
 
 
-def _render(notebook: Path, *, title: str) -> None:
+def _render(run_dir: Path, *, title: str) -> None:
+    """``record.html``: the procedure pass, then the rollback pass's section when one ran.
+
+    One page for an auditor: the rollback's steps and checks are part of the same
+    story as the failure that started it.
+    """
     import nbformat
 
     from .html import render_html  # nbconvert takes a second to import; only sealing needs it
 
-    nb = nbformat.read(notebook, as_version=4)
-    target = notebook.with_name(layout.html_name(notebook.name))
-    target.write_text(render_html(nb, title=title), encoding="utf-8")
+    nb = nbformat.read(run_dir / layout.RECORD_NOTEBOOK, as_version=4)
+    if (run_dir / layout.ROLLBACK_NOTEBOOK).exists():
+        rollback = nbformat.read(run_dir / layout.ROLLBACK_NOTEBOOK, as_version=4)
+        nb.cells += [
+            nbformat.v4.new_markdown_cell("---\n\n## Rollback pass"),
+            *_rollback_cells(rollback),
+        ]
+    (run_dir / layout.RECORD_HTML).write_text(render_html(nb, title=title), encoding="utf-8")
+
+
+def _rollback_cells(nb: Any) -> list[Any]:
+    """The rollback section as the rollback pass ran it: from its panel to its last step or list."""
+    roles = [c.metadata.get("runbook", {}) for c in nb.cells]
+    starts = [i for i, meta in enumerate(roles) if meta.get("role") == "rollback-panel"]
+    ends = [
+        i
+        for i, meta in enumerate(roles)
+        if meta.get("kind") == "rollback"
+        or str(meta.get("checklist_id", "")).startswith("rollback-")
+    ]
+    if starts and ends:
+        cells = list(nb.cells[starts[0] : ends[-1] + 1])
+    else:
+        cells = [c for c, meta in zip(nb.cells, roles) if meta.get("kind") == "rollback"]
+    for cell in cells:
+        cell.id = f"rollback-pass-{cell.id}"  # the page holds both passes: ids must stay unique
+    return cells

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..records import events as ev
 from ..records.layout import STOP_FILE, log_name
 from ..records.outputs import OUTPUT_CAP_BYTES, capped_notice
+from .checklists import confirm_gate
 from .errors import StepBlocked, StepFailed, StopRun
 from .shell import ShellResult, run_bash
 from .state import RunState, StepInfo, StepResult
@@ -174,6 +175,7 @@ def _skip(
 def _check_gate(session: RunState, info: StepInfo, status: StepStatus) -> None:
     missing = []
     for list_id in info.gate:
+        confirm_gate(session, list_id)
         items = session.checks.get(list_id)
         if items is None:
             missing.append(message(session.lang, "gate_not_shown", list_id=list_id))

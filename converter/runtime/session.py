@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ParameterError, RecordError
 from ..parameters import from_declaration, resolve, resolve_settings
 from ..records import events as ev
-from ..records.journal import Journal
+from ..records.journal import Journal, read_journal
 from ..records.layout import JOURNAL
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
@@ -33,9 +33,18 @@ from .views import show_start
 class Session(RunState):
     """One run in this kernel, with the calls the generated cells make."""
 
-    def checklist(self, list_id: str, title: str, items: list, *, role: str = "info") -> None:
+    def checklist(
+        self,
+        list_id: str,
+        title: str,
+        items: list,
+        *,
+        role: str = "info",
+        step: str | None = None,
+        section: str | None = None,
+    ) -> None:
         """Show a checklist cell's widgets (see :mod:`converter.runtime.checklists`)."""
-        show_checklist(self, list_id, title, items, role=role)
+        show_checklist(self, list_id, title, items, role=role, step=step, section=section)
 
     def expect(self, step_id: str, *, match: str, text: str) -> None:
         """Check a step's output against its expected result (see :mod:`.expect`)."""
@@ -81,6 +90,7 @@ def start(
         env=env,
         cwd=os.getcwd(),
         notebook_path=_notebook_path(),
+        prior_checks=_prior_checks(run_dir),
     )
     session.journal.write(
         ev.SESSION_START,
@@ -122,6 +132,12 @@ def _resume(session: Session, settings: Settings) -> Session:
     register_step_magic(session)
     show_start(session)
     return session
+
+
+def _prior_checks(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Check states already journaled in this record (the rollback pass continues the run)."""
+    journal = run_dir / JOURNAL
+    return ev.check_states(read_journal(journal)) if journal.exists() else {}
 
 
 def _notebook_path() -> str | None:

@@ -98,6 +98,10 @@ class RunState:
     cwd: str
     results: dict[str, StepResult] = field(default_factory=dict)
     checks: dict[str, dict[str, CheckState]] = field(default_factory=dict)
+    check_views: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Each shown checklist's title and display id, to update its view when it is ticked."""
+    prior_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Check states an earlier pass of this run journaled (the rollback pass starts from them)."""
     finished: bool = False
     display_seq: int = 0
     notebook_path: str | None = None

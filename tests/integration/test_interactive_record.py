@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from evidence import disagreements
 from jupyter_client import KernelManager
 
 from converter.markdown.parse import parse_file
@@ -116,6 +117,14 @@ class Kernel:
         self.client.stop_channels()
         if self.manager.is_alive():
             self.manager.shutdown_kernel(now=False)
+
+
+def exports(record: Path, records: Path) -> dict[str, str]:
+    """``records show`` and the Markdown export, as an auditor would read them."""
+    shown = runbook_cli("records", "show", record.name, "--records", records)
+    md = runbook_cli("records", "export", record.name, "--format", "md", "--records", records)
+    assert shown.returncode == md.returncode == 0, shown.stderr + md.stderr
+    return {"show": shown.stdout, "export.md": md.stdout}
 
 
 def stdout_of(messages: list[dict]) -> str:
@@ -235,6 +244,7 @@ def test_interactive_run_seals_a_complete_record(setting):
 
     verified = runbook_cli("records", "verify", "--all", "--records", records)
     assert verified.returncode == 0, verified.stdout
+    assert not disagreements(record, exports(record, records))
     listed = runbook_cli("records", "list", "--json", "--records", records)
     assert [(r["run_id"], r["status"], r["mode"]) for r in json.loads(listed.stdout)] == [
         (record.name, "succeeded", "interactive")
@@ -280,3 +290,4 @@ def test_abandoned_interactive_run_is_interrupted_with_what_was_done(setting):
     assert "first-step-output-marker" in outputs_text(step)
     verified = runbook_cli("records", "verify", "--all", "--records", records)
     assert verified.returncode == 0, verified.stdout
+    assert not disagreements(record, exports(record, records))  # recovered: the same story too

@@ -1,0 +1,95 @@
+"""Read the check states every file of a record shows, so tests can hold them side by side.
+
+A record tells one story: ``manifest.json``, ``record.ipynb`` (and
+``rollback.ipynb``), ``record.html`` and both exports must show each checklist
+item with the same state, by the same person, at the same time.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+_ITEM = re.compile(r'<li data-check="([^"]+)" data-checked="(true|false)">(.*?)</li>', re.DOTALL)
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_EXPORT_LINE = re.compile(r"^  \[( |x)\] (\S+): .*?(?:  — (.+) at (\S+))?$", re.MULTILINE)
+
+
+class Shown(NamedTuple):
+    """One item as one file shows it."""
+
+    checked: bool
+    at: str | None
+
+
+def from_manifest(record: Path) -> dict[str, Shown]:
+    manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
+    return {
+        c["id"]: Shown(bool(c["checked"]), c.get("at") if c["checked"] else None)
+        for c in manifest["checks"]
+    }
+
+
+def from_markup(text: str) -> dict[str, list[Shown]]:
+    """Every ``<li data-check>`` in HTML (a notebook's outputs or record.html), in order."""
+    found: dict[str, list[Shown]] = {}
+    for item_id, checked, body in _ITEM.findall(html.unescape(text) if "&lt;li" in text else text):
+        stamp = _STAMP.search(body)
+        found.setdefault(item_id, []).append(
+            Shown(checked == "true", stamp.group(0) if stamp and checked == "true" else None)
+        )
+    return found
+
+
+def from_notebook(path: Path) -> dict[str, list[Shown]]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    markup = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {}).get("text/html")
+            if data:
+                markup.append("".join(data) if isinstance(data, list) else data)
+    return from_markup("\n".join(markup))
+
+
+def from_export(text: str) -> dict[str, Shown]:
+    """The checks section of ``records show`` / ``records export --format md``."""
+    return {m.group(2): Shown(m.group(1) == "x", m.group(4)) for m in _EXPORT_LINE.finditer(text)}
+
+
+def disagreements(record: Path, exports: dict[str, str]) -> list[str]:
+    """Every place a file of ``record`` shows an item differently from the manifest."""
+    truth = from_manifest(record)
+    problems = []
+    views: dict[str, dict[str, list[Shown]]] = {
+        name: from_notebook(record / name)
+        for name in ("record.ipynb", "rollback.ipynb")
+        if (record / name).exists()
+    }
+    views["record.html"] = from_markup((record / "record.html").read_text(encoding="utf-8"))
+    for name, text in exports.items():
+        views[name] = {k: [v] for k, v in from_export(text).items()}
+    for name, shown in views.items():
+        for item_id, states in shown.items():
+            for state in states:
+                if item_id not in truth:
+                    problems.append(f"{name}: {item_id} is not in the manifest")
+                elif state != truth[item_id]:
+                    problems.append(f"{name}: {item_id} shows {state}, manifest {truth[item_id]}")
+    notebooks = {
+        item_id for name in ("record.ipynb", "rollback.ipynb") for item_id in views.get(name, {})
+    }
+    for name, shown_ids in (
+        ("the notebooks", notebooks),
+        ("record.html", set(views["record.html"])),
+    ):
+        missing = [
+            item_id
+            for item_id, state in truth.items()
+            if state.checked and item_id not in shown_ids
+        ]
+        problems += [f"{name}: ticked {item_id} is not shown" for item_id in missing]
+    return problems
