@@ -58,7 +58,8 @@ def status_bundle(step_id: str, title: str, status: str, detail: str = "") -> Bu
     plain = f"{icon} [{step_id}] {title}: {status}" + (f" ({detail})" if detail else "")
     color = _COLORS.get(status, "#57606a")
     markup = (
-        f'<div class="runbook-status runbook-{html.escape(status)}" data-step="{html.escape(step_id)}" '
+        f'<div class="runbook-status runbook-{html.escape(status)}" '
+        f'data-step="{html.escape(step_id)}" '
         f'style="border-left:4px solid {color};padding:2px 8px;margin:2px 0">'
         f"{icon} <b>{html.escape(step_id)}</b> {html.escape(title)}: "
         f'<span style="color:{color}">{html.escape(status)}</span>'
@@ -68,7 +69,9 @@ def status_bundle(step_id: str, title: str, status: str, detail: str = "") -> Bu
     return {"text/html": markup, "text/plain": plain}
 
 
-def checklist_bundle(list_id: str, title: str, items: Iterable[Mapping[str, Any]], lang: str) -> Bundle:
+def checklist_bundle(
+    list_id: str, title: str, items: Iterable[Mapping[str, Any]], lang: str
+) -> Bundle:
     """Every item of a checklist with its state; who ticked it and when.
 
     ``items`` are mappings with ``id``, ``text``, ``checked`` and, once someone
@@ -81,13 +84,17 @@ def checklist_bundle(list_id: str, title: str, items: Iterable[Mapping[str, Any]
         who = _who(item, lang)
         lines.append(f"{mark} {item.get('text')}" + (f" — {who}" if who else ""))
         rows.append(
-            f'<li data-check="{html.escape(str(item.get("id")))}" data-checked="{str(checked).lower()}">'
-            f"{mark} {html.escape(str(item.get('text')))}" + (f" <small>— {html.escape(who)}</small>" if who else "")
+            f'<li data-check="{html.escape(str(item.get("id")))}" '
+            f'data-checked="{str(checked).lower()}">'
+            f"{mark} {html.escape(str(item.get('text')))}"
+            + (f" <small>— {html.escape(who)}</small>" if who else "")
             + "</li>"
         )
     heading = f"<b>{html.escape(title)}</b>" if title else ""
-    markup = (f'<div class="runbook-checklist-state" data-list="{html.escape(list_id)}">{heading}'
-              f'<ul style="list-style:none">{"".join(rows)}</ul></div>')
+    markup = (
+        f'<div class="runbook-checklist-state" data-list="{html.escape(list_id)}">{heading}'
+        f'<ul style="list-style:none">{"".join(rows)}</ul></div>'
+    )
     return {"text/html": markup, "text/plain": "\n".join(lines)}
 
 
@@ -110,4 +117,9 @@ def cap_output(text: str, lang: str, log: str) -> str:
     data = text.encode("utf-8")
     if len(data) <= OUTPUT_CAP_BYTES:
         return text
-    return data[:OUTPUT_CAP_BYTES].decode("utf-8", errors="ignore") + "\n" + capped_notice(lang, log) + "\n"
+    return (
+        data[:OUTPUT_CAP_BYTES].decode("utf-8", errors="ignore")
+        + "\n"
+        + capped_notice(lang, log)
+        + "\n"
+    )
