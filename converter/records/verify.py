@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .damage import is_checkpoint, sealed_damage
 from .layout import CHAIN_HEAD, JOURNAL, MANIFEST
 
 
@@ -134,10 +135,11 @@ def _check_record(records: Path, run_dir: Path) -> tuple[list[Problem], _Entry |
         if actual != expected:
             problems.append(Problem(f"{where}/{name}", "altered: sha256 differs from the manifest"))
     for name in sorted(_tree(base, "")):
-        if name not in files and name != MANIFEST:
+        if name not in files and name != MANIFEST and not is_checkpoint(name):
             problems.append(
                 Problem(f"{where}/{name}", "file not listed in the manifest (added after sealing)")
             )
+    problems.extend(Problem(path, message) for path, message in sealed_damage(where, manifest))
     return problems, entry
 
 

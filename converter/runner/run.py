@@ -20,7 +20,7 @@ from typing import Any
 
 import nbformat
 
-from ..errors import ParameterError, RunbookError
+from ..errors import DiskFull, ParameterError, RunbookError, is_disk_full
 from ..parameters import DEFAULT_RECORDS, from_declaration, operator_name, resolve
 from ..records import events as ev
 from ..records import layout
@@ -95,6 +95,22 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         declared, options.parameters, from_text=options.parameters_from_text, strict=True
     )
     _check_confirm_ids(meta, options.confirm)
+    try:
+        return _run(options, nb, resolved, operator)
+    except (OSError, RunbookError) as exc:
+        # A full disk anywhere (journal, papermill's save, sealing) leaves the record unsealed
+        # and its files intact; recovery seals it later from the journal, with no made-up reason.
+        if is_disk_full(exc):
+            raise DiskFull(str(options.records)) from exc
+        if isinstance(exc, OSError):
+            raise RunbookError(f"{exc.strerror or exc}", path=exc.filename) from exc
+        raise
+
+
+def _run(
+    options: RunOptions, nb: nbformat.NotebookNode, resolved: Any, operator: str
+) -> RunOutcome:
+    meta = nb.metadata["runbook"]
     if options.records.is_dir():
         finalize_abandoned(options.records)  # seal runs that were killed before they could
     run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
