@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import busy_note, load, machine, stamp, write_sections
 from synthetic import generate
 
-from converter.records.index import INDEX, RunFilter, list_runs, reindex
+from converter.records.index import RunFilter, list_runs, reindex
+from converter.records.layout import INDEX
 from converter.records.verify import verify_all
 
 LIST_TARGET_S = 1.0

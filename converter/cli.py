@@ -234,10 +234,12 @@ def records_list(
     import json
 
     from .records.index import RunFilter, list_runs, matches, running_row
+    from .records.indexdb import require_directory
     from .records.recover import settle
 
+    require_directory(records)
     where = RunFilter(runbook, status, operator, since, until, limit)
-    running = settle(records)[1] if records.is_dir() else []
+    running = settle(records)[1]
     rows = [] if status == "running" else list_runs(records, where)
     live = [
         row
@@ -313,22 +315,31 @@ def records_verify(run: str | None, records: Path, check_all: bool) -> None:
 
     Example: runbook records verify --all
     """
+    from .records.damage import checkpoint_notes, unsealed_damage
+    from .records.indexdb import require_directory
     from .records.verify import verify_all, verify_chain, verify_record
 
+    require_directory(records)
     if run and not check_all:
         from .records.index import find_run
 
         run_dir = find_run(records, run)
-        problems = verify_record(records, run_dir) + verify_chain(records)
-        count, unsealed = 1, list[str]()
+        problems = [str(p) for p in verify_record(records, run_dir) + verify_chain(records)]
+        count, unsealed, checked = 1, list[str](), [run_dir]
     else:
-        count, problems, unsealed = verify_all(records)
+        count, found, unsealed = verify_all(records)
+        problems = [str(p) for p in found]
+        checked = sorted(d for d in records.glob("*/*") if d.is_dir())
+    damaged = unsealed_damage(records, [records / path for path in unsealed])
+    problems += damaged
     for problem in problems:
         click.echo(f"FAIL {problem}")
     for path in unsealed:
         click.echo(
             f"note {path}: not sealed yet (running, or interrupted: run 'runbook records reindex')"
         )
+    for note in checkpoint_notes(records, checked):
+        click.echo(f"note {note}")
     click.echo(f"{count} record(s) checked, {len(problems)} problem(s)")
     raise SystemExit(1 if problems else 0)
 
@@ -362,6 +373,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except OSError as exc:  # a file the user named, a full disk: a message, never a traceback
+        where = f"{exc.filename}: " if exc.filename else "error: "
+        click.echo(f"{where}{exc.strerror or exc}", err=True)
+        sys.exit(2)
     except SystemExit as exc:
         sys.exit(exc.code)
 

@@ -6,6 +6,8 @@ A message names the place, the problem and the fix, e.g.
 
 from __future__ import annotations
 
+import errno
+
 
 class RunbookError(Exception):
     """Base of every error caused by input (files, parameters, records): exit code 2."""
@@ -36,3 +38,24 @@ class ParameterError(RunbookError):
 
 class RecordError(RunbookError):
     """The evidence record cannot be written or read."""
+
+
+class DiskFull(RecordError):
+    """The records filesystem is full: evidence cannot be written, so no record may claim it."""
+
+    def __init__(self, path: str | None = None):
+        super().__init__("no space left on device", path=path)
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk or quota: ENOSPC, EDQUOT, SQLITE_FULL."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, DiskFull):
+            return True
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "disk is full" in str(exc) or "No space left on device" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

@@ -5,8 +5,9 @@ Bottom up: ``layout`` (file names), ``mask`` (secrets out of every file),
 readers), ``outputs`` (status and checklist views shared with the kernel),
 ``verdict`` (journal → status), ``manifest`` and ``chain`` (hashes and the hash
 chain), ``rebuild`` (a record notebook from the journal), ``html``
-(offline rendering), ``index`` (the SQLite cache), ``seal`` (the one path that
-seals and indexes), ``recover`` (abandoned runs), ``verify`` and ``report``.
+(offline rendering), ``indexdb`` and ``index`` (the SQLite cache), ``protect``
+(read-only files, inert notebooks), ``seal`` (the one path that seals and
+indexes), ``recover`` (abandoned runs), ``damage``, ``verify`` and ``report``.
 Nothing here imports the kernel, the runner or the converter stages.
 """
 

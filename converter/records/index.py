@@ -1,63 +1,26 @@
 """The records index: an SQLite table of manifests, for fast ``records list`` and lookup.
 
-The manifests stay the source of truth; the index is a cache that
-``runbook records reindex`` rebuilds from them, and verification never reads it
-(anyone who can edit a record can edit the index too). Concurrent runs update it
-safely: WAL journal, one short ``BEGIN IMMEDIATE`` transaction per record, and a
-busy timeout so a writer waits for the lock instead of failing.
+The manifests stay the source of truth; the index is a cache rebuilt from them
+whenever it is missing, corrupt, behind or of an old schema (:mod:`.indexdb`
+owns the file and those rules), and verification never reads it (anyone who
+can edit a record can edit the index too).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import RecordError
 from . import events as ev
-from .layout import INDEX, JOURNAL, MANIFEST
+from . import indexdb
+from .indexdb import COLUMNS, INSERT
+from .layout import JOURNAL, MANIFEST
 from .manifest import hash_file
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    runbook_id TEXT NOT NULL,
-    title TEXT,
-    status TEXT NOT NULL,
-    operator TEXT,
-    mode TEXT,
-    dry_run INTEGER NOT NULL DEFAULT 0,
-    started_at TEXT,
-    finished_at TEXT,
-    failed_step TEXT,
-    path TEXT NOT NULL,
-    manifest_sha256 TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
-CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
-"""
-COLUMNS = (
-    "run_id",
-    "runbook_id",
-    "title",
-    "status",
-    "operator",
-    "mode",
-    "dry_run",
-    "started_at",
-    "finished_at",
-    "failed_step",
-    "path",
-    "manifest_sha256",
-)
-INSERT = (
-    f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
 
 
 @dataclass(frozen=True)
@@ -70,25 +33,6 @@ class RunFilter:
     since: str | None = None
     until: str | None = None
     limit: int | None = None
-
-
-@contextmanager
-def connect(records: Path) -> Iterator[sqlite3.Connection]:
-    """Open (and create) the index with WAL and a generous busy timeout."""
-    records.mkdir(parents=True, exist_ok=True)
-    try:
-        db = sqlite3.connect(records / INDEX, timeout=30, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise RecordError(
-            f"cannot open the records index: {exc}", path=str(records / INDEX)
-        ) from None
-    try:
-        db.row_factory = sqlite3.Row
-        _retry(lambda: db.execute("PRAGMA journal_mode=WAL"))
-        _retry(lambda: db.executescript(SCHEMA))
-        yield db
-    finally:
-        db.close()
 
 
 def index_row(
@@ -109,6 +53,7 @@ def index_row(
         "failed_step": failure.get("step"),
         "path": run_dir.relative_to(records).as_posix(),
         "manifest_sha256": manifest_sha256 or hash_file(run_dir / MANIFEST),
+        "previous": manifest.get("previous") if isinstance(manifest.get("previous"), str) else None,
     }
 
 
@@ -133,15 +78,31 @@ def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[st
 
 
 def add_records(records: Path, rows: list[dict[str, Any]]) -> None:
-    """Insert or replace rows in one transaction (retried while another writer holds the lock)."""
+    """Insert or replace rows in one transaction (retried while another writer holds the lock).
+
+    A row whose ``previous`` manifest is not indexed (its run was killed between
+    sealing and indexing) marks the index ``behind``: the next reader rebuilds it.
+    """
     if not rows:
         return
-    with connect(records) as db:
-        _retry(
-            lambda: _transaction(
-                db, lambda: db.executemany(INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])
-            )
-        )
+    values = [tuple(row[c] for c in COLUMNS) for row in rows]
+
+    def body(db: sqlite3.Connection) -> None:
+        db.executemany(INSERT, values)
+        for row in rows:
+            previous = row.get("previous")
+            if (
+                previous
+                and not db.execute(
+                    "SELECT 1 FROM runs WHERE manifest_sha256 = ?", (previous,)
+                ).fetchone()
+            ):
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", (indexdb.BEHIND, row["run_id"])
+                )
+
+    with indexdb.connect(records) as db:
+        indexdb.write(records, lambda: indexdb.transaction(db, lambda: body(db)))
 
 
 def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -150,7 +111,7 @@ def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None
 
 
 def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
-    """Index rows matching ``where``, newest first (the index is rebuilt first if it is missing)."""
+    """Index rows matching ``where``, newest first (the index is brought up to date first)."""
     clauses, args = [], []
     for column, value in (
         ("runbook_id", where.runbook),
@@ -167,18 +128,15 @@ def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
         clauses.append("started_at < ?")
         args.append(utc_bound(where.until))
     sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-    sql += " ORDER BY started_at DESC, run_id DESC" + (
-        f" LIMIT {int(where.limit)}" if where.limit else ""
+    sql += " ORDER BY started_at DESC, run_id DESC"
+    sql += f" LIMIT {int(where.limit)}" if where.limit else ""
+    found = indexdb.read_index(
+        records, lambda: scan_rows(records), lambda db: [dict(r) for r in db.execute(sql, args)]
     )
-    if not (records / INDEX).exists():
-        if not any(records.glob(f"*/*/{MANIFEST}")):
-            return []
-        reindex(records)  # deleted or never built: the manifests are the truth
-    with connect(records) as db:
-        rows = [dict(row) for row in db.execute(sql, args)]
-    for row in rows:
+    for row in found:
         row["dry_run"] = bool(row["dry_run"])
-    return rows
+        row.pop("previous", None)
+    return found
 
 
 def matches(row: dict[str, Any], where: RunFilter) -> bool:
@@ -219,6 +177,10 @@ def find_run(records: Path, ref: str) -> Path:
     The record directory itself (as ``runbook run`` prints it) is accepted too, and
     ``last`` names the newest record (run ids start with their UTC start time).
     """
+    given = Path(ref)
+    if given.is_dir() and ((given / MANIFEST).exists() or (given / JOURNAL).exists()):
+        return given
+    indexdb.require_directory(records)
     if ref == "last":
         newest = max(
             (p.parent for p in records.glob(f"*/*/{JOURNAL}")), key=lambda d: d.name, default=None
@@ -226,16 +188,16 @@ def find_run(records: Path, ref: str) -> Path:
         if newest is None:
             raise RecordError("no records yet", path=str(records))
         return newest
-    given = Path(ref)
-    if given.is_dir() and ((given / MANIFEST).exists() or (given / JOURNAL).exists()):
-        return given
     matches: list[str] = []
-    if (records / INDEX).exists():
-        with connect(records) as db:
-            matches = [
+    if indexdb.is_writable(records):  # read-only: the tree below answers without a scan
+        matches = indexdb.read_index(
+            records,
+            lambda: scan_rows(records),
+            lambda db: [
                 r["path"]
                 for r in db.execute("SELECT path FROM runs WHERE run_id LIKE ? || '%'", (ref,))
-            ]
+            ],
+        )
     if not matches:
         matches = sorted(
             {p.parent.relative_to(records).as_posix() for p in records.glob(f"*/{ref}*/{JOURNAL}")}
@@ -250,10 +212,8 @@ def find_run(records: Path, ref: str) -> Path:
     return records / matches[0]
 
 
-def reindex(records: Path) -> int:
-    """Rebuild the index from every manifest on disk; returns the number of records."""
-    import hashlib
-
+def scan_rows(records: Path) -> list[dict[str, Any]]:
+    """An index row for every readable manifest on disk (the truth the index caches)."""
     rows = []
     for manifest_path in sorted(records.glob(f"*/*/{MANIFEST}")):
         try:
@@ -262,51 +222,19 @@ def reindex(records: Path) -> int:
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict):
-            rows.append(
-                index_row(
-                    records,
-                    manifest_path.parent,
-                    manifest,
-                    manifest_sha256=hashlib.sha256(data).hexdigest(),
-                )
-            )
-    found = {row["path"] for row in rows}
-    with connect(records) as db:
-
-        def rebuild() -> (
-            None
-        ):  # one transaction: a concurrent reader sees the old index or the new one
-            # Rows of records gone from disk go; a row a run added after our scan stays.
-            stale = [
-                (r["path"],)
-                for r in db.execute("SELECT path FROM runs")
-                if r["path"] not in found and not (records / r["path"] / MANIFEST).exists()
-            ]
-            db.executemany("DELETE FROM runs WHERE path = ?", stale)
-            db.executemany(INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])
-
-        _retry(lambda: _transaction(db, rebuild))
-    return len(rows)
+            sha = hashlib.sha256(data).hexdigest()
+            rows.append(index_row(records, manifest_path.parent, manifest, manifest_sha256=sha))
+    return rows
 
 
-def _transaction(db: sqlite3.Connection, body: Callable[[], object]) -> None:
-    """Run ``body`` in one ``BEGIN IMMEDIATE`` transaction (the write lock is taken up front)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        body()
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-def _retry(action, attempts: int = 50):
-    """Run ``action``; on "database is locked" wait and retry (busy_timeout covers most cases)."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
-                raise RecordError(f"records index: {exc}") from None
-            time.sleep(0.05 * (attempt + 1))
-    return None
+def reindex(records: Path) -> int:
+    """Rebuild the index from every manifest on disk; returns the number of records."""
+    indexdb.require_directory(records)
+    if not indexdb.is_writable(records):
+        raise RecordError(
+            "the records directory is read-only: nothing to reindex "
+            "(list, show, export and verify work without writing)",
+            path=str(records),
+        )
+    with indexdb.connect(records) as db:
+        return indexdb.rebuild(records, db, lambda: scan_rows(records))

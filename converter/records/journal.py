@@ -112,7 +112,23 @@ class Journal:
 
 
 def read_journal(path: Path) -> list[dict]:
-    """All events in file order; an unterminated last line (a kill mid-write) is ignored."""
+    """All events in file order; an unterminated last line (a kill mid-write) is ignored.
+
+    Any other malformed line raises :class:`RecordError` with its line number.
+    """
+    events, damage = read_journal_prefix(path)
+    if damage is not None:
+        line, message = damage
+        raise RecordError(message, path=str(path), line=line)
+    return events
+
+
+def read_journal_prefix(path: Path) -> tuple[list[dict], tuple[int, str] | None]:
+    """The events before the first corrupt line, and (line number, what is wrong) or None.
+
+    Used to seal a run whose journal was damaged: what came before the damage is
+    still evidence, and the damage itself is stated in the record.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -129,10 +145,10 @@ def read_journal(path: Path) -> list[dict]:
         except (UnicodeDecodeError, json.JSONDecodeError):
             if last:
                 break
-            raise RecordError("malformed journal line", path=str(path), line=number) from None
+            return events, (number, "malformed journal line")
         if not isinstance(event, dict):
             if last:
                 break
-            raise RecordError("journal line is not a JSON object", path=str(path), line=number)
+            return events, (number, "journal line is not a JSON object")
         events.append(event)
-    return events
+    return events, None

@@ -3,7 +3,7 @@
 ::
 
     <records>/
-        index.sqlite  .chain-head  .chain.lock  .recover.lock
+        index.sqlite  .index.lock  .chain-head  .chain.lock  .recover.lock
         <runbook-id>/<yyyymmddThhmmssZ>-<8 hex>/
             record.ipynb  [rollback.ipynb]  record.html (both passes)
             journal.jsonl  logs/<step>.log  manifest.json
@@ -25,6 +25,12 @@ STOP_FILE = "STOP"
 """Touched by the runner on a signal: ``%%step`` starts no further step (never part of a record)."""
 
 INDEX = "index.sqlite"
+INDEX_LOCK = ".index.lock"
+"""Taken while the index file is replaced (old schema, corrupt): one process does it."""
+CORRUPT_INDEX = "index.sqlite.corrupt-{stamp}"
+"""Where a corrupt index is moved aside (kept for a post-mortem, never read again)."""
+CHECKPOINTS = ".ipynb_checkpoints"
+"""JupyterLab's copies of an opened notebook: a note in a record, never part of it."""
 CHAIN_HEAD = ".chain-head"
 CHAIN_LOCK = ".chain.lock"
 RECOVER_LOCK = ".recover.lock"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RecordError
 from . import events as ev
 from . import layout
-from .journal import read_journal
+from .journal import read_journal_prefix
 from .mask import SecretMasker
 from .seal import Seal, seal_run
 from .verdict import judge
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     import nbformat
 
 _PID_REUSE_SLACK_S = 2.0
+ABANDONED = "its processes ended before the record was sealed (killed, or crashed)"
+"""The reason recovery states: it cannot know a signal did it (a crash or full disk looks alike)."""
 
 
 def unsealed_records(records: Path) -> list[Path]:
@@ -73,13 +75,20 @@ def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, A
     candidates = unsealed_records(records)
     if not candidates:
         return sealed, running
+    if not os.access(records, os.W_OK):  # a read-only archive (an auditor's mount): seal nothing
+        for run_dir in candidates:
+            with suppress(RecordError):
+                events = read_journal_prefix(run_dir / layout.JOURNAL)[0]
+                if events and writer_alive(events):
+                    running.append((run_dir, events))
+        return sealed, running
     with _recover_lock(records):
         for run_dir in candidates:
             try:
-                events = read_journal(run_dir / layout.JOURNAL)
+                events, damage = read_journal_prefix(run_dir / layout.JOURNAL)
             except RecordError:
-                continue  # a corrupt journal is for `verify` to report, not for us to paper over
-            if not events:
+                continue  # gone meanwhile
+            if not events and damage is None:
                 continue  # created this instant and not yet journaled
             if writer_alive(events):
                 running.append((run_dir, events))
@@ -87,12 +96,12 @@ def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, A
             if (run_dir / layout.MANIFEST).exists():
                 continue  # sealed by its own writer before it went away
             try:
-                events = read_journal(
-                    run_dir / layout.JOURNAL
-                )  # everything the writer wrote before it went
-                finalize_interrupted(records, run_dir, events)
-            except RecordError:
-                continue
+                # everything the writer wrote before it went (up to a corrupt line, if any)
+                events, damage = read_journal_prefix(run_dir / layout.JOURNAL)
+                line = damage[0] if damage else None
+                finalize_interrupted(records, run_dir, events, corrupt_journal_line=line)
+            except (RecordError, OSError):
+                continue  # e.g. a full disk: it stays unsealed until a later settle can write
             sealed.append(run_dir)
     return sealed, running
 
@@ -102,12 +111,16 @@ def finalize_abandoned(records: Path) -> list[Path]:
     return settle(records)[0]
 
 
-def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
+def finalize_interrupted(
+    records: Path, run_dir: Path, events: list[ev.Event], *, corrupt_journal_line: int | None = None
+) -> dict[str, Any]:
     """Seal one abandoned record (and index it).
 
     A run that stopped at a failed or blocked step (plain papermill stops there and
     nobody runs the finish cell) keeps that verdict; anything else — a kill
-    mid-step, an operator who walked away — is ``interrupted``.
+    mid-step, an operator who walked away — is ``interrupted``. So is a run whose
+    journal has a corrupt line: ``events`` are those before it, and the reason
+    names the line.
     """
     import nbformat  # a second to import: `records list` pays it only when something needs sealing
 
@@ -124,12 +137,15 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -
         # in between, the outputs are in the journal and logs/, so rebuild from those.
         nbformat.write(record_notebook(run_dir, events, saved or source), record)
     verdict = judge(events)
-    if (
+    if corrupt_journal_line is not None:
+        why = f"journal line {corrupt_journal_line} is corrupt (sealed with the events before it)"
+        verdict = judge(events, interrupted=True, why=why)
+    elif (
         verdict.status not in ("failed", "blocked")
         or verdict.failed_step is None
         or ev.open_steps(events)
     ):
-        verdict = judge(events, interrupted=True)  # killed mid-way or walked away from: interrupted
+        verdict = judge(events, interrupted=True, why=ABANDONED)  # killed or walked away from
     return seal_run(
         Seal(
             run_dir=run_dir,
@@ -143,12 +159,13 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -
             dry_run=facts.dry_run,
             mode=facts.mode or "headless",
             masker=SecretMasker([]),
+            corrupt_journal_line=corrupt_journal_line,
         )
     )
 
 
 def declared_runbook(nb: nbformat.NotebookNode | None, facts: ev.RunFacts) -> dict[str, Any]:
-    """The declared runbook (id, title, steps, checklists): from the notebook, else the journal."""
+    """The declared runbook (id, title, steps, checklists): the notebook's, else the journal's."""
     meta = nb.metadata.get("runbook") if nb is not None else None
     declared = dict(meta) if isinstance(meta, dict) else {}
     runbook = {"id": facts.runbook.get("id") or declared.get("id"), **facts.runbook, **declared}

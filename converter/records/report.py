@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
-from .journal import read_journal
+from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST
 from .outputs import cap_output
 from .recover import writer_alive
@@ -39,7 +39,8 @@ class RecordView:
 
 def load_view(run_dir: Path) -> RecordView:
     """Read a record (sealed or not) into a view."""
-    events = read_journal(run_dir / JOURNAL) if (run_dir / JOURNAL).exists() else []
+    # A corrupt line is reported by `verify`; the report shows what came before it.
+    events = read_journal_prefix(run_dir / JOURNAL)[0] if (run_dir / JOURNAL).exists() else []
     sealed = (run_dir / MANIFEST).exists()
     if sealed:
         manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))

@@ -4,7 +4,13 @@ The one path by which every record is sealed — headless (the runner, after the
 kernel is gone), interactive (the finish cell) and abandoned (recovery) — so
 all three write the same files with the same fields. Every file is re-masked as
 a last line of defence (a secret must not reach a record file in any
-encoding), then hashed into ``manifest.json``, which is written last.
+encoding), then hashed into ``manifest.json``, which is written last. Then the
+files are made read-only and the notebooks refuse to run (:mod:`.protect`).
+
+A seal that cannot write (a full disk) raises :class:`DiskFull` and leaves the
+record unsealed with its files intact (every rewrite is atomic), so recovery
+seals it later with what the journal says. A failure to index does not fail
+the seal: the index is a cache that the next reader rebuilds.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import DiskFull, RecordError, is_disk_full
 from . import layout
 from .chain import finalize_record
 from .events import Event
 from .index import index_record
-from .journal import masked_json, read_journal, utc_now
+from .journal import masked_json, read_journal, read_journal_prefix, utc_now
 from .mask import SecretMasker
+from .protect import guard_cells, make_read_only, refusal, write_atomic
 from .verdict import Verdict, final_checks
 
 
@@ -40,6 +48,8 @@ class Seal:
     dry_run: bool
     mode: str
     masker: SecretMasker
+    corrupt_journal_line: int | None = None
+    """Set by recovery when a journal line is corrupt: only the events before it are read."""
 
     @property
     def records(self) -> Path:
@@ -50,21 +60,42 @@ class Seal:
 def seal_run(seal: Seal) -> dict[str, Any]:
     """Write record.html and manifest.json for a run whose notebooks and journal exist; index it."""
     run_dir = seal.run_dir
+    try:
+        sealed = _write_record(seal)
+    except (OSError, RecordError) as exc:
+        if is_disk_full(exc):
+            raise DiskFull(str(seal.records)) from exc
+        if isinstance(exc, RecordError):
+            raise
+        raise RecordError(
+            f"cannot seal the record: {exc.strerror or exc}", path=str(run_dir)
+        ) from exc
+    try:
+        index_record(seal.records, run_dir, sealed)
+    except RecordError:
+        pass  # the index is a cache: the next reader finds this record missing and rebuilds it
+    make_read_only(run_dir)
+    return sealed
+
+
+def _write_record(seal: Seal) -> dict[str, Any]:
+    run_dir = seal.run_dir
     with contextlib.suppress(FileNotFoundError):
         (run_dir / layout.STOP_FILE).unlink()
+    message = refusal(seal.runbook, run_dir.name)
     passes = ((layout.RECORD_NOTEBOOK, seal.verdict), (layout.ROLLBACK_NOTEBOOK, seal.rollback))
     for name, verdict in passes:
         if (run_dir / name).exists():
-            _stamp(run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker)
+            _stamp(run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker,
+                   refusal=message)  # fmt: skip
     _render(run_dir, title=str(seal.runbook.get("title", "")))
     _mask_logs(run_dir, seal.masker)
-    events = read_journal(run_dir / layout.JOURNAL)
-    manifest = masked_json(
-        _manifest(seal, events), seal.masker
-    )  # a secret can hide inside any value
-    sealed = finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
-    index_record(seal.records, run_dir, sealed)
-    return sealed
+    if seal.corrupt_journal_line is None:
+        events = read_journal(run_dir / layout.JOURNAL)
+    else:
+        events = read_journal_prefix(run_dir / layout.JOURNAL)[0]
+    manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide anywhere
+    return finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
 
 
 def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
@@ -96,6 +127,8 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
             "reason": verdict.reason,
             "status": verdict.status,
         }
+        if seal.corrupt_journal_line is not None:
+            manifest["failure"]["journal_line"] = seal.corrupt_journal_line
     if seal.rollback is not None:
         rollback = seal.rollback
         manifest["rollback"] = {
@@ -127,7 +160,9 @@ def manifest_steps(
     return steps
 
 
-def _stamp(path: Path, *, status: str, verdict: Verdict | None, masker: SecretMasker) -> None:
+def _stamp(
+    path: Path, *, status: str, verdict: Verdict | None, masker: SecretMasker, refusal: str
+) -> None:
     import nbformat  # a second to import; reading the archive never needs it
 
     text = masker.mask(path.read_text(encoding="utf-8"))
@@ -138,16 +173,16 @@ def _stamp(path: Path, *, status: str, verdict: Verdict | None, masker: SecretMa
         "failed_step": None if verdict is None else verdict.failed_step,
         "reason": None if verdict is None else verdict.reason,
     }
-    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    nb.metadata["runbook"]["sealed"] = True
+    guard_cells(nb, refusal)
+    write_atomic(path, nbformat.writes(nb) + "\n")
 
 
 def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
     if not masker:
         return
     for log in sorted((run_dir / layout.LOGS).glob("*.log")):
-        log.write_text(
-            masker.mask(log.read_text(encoding="utf-8", errors="replace")), encoding="utf-8"
-        )
+        write_atomic(log, masker.mask(log.read_text(encoding="utf-8", errors="replace")))
 
 
 def _render(run_dir: Path, *, title: str) -> None:
@@ -167,7 +202,7 @@ def _render(run_dir: Path, *, title: str) -> None:
             nbformat.v4.new_markdown_cell("---\n\n## Rollback pass"),
             *_rollback_cells(rollback),
         ]
-    (run_dir / layout.RECORD_HTML).write_text(render_html(nb, title=title), encoding="utf-8")
+    write_atomic(run_dir / layout.RECORD_HTML, render_html(nb, title=title))
 
 
 def _rollback_cells(nb: Any) -> list[Any]:

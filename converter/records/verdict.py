@@ -24,13 +24,22 @@ class Verdict:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+SIGNALLED = "interrupted by a signal"
+
+
 def judge(
-    events: list[dict[str, Any]], *, interrupted: bool = False, stopped: str | None = None
+    events: list[dict[str, Any]],
+    *,
+    interrupted: bool = False,
+    stopped: str | None = None,
+    why: str = SIGNALLED,
 ) -> Verdict:
     """Decide the verdict of one pass from its journal events.
 
-    ``interrupted`` is set when the runner was signalled; ``stopped`` carries the
-    error papermill raised (if any), used when the journal cannot explain the stop.
+    ``interrupted`` is set when the runner was signalled (``why`` then says how it
+    was stopped; recovery says a process vanished, which is not always a signal);
+    ``stopped`` carries the error papermill raised (if any), used when the journal
+    cannot explain the stop.
     """
     steps: dict[str, dict[str, Any]] = {}
     blocked: dict[str, Any] | None = None
@@ -56,15 +65,11 @@ def judge(
             ended = True
     if open_step is not None:
         steps[open_step].update(status="interrupted" if interrupted else "failed")
-        reason = (
-            "interrupted by a signal"
-            if interrupted
-            else "the kernel died while the step was running"
-        )
+        reason = why if interrupted else "the kernel died while the step was running"
         steps[open_step]["reason"] = reason
         return Verdict("interrupted" if interrupted else "failed", open_step, reason, steps)
     if interrupted or any(s.get("status") == "interrupted" for s in steps.values()):
-        return Verdict("interrupted", _last(steps, "interrupted"), "interrupted by a signal", steps)
+        return Verdict("interrupted", _last(steps, "interrupted"), why, steps)
     failed = _last(steps, "failed")
     if failed is not None:
         return Verdict("failed", failed, steps[failed].get("reason"), steps)

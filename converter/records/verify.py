@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .damage import is_checkpoint, sealed_damage
 from .layout import CHAIN_HEAD, JOURNAL, MANIFEST
 
 
@@ -94,7 +95,7 @@ def verify_all(
 
 
 def _check_record(records: Path, run_dir: Path) -> tuple[list[Problem], _Entry | None]:
-    """Problems of one record's files, and its chain entry (plain ``str`` paths: the hot loop)."""
+    """Problems of one record's files, and its chain entry. Plain ``str`` paths: the hot loop."""
     where = run_dir.relative_to(records).as_posix()
     base = str(run_dir)
     try:
@@ -134,10 +135,11 @@ def _check_record(records: Path, run_dir: Path) -> tuple[list[Problem], _Entry |
         if actual != expected:
             problems.append(Problem(f"{where}/{name}", "altered: sha256 differs from the manifest"))
     for name in sorted(_tree(base, "")):
-        if name not in files and name != MANIFEST:
+        if name not in files and name != MANIFEST and not is_checkpoint(name):
             problems.append(
                 Problem(f"{where}/{name}", "file not listed in the manifest (added after sealing)")
             )
+    problems.extend(Problem(path, message) for path, message in sealed_damage(where, manifest))
     return problems, entry
 
 
@@ -249,7 +251,7 @@ def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
     reached: set[str] = set()  # their paths (a copied record has a reached hash but another path)
 
     def loose_ends(before: _Entry | None) -> list[_Entry]:
-        """Manifests nothing links to, not reached yet (older than ``before`` if any are)."""
+        """Manifests nothing links to, not yet reached (older than ``before`` if any are)."""
         tips = [e for e in entries if e.sha256 not in seen and e.sha256 not in linked]
         return [e for e in tips if before is None or e.order <= before.order] or tips
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import nbformat
 
-from ..errors import ParameterError, RunbookError
+from ..errors import DiskFull, ParameterError, RunbookError, is_disk_full
 from ..parameters import DEFAULT_RECORDS, from_declaration, operator_name, resolve
 from ..records import events as ev
 from ..records import layout
@@ -95,36 +95,53 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         declared, options.parameters, from_text=options.parameters_from_text, strict=True
     )
     _check_confirm_ids(meta, options.confirm)
+    try:
+        return _run(options, nb, resolved, operator)
+    except (OSError, RunbookError) as exc:
+        # A full disk anywhere (journal, papermill's save, sealing) leaves the record unsealed
+        # and its files intact; recovery seals it later from the journal, with no made-up reason.
+        if is_disk_full(exc):
+            raise DiskFull(str(options.records)) from exc
+        if isinstance(exc, OSError):
+            raise RunbookError(f"{exc.strerror or exc}", path=exc.filename) from exc
+        raise
+
+
+def _run(
+    options: RunOptions, nb: nbformat.NotebookNode, resolved: Any, operator: str
+) -> RunOutcome:
+    meta = nb.metadata["runbook"]
     if options.records.is_dir():
         finalize_abandoned(options.records)  # seal runs that were killed before they could
     run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
-    masker = SecretMasker(resolved.secrets)
-    journal = Journal(run_dir / layout.JOURNAL, masker=masker)
-    started = utc_now()
-    journal.write(
-        ev.RUN_START,
-        source="runner",
-        pid=os.getpid(),
-        run_id=run_id,
-        operator=operator,
-        dry_run=options.dry_run,
-        parameters=resolved.shown(),
-        confirm=list(options.confirm),
-    )
-    # Secrets are not papermill parameters (papermill writes those into the notebook):
-    # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
-    parameters = {
-        **resolved.public(),
-        "dry_run": options.dry_run,
-        "confirm": list(options.confirm),
-        "operator": operator,
-        "runbook_mode": "headless",
-        "records_dir": str(options.records),
-        "run_dir": str(run_dir),
-        "step_timeout": options.timeout,
-    }
-    guard = SignalGuard(run_dir / layout.JOURNAL)
-    with guard:
+    # Guarded from the moment the record exists: a signal from here on ends the run in
+    # order (no pass starts after it) and the record is still sealed, as interrupted.
+    with SignalGuard(run_dir / layout.JOURNAL) as guard:
+        masker = SecretMasker(resolved.secrets)
+        journal = Journal(run_dir / layout.JOURNAL, masker=masker)
+        started = utc_now()
+        journal.write(
+            ev.RUN_START,
+            source="runner",
+            pid=os.getpid(),
+            run_id=run_id,
+            operator=operator,
+            dry_run=options.dry_run,
+            parameters=resolved.shown(),
+            confirm=list(options.confirm),
+        )
+        # Secrets are not papermill parameters (papermill writes those into the notebook):
+        # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
+        parameters = {
+            **resolved.public(),
+            "dry_run": options.dry_run,
+            "confirm": list(options.confirm),
+            "operator": operator,
+            "runbook_mode": "headless",
+            "records_dir": str(options.records),
+            "run_dir": str(run_dir),
+            "step_timeout": options.timeout,
+        }
         verdict = _execute_pass(
             nb,
             run_dir / layout.RECORD_NOTEBOOK,
@@ -145,7 +162,6 @@ def run_runbook(options: RunOptions) -> RunOutcome:
                 guard,
                 options,
             )
-        # Still guarded: a signal from here on is noted and ignored, so the record gets sealed.
         status = "interrupted" if guard.interrupted else verdict.status
         journal.write(ev.RUN_END, source="runner", status=status)
         journal.close()

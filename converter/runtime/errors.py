@@ -24,3 +24,12 @@ class StepFailed(_OneLine):
 
 class StepBlocked(_OneLine):
     """A gate before this step has unticked items; tick them (or --confirm) and run again."""
+
+
+class SealedRecord(_OneLine):
+    """A sealed record notebook was executed: evidence never runs again; open the runbook instead.
+
+    Raised by the first code cell of every sealed ``record.ipynb`` (written there by
+    :mod:`converter.records.seal`), so papermill, nbclient and JupyterLab's "Run All"
+    stop before anything starts: no step, no journal, no new record.
+    """

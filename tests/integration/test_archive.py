@@ -24,6 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from reliability import record_trial
 
 from converter.records.journal import read_journal
 
@@ -360,9 +361,11 @@ def test_list_honours_RUNBOOK_RECORDS(records, runs, tmp_path):
         "records", "verify", "--all", cwd=elsewhere, env={"RUNBOOK_RECORDS": str(records)}
     )
     assert verified.returncode == 0, verified.stdout
-    # without it, ./records of the working directory is used: there is none
-    empty = runbook("records", "list", "--json", cwd=elsewhere)
-    assert empty.returncode == 0 and json.loads(empty.stdout) == []
+    # without it, ./records of the working directory is used: there is none, and a typo
+    # must not look like an empty archive
+    missing = runbook("records", "list", "--json", cwd=elsewhere)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr == "records: no such records directory\n"
 
 
 def test_reindex_rebuilds_the_index_from_the_manifests(records, runs):
@@ -638,3 +641,4 @@ def test_sigkilled_run_is_listed_interrupted_and_chains(tmp_path):
     assert verified.returncode == 0, verified.stdout
     assert "2 record(s) checked, 0 problem(s)" in verified.stdout
     assert [r["status"] for r in list_json(records)] == ["succeeded", "interrupted"]
+    record_trial("SIGKILL of the runner mid-step, sealed by records list", 1, 0)

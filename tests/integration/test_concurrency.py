@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from reliability import record_trial
 
 from converter.records.layout import CHAIN_HEAD
 
@@ -136,6 +137,7 @@ def test_twenty_runs_at_once_make_one_chain(tmp_path):
         assert manifest["status"] == "succeeded"
         numbers.add(manifest["parameters"]["n"])
     assert numbers == set(range(RUNS))
+    record_trial("20 concurrent runs into one archive", RUNS, RUNS - len(visited))
 
     listed = subprocess.run(
         [sys.executable, "-m", "converter", "records", "list", "--json", "--records", str(records)],

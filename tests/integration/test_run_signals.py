@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from reliability import record_trial
 
 from converter.markdown.parse import parse_text
 from converter.notebook.build import build_notebook
@@ -377,6 +378,7 @@ def test_signal_mid_step_interrupts_it_and_keeps_the_record(tmp_path, marker, st
     assert not runner.has_event("step_start", "1-2")
 
     assert_nothing_left(marker, bg_pid, kernel)
+    record_trial(f"{signal.Signals(signum).name} of the runner mid-step", 1, 0)
 
 
 @pytest.mark.parametrize("when", ["run_start", "pass_start"])
@@ -395,6 +397,7 @@ def test_signal_before_any_step_runs_nothing_and_seals_the_record(tmp_path, mark
     assert {s["status"] for s in manifest["steps"]} == {"not_run"}
     assert "started 42" not in (record / "record.html").read_text(encoding="utf-8")
     assert_nothing_left(marker, runner.kernel_pid())
+    record_trial(f"SIGTERM of the runner at {when}", 1, 0)
 
 
 def test_signal_during_a_python_cell_stops_before_the_next_step(tmp_path, marker, start):
@@ -415,6 +418,7 @@ def test_signal_during_a_python_cell_stops_before_the_next_step(tmp_path, marker
     assert not runner.has_event("step_start", "1-1")
     assert manifest_step(manifest, "1-1")["status"] == "not_run"
     assert_nothing_left(marker, kernel)
+    record_trial("SIGTERM of the runner during a Python cell", 1, 0)
 
 
 def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, marker, start):
@@ -449,6 +453,7 @@ def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, mar
     assert "started 42" in cell_text(
         step_cell(nbformat.read(record / "record.ipynb", as_version=4), "1-1")
     )
+    record_trial("SIGKILL of the runner mid-step, sealed by recovery", 1, 0)
 
 
 # -- the kernel dies ---------------------------------------------------------------------
@@ -482,6 +487,7 @@ def test_kernel_stopping_between_steps_fails_the_run(tmp_path, start, code, reas
     assert nb.metadata["runbook"]["verdict"]["status"] == "failed"
     assert "first 42" in cell_text(step_cell(nb, "1-1"))
     assert "second 42" not in json.dumps(nb)
+    record_trial(f"the kernel exits between steps ({code.split(';')[-1].strip()})", 1, 0)
 
 
 def test_kernel_killed_during_a_step_fails_that_step(tmp_path, marker, start):
@@ -534,3 +540,4 @@ def test_kernel_killed_during_a_step_fails_that_step(tmp_path, marker, start):
     assert manifest_step(manifest, "1-2")["status"] == "not_run"
     assert runner.printed_record_dir() == runner.record_dir()
     assert (runner.record_dir() / "record.html").exists()
+    record_trial("SIGKILL of the kernel mid-step", 1, 0)

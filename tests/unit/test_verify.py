@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from reliability import record_trial
 
 from converter.records.index import RunFilter, list_runs
 from converter.records.layout import CHAIN_HEAD, INDEX
@@ -95,6 +96,7 @@ def failures(result: subprocess.CompletedProcess) -> list[str]:
 
 
 def flip_byte(path: Path, offset: int | None = None) -> None:
+    path.chmod(0o644)  # sealed files are read-only (root ignores that; other users do not)
     data = bytearray(path.read_bytes())
     at = len(data) // 2 if offset is None else offset
     data[at] = ord("#") if data[at] != ord("#") else ord("%")
@@ -165,6 +167,7 @@ def test_one_changed_byte_is_named(records, name):
     assert failures(result) == [
         f"FAIL {rel(records, middle / name)}: altered: sha256 differs from the manifest"
     ]
+    record_trial(f"one changed byte in {name} (CLI verify)", 1, 0)
 
 
 @pytest.mark.integration
@@ -175,6 +178,7 @@ def test_changed_byte_in_a_log_is_named(records):
     result = runbook("records", "verify", "--all", "--records", records)
     assert result.returncode == 1
     assert [rel(records, log) in line for line in failures(result)] == [True]
+    record_trial("one changed byte in a step log (CLI verify)", 1, 0)
 
 
 @pytest.mark.integration
@@ -192,6 +196,7 @@ def test_changed_byte_in_a_manifest_breaks_the_link_to_its_successor(records):
     assert lines[0].startswith(f"FAIL {rel(records, manifest)}: ")
     assert "sha256 no longer matches the 'previous' of its successor" in lines[0]
     assert rel(records, newest / "manifest.json") in lines[0]
+    record_trial("one changed value in a manifest (CLI verify)", 1, 0)
 
 
 @pytest.mark.integration
@@ -206,6 +211,7 @@ def test_unparseable_manifest_is_named(records):
     assert any("no longer matches the 'previous' of its successor" in line for line in lines), lines
     assert any("unreadable" in line for line in lines), lines
     assert rel(records, oldest) not in " ".join(lines)  # the chain is followed past the broken link
+    record_trial("unparseable manifest (CLI verify)", 1, 0)
 
 
 @pytest.mark.integration
@@ -220,6 +226,7 @@ def test_deleted_middle_record_is_named_by_its_successor(records):
         f"FAIL {rel(records, newest / 'manifest.json')}: the record before this one is missing"
     )
     assert rel(records, oldest) not in lines[0]
+    record_trial("history: a record deleted from the middle", 1, 0)
 
 
 @pytest.mark.integration
@@ -231,6 +238,7 @@ def test_deleted_newest_record_is_named_via_the_chain_head(records):
     lines = failures(result)
     manifest = rel(records, newest / "manifest.json")
     assert lines == [f"FAIL {manifest}: newest record is missing (named by .chain-head)"]
+    record_trial("history: the newest record deleted", 1, 0)
 
 
 @pytest.mark.integration
@@ -239,6 +247,7 @@ def test_deleted_chain_head_is_a_problem(records):
     result = runbook("records", "verify", "--all", "--records", records)
     assert result.returncode == 1
     assert any(CHAIN_HEAD in line for line in failures(result))
+    record_trial("history: .chain-head deleted", 1, 0)
 
 
 @pytest.mark.integration
@@ -253,6 +262,7 @@ def test_file_added_after_sealing_is_named(records):
             "(added after sealing)"
         )
     ]
+    record_trial("a file added to a sealed record", 1, 0)
 
 
 @pytest.mark.integration
@@ -265,6 +275,7 @@ def test_verify_does_not_trust_the_index(records):
     result = runbook("records", "verify", "--all", "--records", records)
     assert result.returncode == 1
     assert not (records / INDEX).exists()  # verify did not (re)build it either
+    record_trial("index deleted before verify (verify never reads it)", 1, 0)
 
 
 @pytest.mark.integration
@@ -318,3 +329,34 @@ def test_synthetic_tampering_is_found_in_process(tmp_path):
         for p in problems
     )
     assert len(problems) == 2, problems
+    record_trial("synthetic archive: a byte changed and a record deleted", 2, 0)
+
+
+@pytest.mark.slow
+def test_every_single_byte_change_in_every_record_file_is_found(tmp_path):
+    """Exhaustive: each byte of each file of a sealed record (manifest included), changed alone."""
+    synthetic = load_synthetic()
+    records = tmp_path / "records"
+    made = synthetic.generate(records, 2, size="small", index=False)
+    target = made[1]
+    where = rel(records, target)
+    files = sorted(p for p in target.rglob("*") if p.is_file())
+    assert len(files) >= 5
+    trials = missed = 0
+    for path in files:
+        path.chmod(0o644)
+        data = path.read_bytes()
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            for at in range(len(data)):
+                os.pwrite(fd, bytes([data[at] ^ 0x01]), at)
+                problems = verify_all(records, workers=1)[1]
+                if not any(p.path.startswith(where) for p in problems):
+                    missed += 1
+                trials += 1
+                os.pwrite(fd, data[at : at + 1], at)
+        finally:
+            os.close(fd)
+    assert verify_all(records)[1] == []
+    record_trial("every single-byte change in every record file", trials, missed)
+    assert missed == 0
