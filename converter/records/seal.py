@@ -59,7 +59,8 @@ def seal_run(seal: Seal) -> dict[str, Any]:
             _render(run_dir / name, title=str(seal.runbook.get("title", "")))
     _mask_logs(run_dir, seal.masker)
     events = read_journal(run_dir / layout.JOURNAL)
-    manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide inside any value
+    # a secret can hide inside any value
+    manifest = masked_json(_manifest(seal, events), seal.masker)
     sealed = finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
     index_record(seal.records, run_dir, sealed)
     return sealed
@@ -84,7 +85,8 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
     }
     if seal.verdict.status != "succeeded":
         verdict = seal.verdict
-        manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status}
+        manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason,
+                               "status": verdict.status}
     if seal.rollback is not None:
         rollback = seal.rollback
         manifest["rollback"] = {"status": rollback.status, "failed_step": rollback.failed_step,
@@ -92,7 +94,9 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
     return manifest
 
 
-def manifest_steps(declared: list[dict], verdict: Verdict, rollback: Verdict | None) -> list[dict[str, Any]]:
+def manifest_steps(
+    declared: list[dict], verdict: Verdict, rollback: Verdict | None
+) -> list[dict[str, Any]]:
     """Every declared step with what happened to it (``not_run`` when nothing did)."""
     steps = []
     for step in declared:
@@ -127,7 +131,8 @@ def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
     if not masker:
         return
     for log in sorted((run_dir / layout.LOGS).glob("*.log")):
-        log.write_text(masker.mask(log.read_text(encoding="utf-8", errors="replace")), encoding="utf-8")
+        text = log.read_text(encoding="utf-8", errors="replace")
+        log.write_text(masker.mask(text), encoding="utf-8")
 
 
 def _render(notebook: Path, *, title: str) -> None:
