@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RecordError
 from . import events as ev
 from . import layout
+from .chain import check_chain
+from .evidence import Attestation
 from .journal import read_journal
 from .mask import SecretMasker
 from .seal import Seal, seal_run
@@ -60,8 +62,17 @@ def unsealed_records(records: Path) -> list[Path]:
     return sorted(found)
 
 
-def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, Any]]]]]:
-    """Seal every abandoned record; return (sealed dirs, still-running dirs with their events)."""
+def settle(records: Path, attestation: Attestation | None = None
+           ) -> tuple[list[Path], list[tuple[Path, list[dict[str, Any]]]]]:
+    """Seal every abandoned record; return (sealed dirs, still-running dirs with their events).
+
+    A seal a crash interrupted is finished first (its record is not abandoned, only
+    uncommitted); ``attestation`` signs and witnesses (default: the environment's).
+    """
+    try:
+        check_chain(records)
+    except RecordError:
+        pass  # a broken head: nothing can be sealed; `verify` and `run` say to repair
     sealed: list[Path] = []
     running: list[tuple[Path, list[dict[str, Any]]]] = []
     candidates = unsealed_records(records)
@@ -82,19 +93,20 @@ def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, A
                 continue  # sealed by its own writer before it went away
             try:
                 events = read_journal(run_dir / layout.JOURNAL)  # everything the writer wrote before it went
-                finalize_interrupted(records, run_dir, events)
+                finalize_interrupted(records, run_dir, events, attestation)
             except RecordError:
                 continue
             sealed.append(run_dir)
     return sealed, running
 
 
-def finalize_abandoned(records: Path) -> list[Path]:
+def finalize_abandoned(records: Path, attestation: Attestation | None = None) -> list[Path]:
     """Seal every unsealed record whose writers are gone; returns the sealed directories."""
-    return settle(records)[0]
+    return settle(records, attestation)[0]
 
 
-def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
+def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event],
+                         attestation: Attestation | None = None) -> dict[str, Any]:
     """Seal one abandoned record (and index it).
 
     A run that stopped at a failed or blocked step (plain papermill stops there and
@@ -122,7 +134,7 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -
         run_dir=run_dir, runbook=declared_runbook(saved or source, facts), status=verdict.status,
         verdict=verdict, rollback=None, operator=facts.operator, started_at=facts.started_at,
         parameters=facts.parameters, dry_run=facts.dry_run, mode=facts.mode or "headless",
-        masker=SecretMasker([]),
+        masker=SecretMasker([]), attestation=attestation,
     ))
 
 

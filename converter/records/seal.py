@@ -2,7 +2,8 @@
 
 The one path by which every record is sealed — headless (the runner, after the
 kernel is gone), interactive (the finish cell) and abandoned (recovery) — so
-all three write the same files with the same fields. Every file is re-masked as
+all three write the same files with the same fields, signed and witnessed
+alike (:mod:`.evidence`). Every file is re-masked as
 a last line of defence (a secret must not reach a record file in any
 encoding), then hashed into ``manifest.json``, which is written last.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from . import layout
 from .chain import finalize_record
 from .events import Event
+from .evidence import Attestation, Evidence
 from .index import index_record
 from .journal import masked_json, read_journal, utc_now
 from .mask import SecretMasker
@@ -40,6 +42,8 @@ class Seal:
     dry_run: bool
     mode: str
     masker: SecretMasker
+    attestation: Attestation | None = None
+    """Signer and witness; ``None``: from RUNBOOK_SIGNING_KEY / RUNBOOK_WITNESS, proven now."""
 
     @property
     def records(self) -> Path:
@@ -61,7 +65,9 @@ def seal_run(seal: Seal) -> dict[str, Any]:
     events = read_journal(run_dir / layout.JOURNAL)
     # a secret can hide inside any value
     manifest = masked_json(_manifest(seal, events), seal.masker)
-    sealed = finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
+    attestation = seal.attestation or Evidence.from_environ().open()
+    sealed = finalize_record(run_dir, manifest=manifest,  # type: ignore[arg-type]
+                             signer=attestation.signer, witness=attestation.witness)
     index_record(seal.records, run_dir, sealed)
     return sealed
 
