@@ -118,6 +118,11 @@ def _start(records: Path, by_sha: dict[str, Entry], entries: list[Entry],
            loose_end: Callable[[Entry | None], Entry | None]) -> Entry | None:
     """Where the walk begins: the head's manifest (or an interrupted seal after it)."""
     head = read_head(records)
+    pending = _pending(records, by_sha)
+    if pending is not None and pending.previous == (head[0] if isinstance(head, tuple) else None):
+        notes.append(Problem(pending.path, "sealing was interrupted after this manifest was "
+                             "written; the next run or 'runbook records list' completes it"))
+        return pending
     if head is None:
         if not entries:
             return None
@@ -128,11 +133,6 @@ def _start(records: Path, by_sha: dict[str, Entry], entries: list[Entry],
         problems.append(Problem(CHAIN_HEAD, "malformed (expected '<sha256> <path>')"))
         return loose_end(None)
     head_sha, head_path = head
-    pending = _pending(records, by_sha)
-    if pending is not None and pending.previous == head_sha:
-        notes.append(Problem(pending.path, "sealing was interrupted after this manifest was "
-                             "written; the next run or 'runbook records list' completes it"))
-        return pending
     current = by_sha.get(head_sha)
     if current is not None:
         return current
