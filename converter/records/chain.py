@@ -88,7 +88,10 @@ def finalize_record(run_dir: Path, *, manifest: dict, signer: Signer | None = No
             if (run_dir / MANIFEST).exists():
                 raise RecordError("record is already finalized; records are immutable",
                                   path=str(run_dir / MANIFEST))
-            return seal_locked(root, run_dir, manifest, checked_head(root), signer, witness)
+            head = checked_head(root)
+            if witness:
+                _check_witness_tail(witness, head)
+            return seal_locked(root, run_dir, manifest, head, signer, witness)
     except OSError as exc:
         raise RecordError(
             f"cannot finalize the record: {exc.strerror or exc}", path=str(run_dir)
@@ -141,6 +144,23 @@ def _apply(root: Path, intent: Intent) -> None:
     fault("pending:removed")
 
 
+def _check_witness_tail(witness: str, head: ChainHead | None) -> None:
+    """The witness's last line must be the head: else records were cut or the head rolled back."""
+    last = wit.last_line(witness)
+    if last is None:
+        return  # a new witness starts here
+    try:
+        sha = json.loads(last)["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise ChainBrokenError("the witness's last line is unreadable; "
+                               f"{REPAIR_HINT}", path=witness) from None
+    if head is None or sha != head.sha256:
+        named = head.path if head else "no record"
+        raise ChainBrokenError(f"the witness's last record ({sha[:12]}…) is not the chain head "
+                               f"({named}): records were cut or the head was rolled back; "
+                               f"{REPAIR_HINT}", path=witness)
+
+
 def read_pending(records: Path) -> Intent | None:
     """The seal a crash interrupted, if any (``.chain-pending``)."""
     path = Path(records) / CHAIN_PENDING
@@ -171,14 +191,17 @@ def replay_pending(root: Path) -> str | None:
     return intent.manifest
 
 
-def check_chain(records: Path) -> ChainHead | None:
-    """Finish an interrupted seal, then prove the head matches the archive (before a run)."""
+def check_chain(records: Path, witness: str | None = None) -> ChainHead | None:
+    """Finish an interrupted seal, then prove the head matches the archive and the witness."""
     records = Path(records)
     if not records.is_dir():
         return None
     with chain_lock(records):
         replay_pending(records)
-        return checked_head(records)
+        head = checked_head(records)
+        if witness:
+            _check_witness_tail(witness, head)
+        return head
 
 
 def checked_head(records: Path) -> ChainHead | None:

@@ -63,7 +63,7 @@ def probe(path: str) -> None:
 
 def append(path: str, line: str) -> None:
     """Append ``line`` and fsync it, unless it is already the last line (a replayed seal)."""
-    if _last_line(path) == line:
+    if last_line(path) == line:
         return
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -121,8 +121,9 @@ def check_witness(lines: list[WitnessLine], sealed: list[Sealed],
     problems.extend(_forks([w for w in lines if w.sha256 in by_sha]))  # a deleted side: named
     first = min((w.seq for w in lines), default=None)
     older = 0
+    named = {record for record, _ in problems}
     for s in sealed:
-        if s.sha256 in witnessed or s.sha256 in pending:
+        if s.sha256 in witnessed or s.sha256 in pending or s.record in named:
             continue
         if first is not None and s.sequence is not None and s.sequence < first:
             older += 1
@@ -146,7 +147,8 @@ def _forks(lines: list[WitnessLine]) -> list[tuple[str, str]]:
     return problems
 
 
-def _last_line(path: str) -> str | None:
+def last_line(path: str) -> str | None:
+    """The witness's last line (with its newline), read from the file's tail; None when empty."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)

@@ -102,7 +102,8 @@ def run_runbook(options: RunOptions) -> RunOutcome:
     )
     _check_confirm_ids(meta, options.confirm)
     if options.records.is_dir():
-        check_chain(options.records)  # a broken chain head: refuse (records repair), run nothing
+        # A broken chain head, or one the witness disagrees with: refuse (records repair).
+        check_chain(options.records, attestation.witness)
         finalize_abandoned(options.records, attestation)  # seal runs killed before they could
     run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
     masker = SecretMasker(resolved.secrets)

@@ -146,7 +146,6 @@ def _run_dir(settings: Settings, runbook: dict[str, Any]) -> Path:
             raise RecordError(f"run directory {path} does not exist")
         return path
     # No evidence, no execution: the key must sign, the witness take lines, the chain be whole.
-    Evidence.from_environ().open()
-    check_chain(Path(settings.records_dir))
+    check_chain(Path(settings.records_dir), Evidence.from_environ().open().witness)
     path, _run_id = create_record_dir(Path(settings.records_dir), str(runbook.get("id", "runbook")))
     return path
