@@ -169,3 +169,20 @@ def test_a_key_held_by_ssh_agent_signs(run_inprocess, write_runbook, tmp_path, k
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=10)
+
+
+def test_a_repair_is_signed_and_its_signer_is_who_repaired(
+        run_inprocess, write_runbook, tmp_path, keys):
+    assert _run(run_inprocess, write_runbook, tmp_path, "--signing-key", keys["alice"]).rc == 0
+    records = tmp_path / "records"
+    (records / ".chain-head").unlink()
+    repaired = run_inprocess(["records", "repair", "--records", records, "--operator", "bob",
+                              "--signing-key", keys["alice"]], cwd=tmp_path)
+    assert repaired.rc == 0, repaired.stdout + repaired.stderr
+    manifest = json.loads((repaired.record_dir / "manifest.json").read_text())
+    assert manifest["kind"] == "repair" and manifest["operator"] == "alice"
+    checked = _verify(run_inprocess, tmp_path, "--allowed-signers", keys["allowed"],
+                      "--require-signatures")
+    assert checked.rc == 0, checked.stdout
+    assert f"ok   chain-repair/{repaired.record_dir.name}: signed by alice" in checked.stdout
+    assert "chain repaired by alice" in checked.stdout
