@@ -30,10 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PLANNED = {
     "kills at random points of a run (SIGKILL at a random moment, many times)": "—",
-    "a kill at every sealing step (between each write of seal_run)": "—",
-    "manifest signed, then changed (signature check)": "—",
-    "history deleted or rewritten, with the witness": "—",
-    "history deleted or rewritten, with signatures": "—",
 }
 """Faults issue 9 asks for that other work will test; a row appears "not yet tried" until a
 test reports a fault of exactly this name."""

@@ -12,6 +12,13 @@ from pathlib import Path
 
 import click
 
+from .cli_records import (
+    ALLOWED_SIGNERS_OPTION,
+    SIGNING_KEY_OPTION,
+    WITNESS_OPTION,
+    evidence_settings,
+    records,
+)
 from .errors import RunbookError
 
 
@@ -120,6 +127,9 @@ def lint(sources: tuple[str, ...]) -> None:
 )
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@SIGNING_KEY_OPTION
+@ALLOWED_SIGNERS_OPTION
+@WITNESS_OPTION
 def run(
     source: Path,
     parameters: tuple,
@@ -131,11 +141,16 @@ def run(
     timeout: float | None,
     operator: str | None,
     no_progress: bool,
+    signing_key: str | None,
+    allowed_signers: str | None,
+    witness: str | None,
 ) -> None:
     """Execute a runbook headless (papermill) and write its evidence record.
 
     Prints the record directory as the last line. Exit codes: 0 succeeded,
-    1 a step failed, 2 bad input, 3 blocked on confirmation, 130 interrupted.
+    1 a step failed, 2 bad input (also: a key that cannot sign, a broken chain
+    head), 3 blocked on confirmation, 130 interrupted. With a signing key the
+    operator recorded is the key's principal.
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
@@ -155,6 +170,7 @@ def run(
         timeout=timeout,
         operator=operator,
         progress=not no_progress,
+        evidence=evidence_settings(signing_key, allowed_signers, witness),
     )
     outcome = run_runbook(options)
     manifest = outcome.manifest
@@ -185,179 +201,7 @@ def lab(path: Path | None, port: int | None, open_browser: bool) -> None:
     lab_command(path, port=port, open_browser=open_browser)
 
 
-RECORDS_OPTION = click.option(
-    "--records",
-    type=click.Path(path_type=Path),
-    envvar="RUNBOOK_RECORDS",
-    default="records",
-    show_default=True,
-    help="Records directory (env RUNBOOK_RECORDS).",
-)
-
-
-@cli.group()
-def records() -> None:
-    """Read the evidence archive: list, show, verify, export, reindex.
-
-    Example: runbook records list --status failed --since 2026-11-01
-    """
-
-
-@records.command("list")
-@RECORDS_OPTION
-@click.option("--runbook", help="Only this runbook id.")
-@click.option(
-    "--status", type=click.Choice(["succeeded", "failed", "blocked", "interrupted", "running"])
-)
-@click.option("--operator", help="Only runs by this operator.")
-@click.option("--since", help="Started on or after (ISO date or time, UTC).")
-@click.option("--until", help="Started before (ISO date or time, UTC).")
-@click.option("--limit", type=int, help="At most this many rows.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
-def records_list(
-    records: Path,
-    runbook: str | None,
-    status: str | None,
-    operator: str | None,
-    since: str | None,
-    until: str | None,
-    limit: int | None,
-    as_json: bool,
-) -> None:
-    """List runs, newest first (from the index; see reindex).
-
-    Runs whose process is gone without sealing their record are sealed as
-    interrupted first; runs still going are listed as running.
-
-    Example: runbook records list --runbook sqlite-phone-number --json
-    """
-    import json
-
-    from .records.index import RunFilter, list_runs, matches, running_row
-    from .records.indexdb import require_directory
-    from .records.recover import settle
-
-    require_directory(records)
-    where = RunFilter(runbook, status, operator, since, until, limit)
-    running = settle(records)[1]
-    rows = [] if status == "running" else list_runs(records, where)
-    live = [
-        row
-        for row in (running_row(records, d, events) for d, events in running)
-        if matches(row, where)
-    ]
-    if live:
-        rows = sorted(
-            rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True
-        )
-        rows = rows[:limit] if limit else rows
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    lines = [f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'OPERATOR':<12} {'STARTED':<24} FAILED"]
-    for r in rows:
-        status_text = r["status"] + ("*" if r["dry_run"] else "")
-        lines.append(
-            f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} "
-            f"{str(r['operator'])[:12]:<12} "
-            f"{r['started_at']!s:<24} {r['failed_step'] or ''}".rstrip()
-        )
-    if any(r["dry_run"] for r in rows):
-        lines.append("* dry run")
-    click.echo("\n".join(lines))  # one write: 10,000 rows in a few milliseconds
-
-
-@records.command("show")
-@click.argument("run")
-@RECORDS_OPTION
-def records_show(run: str, records: Path) -> None:
-    """Show one run (run id, unique prefix, record path, or "last"): parameters,
-    steps, checks, failure and rollback.
-
-    Example: runbook records show last
-    """
-    from .records.index import find_run
-    from .records.report import load_view, show_text
-
-    click.echo(show_text(load_view(find_run(records, run))))
-
-
-@records.command("export")
-@click.argument("run")
-@RECORDS_OPTION
-@click.option(
-    "--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True
-)
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
-def records_export(run: str, records: Path, fmt: str, out: Path | None) -> None:
-    """Export a self-contained report of one run for auditors (works offline).
-
-    Example: runbook records export 20261128T1334 --format html -o run.html
-    """
-    from .records.index import find_run
-    from .records.report import export_html, export_markdown, load_view
-
-    view = load_view(find_run(records, run))
-    text = export_html(view) if fmt == "html" else export_markdown(view)
-    if out:
-        out.write_text(text, encoding="utf-8")
-        click.echo(str(out))
-    else:
-        click.echo(text, nl=False)
-
-
-@records.command("verify")
-@click.argument("run", required=False)
-@RECORDS_OPTION
-@click.option("--all", "check_all", is_flag=True, help="Every record and the whole chain.")
-def records_verify(run: str | None, records: Path, check_all: bool) -> None:
-    """Recompute every hash and walk the previous-chain; exit 1 naming what changed.
-
-    Example: runbook records verify --all
-    """
-    from .records.damage import checkpoint_notes, unsealed_damage
-    from .records.indexdb import require_directory
-    from .records.verify import verify_all, verify_chain, verify_record
-
-    require_directory(records)
-    if run and not check_all:
-        from .records.index import find_run
-
-        run_dir = find_run(records, run)
-        problems = [str(p) for p in verify_record(records, run_dir) + verify_chain(records)]
-        count, unsealed, checked = 1, list[str](), [run_dir]
-    else:
-        count, found, unsealed = verify_all(records)
-        problems = [str(p) for p in found]
-        checked = sorted(d for d in records.glob("*/*") if d.is_dir())
-    damaged = unsealed_damage(records, [records / path for path in unsealed])
-    problems += damaged
-    for problem in problems:
-        click.echo(f"FAIL {problem}")
-    for path in unsealed:
-        click.echo(
-            f"note {path}: not sealed yet (running, or interrupted: run 'runbook records reindex')"
-        )
-    for note in checkpoint_notes(records, checked):
-        click.echo(f"note {note}")
-    click.echo(f"{count} record(s) checked, {len(problems)} problem(s)")
-    raise SystemExit(1 if problems else 0)
-
-
-@records.command("reindex")
-@RECORDS_OPTION
-def records_reindex(records: Path) -> None:
-    """Seal abandoned runs as interrupted, then rebuild the index from the manifests.
-
-    Example: runbook records reindex --records /var/lib/runbook/records
-    """
-    from .records.index import reindex
-    from .records.recover import finalize_abandoned
-
-    sealed = finalize_abandoned(records) if records.is_dir() else []
-    for run_dir in sealed:
-        click.echo(f"sealed as interrupted: {run_dir}")
-    click.echo(f"indexed {reindex(records)} record(s)")
+cli.add_command(records)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ import os
 LOG_ENV = "RUNBOOK_RELIABILITY_LOG"
 
 
-def record_trial(fault: str, trials: int, lost: int) -> None:
+def record_trial(fault: str, trials: int, lost: int, **detail: object) -> None:
     """Append one JSON line ``{fault, trials, lost, test}`` to ``$RUNBOOK_RELIABILITY_LOG``.
 
     ``fault`` is a short stable name (the row of the table, e.g. ``"index: truncated"``);
@@ -29,7 +29,8 @@ def record_trial(fault: str, trials: int, lost: int) -> None:
     if not path:
         return
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
-    line = json.dumps({"fault": fault, "trials": int(trials), "lost": int(lost), "test": test})
+    entry = {"fault": fault, "trials": int(trials), "lost": int(lost), "test": test, **detail}
+    line = json.dumps(entry, ensure_ascii=False)
     with open(path, "a", encoding="utf-8") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.write(line + "\n")

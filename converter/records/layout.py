@@ -3,10 +3,12 @@
 ::
 
     <records>/
-        index.sqlite  .index.lock  .chain-head  .chain.lock  .recover.lock
+        index.sqlite  .index.lock  .chain-head  .chain.lock  .recover.lock  [.chain-pending]
         <runbook-id>/<yyyymmddThhmmssZ>-<8 hex>/
             record.ipynb  [rollback.ipynb]  record.html (both passes)
-            journal.jsonl  logs/<step>.log  manifest.json
+            journal.jsonl  logs/<step>.log  manifest.json  [manifest.json.sig]
+        chain-repair/<yyyymmddThhmmssZ>-<8 hex>/
+            manifest.json  [manifest.json.sig]      (a gap recorded by ``records repair``)
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ PARTIAL_NOTEBOOK = "record.partial.ipynb"
 RECORD_HTML = "record.html"
 JOURNAL = "journal.jsonl"
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+"""``ssh-keygen -Y sign`` of manifest.json (namespace ``runbook-record``); not listed in it."""
 LOGS = "logs"
 STOP_FILE = "STOP"
 """Touched by the runner on a signal: ``%%step`` starts no further step (never part of a record)."""
@@ -34,6 +38,10 @@ CHECKPOINTS = ".ipynb_checkpoints"
 CHAIN_HEAD = ".chain-head"
 CHAIN_LOCK = ".chain.lock"
 RECOVER_LOCK = ".recover.lock"
+CHAIN_PENDING = ".chain-pending"
+"""A seal in flight: the manifest, signature and witness line the next head update commits."""
+REPAIRS = "chain-repair"
+"""The directory (in place of a runbook id) holding the records of ``runbook records repair``."""
 
 
 def log_name(step_id: str) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from ..errors import RecordError
-from .layout import CHAIN_LOCK, MANIFEST
+from .layout import CHAIN_LOCK, MANIFEST, SIGNATURE
 
 RECORD_FORMAT = "runbook-record/1"
 STATUSES = frozenset({"succeeded", "failed", "blocked", "interrupted"})
@@ -206,11 +206,12 @@ def check_fields(run_dir: Path, manifest: dict) -> None:
 
 
 def hash_tree(run_dir: Path) -> dict[str, str]:
-    """{posix relative path: sha256} for every regular file except the manifest itself."""
+    """{posix relative path: sha256} for every regular file but the manifest and its signature."""
     files: dict[str, str] = {}
     for path in run_dir.rglob("*"):
         relative = path.relative_to(run_dir).as_posix()
-        if relative == MANIFEST or relative.startswith(TMP_PREFIX) or not path.is_file():
+        skipped = relative in (MANIFEST, SIGNATURE) or relative.startswith(TMP_PREFIX)
+        if skipped or not path.is_file():
             continue
         files[relative] = hash_file(path)
     return dict(sorted(files.items()))

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RecordError
 from . import events as ev
 from . import layout
+from .chain import check_chain
+from .evidence import Attestation
 from .journal import read_journal_prefix
 from .mask import SecretMasker
 from .seal import Seal, seal_run
@@ -68,19 +70,29 @@ def unsealed_records(records: Path) -> list[Path]:
     return sorted(found)
 
 
-def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, Any]]]]]:
-    """Seal every abandoned record; return (sealed dirs, still-running dirs with their events)."""
+def settle(
+    records: Path, attestation: Attestation | None = None
+) -> tuple[list[Path], list[tuple[Path, list[dict[str, Any]]]]]:
+    """Seal every abandoned record; return (sealed dirs, still-running dirs with their events).
+
+    A seal a crash interrupted is finished first (its record is not abandoned, only
+    uncommitted); ``attestation`` signs and witnesses (default: the environment's).
+    """
     sealed: list[Path] = []
     running: list[tuple[Path, list[dict[str, Any]]]] = []
-    candidates = unsealed_records(records)
-    if not candidates:
-        return sealed, running
     if not os.access(records, os.W_OK):  # a read-only archive (an auditor's mount): seal nothing
-        for run_dir in candidates:
+        for run_dir in unsealed_records(records):
             with suppress(RecordError):
                 events = read_journal_prefix(run_dir / layout.JOURNAL)[0]
                 if events and writer_alive(events):
                     running.append((run_dir, events))
+        return sealed, running
+    try:
+        check_chain(records)
+    except RecordError:
+        pass  # a broken head: nothing can be sealed; `verify` and `run` say to repair
+    candidates = unsealed_records(records)
+    if not candidates:
         return sealed, running
     with _recover_lock(records):
         for run_dir in candidates:
@@ -99,20 +111,27 @@ def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, A
                 # everything the writer wrote before it went (up to a corrupt line, if any)
                 events, damage = read_journal_prefix(run_dir / layout.JOURNAL)
                 line = damage[0] if damage else None
-                finalize_interrupted(records, run_dir, events, corrupt_journal_line=line)
+                finalize_interrupted(
+                    records, run_dir, events, attestation, corrupt_journal_line=line
+                )
             except (RecordError, OSError):
                 continue  # e.g. a full disk: it stays unsealed until a later settle can write
             sealed.append(run_dir)
     return sealed, running
 
 
-def finalize_abandoned(records: Path) -> list[Path]:
+def finalize_abandoned(records: Path, attestation: Attestation | None = None) -> list[Path]:
     """Seal every unsealed record whose writers are gone; returns the sealed directories."""
-    return settle(records)[0]
+    return settle(records, attestation)[0]
 
 
 def finalize_interrupted(
-    records: Path, run_dir: Path, events: list[ev.Event], *, corrupt_journal_line: int | None = None
+    records: Path,
+    run_dir: Path,
+    events: list[ev.Event],
+    attestation: Attestation | None = None,
+    *,
+    corrupt_journal_line: int | None = None,
 ) -> dict[str, Any]:
     """Seal one abandoned record (and index it).
 
@@ -160,6 +179,7 @@ def finalize_interrupted(
             mode=facts.mode or "headless",
             masker=SecretMasker([]),
             corrupt_journal_line=corrupt_journal_line,
+            attestation=attestation,
         )
     )
 

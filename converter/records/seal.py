@@ -2,7 +2,8 @@
 
 The one path by which every record is sealed — headless (the runner, after the
 kernel is gone), interactive (the finish cell) and abandoned (recovery) — so
-all three write the same files with the same fields. Every file is re-masked as
+all three write the same files with the same fields, signed and witnessed
+alike (:mod:`.evidence`). Every file is re-masked as
 a last line of defence (a secret must not reach a record file in any
 encoding), then hashed into ``manifest.json``, which is written last. Then the
 files are made read-only and the notebooks refuse to run (:mod:`.protect`).
@@ -24,6 +25,7 @@ from ..errors import DiskFull, RecordError, is_disk_full
 from . import layout
 from .chain import finalize_record
 from .events import Event
+from .evidence import Attestation, Evidence
 from .index import index_record
 from .journal import masked_json, read_journal, read_journal_prefix, utc_now
 from .mask import SecretMasker
@@ -50,6 +52,8 @@ class Seal:
     masker: SecretMasker
     corrupt_journal_line: int | None = None
     """Set by recovery when a journal line is corrupt: only the events before it are read."""
+    attestation: Attestation | None = None
+    """Signer and witness; ``None``: from RUNBOOK_SIGNING_KEY / RUNBOOK_WITNESS, proven now."""
 
     @property
     def records(self) -> Path:
@@ -95,7 +99,13 @@ def _write_record(seal: Seal) -> dict[str, Any]:
     else:
         events = read_journal_prefix(run_dir / layout.JOURNAL)[0]
     manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide anywhere
-    return finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
+    attestation = seal.attestation or Evidence.from_environ().open()
+    return finalize_record(
+        run_dir,
+        manifest=manifest,  # type: ignore[arg-type]
+        signer=attestation.signer,
+        witness=attestation.witness,
+    )
 
 
 def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:

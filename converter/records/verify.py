@@ -1,19 +1,14 @@
-"""``runbook records verify``: recompute every hash and walk the ``previous`` chain.
+"""``runbook records verify``: recompute every hash, walk the chain, check signatures and witness.
 
-Reads only the record directories and ``.chain-head`` — never the SQLite index,
-which anyone able to edit a record could edit too. Each problem names what is
-wrong: an altered or missing file, a manifest whose hash no longer matches its
-successor's ``previous``, a record missing from the chain.
+Reads only the record directories, ``.chain-head`` and the witness — never the
+SQLite index, which anyone able to edit a record could edit too. Each problem
+names what is wrong: an altered or missing file, a manifest whose hash no
+longer matches its successor's ``previous``, a record missing from the chain
+(:mod:`.walk`), a signature that does not verify against the allowed signers
+(:mod:`.signing`), a record the witness disagrees with (:mod:`.witness`).
 
-When a record's ``previous`` names no manifest on disk, two things look alike
-in the chain alone: the predecessor's manifest was edited, or the predecessor
-was deleted (and the record before it is now the loose end). Verification tells
-them apart by the loose end's manifest file: written *after* the successor was
-sealed (or unreadable) means edited; otherwise the predecessor is missing. The
-hint only chooses the wording; either way the run is reported as broken.
-
-Speed: one directory scan, every file read once, hashing spread over a few
-threads (hashlib and file reads release the GIL), so ``verify --all`` checks
+Speed: one directory scan, every file read once, hashing (and ssh-keygen, when
+signatures are checked) spread over a few threads, so ``verify --all`` checks
 thousands of records a second.
 """
 
@@ -23,37 +18,60 @@ import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .damage import is_checkpoint, sealed_damage
-from .layout import CHAIN_HEAD, JOURNAL, MANIFEST
+from .layout import JOURNAL, MANIFEST, SIGNATURE
+from .signing import check_signature
+from .walk import Entry, Problem, pending_sha, walk
+from .witness import Sealed, check_witness, read_witness
+
+__all__ = [
+    "Problem",
+    "Report",
+    "VerifyOptions",
+    "verify_all",
+    "verify_archive",
+    "verify_chain",
+    "verify_record",
+]
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One verification failure, anchored at a path under the records root."""
+class VerifyOptions:
+    """What to check beyond hashes and the chain."""
 
-    path: str
-    message: str
+    allowed_signers: str | None = None
+    """OpenSSH allowed_signers file: every signature is checked against it."""
+    require_signatures: bool = False
+    """An unsigned record is a problem."""
+    witness: str | None = None
+    """The witness file to compare the archive with."""
 
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-@dataclass(frozen=True)
-class _Entry:
-    path: str  # manifest path relative to the records root
-    sha256: str
-    previous: str | None
-    readable: bool  # the manifest parsed as a JSON object
-    order: tuple[str, str]  # (finished_at or "", path): a stable "newest" for loose ends
-    mtime: float  # of manifest.json, for telling an edited manifest from a deleted record
+    @property
+    def checks_signatures(self) -> bool:
+        return bool(self.allowed_signers) or self.require_signatures
 
 
-def verify_record(records: Path, run_dir: Path) -> list[Problem]:
-    """Check one record's files against its manifest."""
-    return _check_record(Path(records), Path(run_dir))[0]
+@dataclass
+class Report:
+    """What ``verify`` found."""
+
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
+    """Not failures: repairs on record, interrupted seals, records older than the witness."""
+    signed: list[Problem] = field(default_factory=list)
+    """One per verified signature: the record and its signer's principal."""
+    unsealed: list[str] = field(default_factory=list)
+
+
+def verify_record(
+    records: Path, run_dir: Path, options: VerifyOptions | None = None
+) -> list[Problem]:
+    """Check one record's files (and signature) against its manifest."""
+    return _check_record(Path(records), Path(run_dir), options or VerifyOptions())[0]
 
 
 def verify_chain(records: Path) -> list[Problem]:
@@ -61,67 +79,96 @@ def verify_chain(records: Path) -> list[Problem]:
     records = Path(records)
     sealed, _ = _scan(records)
     entries = [e for e in (_entry_only(records, d) for d in sealed) if e is not None]
-    return _walk(records, entries)
+    return walk(records, entries)[0]
 
 
 def verify_all(
     records: Path, *, workers: int | None = None
 ) -> tuple[int, list[Problem], list[str]]:
-    """Every sealed record's files plus the chain: (records checked, problems, unfinalized dirs).
+    """Every sealed record's files plus the chain: (records checked, problems, unfinalized dirs)."""
+    report = verify_archive(records, workers=workers)
+    return report.checked, report.problems, report.unsealed
+
+
+def verify_archive(
+    records: Path, options: VerifyOptions | None = None, *, workers: int | None = None
+) -> Report:
+    """Every sealed record's files, the chain, and — as ``options`` ask — signatures and witness.
 
     A record with a journal but no manifest is a run still going, or one that was
     killed and not yet finalized (``records list``, ``records reindex`` or the next
     run does that); it is reported, not counted as tampering.
     """
     records = Path(records)
+    options = options or VerifyOptions()
     sealed, unsealed = _scan(records)
     workers = workers or min(8, (os.cpu_count() or 1) + 1)
-    problems: list[Problem] = []
-    entries: list[_Entry] = []
-    if workers > 1 and len(sealed) > 16:
+    report = Report(
+        checked=len(sealed), unsealed=[d.relative_to(records).as_posix() for d in unsealed]
+    )
+    if workers > 1 and len(sealed) > (4 if options.checks_signatures else 16):
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda d: _check_record(records, d), sealed, chunksize=32))
+            results = list(
+                pool.map(lambda d: _check_record(records, d, options), sealed, chunksize=32)
+            )
     else:
-        results = [_check_record(records, d) for d in sealed]
-    for found, entry in results:
-        problems.extend(found)
+        results = [_check_record(records, d, options) for d in sealed]
+    entries: list[Entry] = []
+    for found, entry, signer in results:
+        report.problems.extend(found)
         if entry is not None:
             entries.append(entry)
-    problems.extend(_walk(records, entries))
-    return len(sealed), problems, [d.relative_to(records).as_posix() for d in unsealed]
+        if signer is not None:
+            report.signed.append(signer)
+    problems, notes = walk(records, entries)
+    report.problems.extend(problems)
+    report.notes.extend(notes)
+    if options.witness:
+        _check_witness(records, options.witness, entries, report)
+    return report
+
+
+def _check_witness(records: Path, path: str, entries: list[Entry], report: Report) -> None:
+    lines, unreadable = read_witness(path)
+    report.problems.extend(Problem(path, message) for message in unreadable)
+    sealed = [Sealed(e.path.rsplit("/", 1)[0], e.sha256, e.sequence) for e in entries]
+    pending = {sha} if (sha := pending_sha(records)) else set()
+    problems, notes = check_witness(lines, sealed, pending)
+    report.problems.extend(Problem(where, message) for where, message in problems)
+    report.notes.extend(Problem(where, message) for where, message in notes)
 
 
 # --------------------------------------------------------------------------- one record
 
 
-def _check_record(records: Path, run_dir: Path) -> tuple[list[Problem], _Entry | None]:
-    """Problems of one record's files, and its chain entry. Plain ``str`` paths: the hot loop."""
+def _check_record(
+    records: Path, run_dir: Path, options: VerifyOptions
+) -> tuple[list[Problem], Entry | None, Problem | None]:
+    """Problems of one record, its chain entry, its verified signer. The hot loop: ``str`` paths."""
     where = run_dir.relative_to(records).as_posix()
     base = str(run_dir)
     try:
         data, mtime = _read_manifest(os.path.join(base, MANIFEST))
     except FileNotFoundError:
-        return [
-            Problem(
-                where,
-                "no manifest.json: the record was never finalized (run 'runbook records reindex')",
-            )
-        ], None
+        return (
+            [
+                Problem(
+                    where,
+                    "no manifest.json: the record was never finalized "
+                    "(run 'runbook records reindex')",
+                )
+            ],
+            None,
+            None,
+        )
     except OSError as exc:
-        return [Problem(f"{where}/{MANIFEST}", f"manifest is unreadable: {exc}")], None
+        return [Problem(f"{where}/{MANIFEST}", f"manifest is unreadable: {exc}")], None, None
     manifest = _parse(data)
-    entry = _Entry(
-        f"{where}/{MANIFEST}",
-        hashlib.sha256(data).hexdigest(),
-        _previous(manifest),
-        manifest is not None,
-        _order(manifest, where),
-        mtime,
-    )
+    entry = Entry.from_bytes(where, data, mtime, manifest)
     files = manifest.get("files") if manifest is not None else None
     if not isinstance(files, dict):
         why = "not a JSON object" if manifest is None else "it has no 'files' table"
-        return [Problem(f"{where}/{MANIFEST}", f"manifest is unreadable: {why}")], entry
+        return [Problem(f"{where}/{MANIFEST}", f"manifest is unreadable: {why}")], entry, None
     problems = []
     for name, expected in sorted(files.items()):
         try:
@@ -135,12 +182,47 @@ def _check_record(records: Path, run_dir: Path) -> tuple[list[Problem], _Entry |
         if actual != expected:
             problems.append(Problem(f"{where}/{name}", "altered: sha256 differs from the manifest"))
     for name in sorted(_tree(base, "")):
-        if name not in files and name != MANIFEST and not is_checkpoint(name):
+        if name not in files and name not in (MANIFEST, SIGNATURE) and not is_checkpoint(name):
             problems.append(
                 Problem(f"{where}/{name}", "file not listed in the manifest (added after sealing)")
             )
     problems.extend(Problem(path, message) for path, message in sealed_damage(where, manifest))
-    return problems, entry
+    signer = None
+    if options.checks_signatures:
+        signer = _check_signature(where, base, data, manifest or {}, options, problems)
+    return problems, entry, signer
+
+
+def _check_signature(
+    where: str,
+    base: str,
+    data: bytes,
+    manifest: dict,
+    options: VerifyOptions,
+    problems: list[Problem],
+) -> Problem | None:
+    """Verify ``manifest.json.sig``: the signer as a note, or None (and a problem)."""
+    signature = os.path.join(base, SIGNATURE)
+    if not os.path.exists(signature):
+        if options.require_signatures:
+            problems.append(Problem(f"{where}/{MANIFEST}", "unsigned (--require-signatures)"))
+        return None
+    if not options.allowed_signers:
+        return Problem(where, "signed (not checked: no --allowed-signers)")
+    principal, why = check_signature(data, signature, options.allowed_signers)
+    if principal is None:
+        problems.append(Problem(f"{where}/{SIGNATURE}", why))
+        return None
+    stamp = manifest.get("signer")
+    claimed = stamp.get("principal") if isinstance(stamp, dict) else None
+    if claimed is not None and claimed != principal:
+        problems.append(
+            Problem(
+                f"{where}/{MANIFEST}",
+                f"names signer {claimed!r}, but the allowed signers say the key is {principal!r}",
+            )
+        )
+    return Problem(where, f"signed by {principal}")
 
 
 def _read_manifest(path: str) -> tuple[bytes, float]:
@@ -155,22 +237,14 @@ def _read_manifest(path: str) -> tuple[bytes, float]:
         os.close(fd)
 
 
-def _entry_only(records: Path, run_dir: Path) -> _Entry | None:
+def _entry_only(records: Path, run_dir: Path) -> Entry | None:
     where = run_dir.relative_to(records).as_posix()
     try:
         data = (run_dir / MANIFEST).read_bytes()
         mtime = (run_dir / MANIFEST).stat().st_mtime
     except OSError:
         return None
-    manifest = _parse(data)
-    return _Entry(
-        f"{where}/{MANIFEST}",
-        hashlib.sha256(data).hexdigest(),
-        _previous(manifest),
-        manifest is not None,
-        _order(manifest, where),
-        mtime,
-    )
+    return Entry.from_bytes(where, data, mtime, _parse(data))
 
 
 def _parse(data: bytes) -> dict | None:
@@ -179,16 +253,6 @@ def _parse(data: bytes) -> dict | None:
     except ValueError:  # includes UnicodeDecodeError
         return None
     return value if isinstance(value, dict) else None
-
-
-def _previous(manifest: dict | None) -> str | None:
-    value = manifest.get("previous") if manifest is not None else None
-    return value if isinstance(value, str) else None
-
-
-def _order(manifest: dict | None, where: str) -> tuple[str, str]:
-    finished = manifest.get("finished_at") if manifest is not None else None
-    return (finished if isinstance(finished, str) else "", where)
 
 
 def _sha256_file(path: str) -> str:
@@ -238,114 +302,3 @@ def _scan(records: Path) -> tuple[list[Path], list[Path]]:
             elif os.path.exists(os.path.join(run_dir, JOURNAL)):
                 unsealed.append(Path(run_dir))
     return sealed, unsealed
-
-
-# --------------------------------------------------------------------------- the chain
-
-
-def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
-    by_sha = {e.sha256: e for e in entries}
-    linked = {e.previous for e in entries if e.previous}
-    problems: list[Problem] = []
-    seen: set[str] = set()  # manifest hashes reached from the head
-    reached: set[str] = set()  # their paths (a copied record has a reached hash but another path)
-
-    def loose_ends(before: _Entry | None) -> list[_Entry]:
-        """Manifests nothing links to, not yet reached (older than ``before`` if any are)."""
-        tips = [e for e in entries if e.sha256 not in seen and e.sha256 not in linked]
-        return [e for e in tips if before is None or e.order <= before.order] or tips
-
-    def loose_end(before: _Entry | None) -> _Entry | None:
-        """The newest loose end: where the chain continues after a gap."""
-        tips = loose_ends(before)
-        return max(tips, key=lambda e: e.order) if tips else None
-
-    head = _head(records)
-    if head is None:
-        if not entries:
-            return []
-        problems.append(
-            Problem(
-                CHAIN_HEAD,
-                "missing: the newest record cannot be confirmed "
-                "(it names the last manifest of the chain)",
-            )
-        )
-        current = loose_end(None)
-    elif isinstance(head, str):  # "malformed"
-        problems.append(Problem(CHAIN_HEAD, "malformed (expected '<sha256> <path>')"))
-        current = loose_end(None)
-    else:
-        head_sha, head_path = head
-        current = by_sha.get(head_sha)
-        if current is None:
-            present = next((e for e in entries if e.path == head_path), None)
-            if present is not None:
-                problems.append(
-                    Problem(head_path, "manifest altered: its sha256 no longer matches .chain-head")
-                )
-                current = present
-            else:
-                problems.append(
-                    Problem(head_path, "newest record is missing (named by .chain-head)")
-                )
-                current = loose_end(None)
-    while current is not None and current.sha256 not in seen:
-        seen.add(current.sha256)
-        reached.add(current.path)
-        if current.previous is None:
-            if current.readable:
-                break  # the first record of the chain
-            if all(p.path != current.path for p in problems):
-                problems.append(
-                    Problem(
-                        current.path, "cannot follow the chain past this manifest: it is unreadable"
-                    )
-                )
-            current = loose_end(current)
-            continue
-        before = by_sha.get(current.previous)
-        if before is None:
-            # An unreadable loose end, or one written after its would-be successor, is the edited
-            # predecessor; otherwise the predecessor is gone and the newest loose end comes next.
-            tips = loose_ends(current)
-            edited = [e for e in tips if not e.readable] or [
-                e for e in tips if e.mtime > current.mtime
-            ]
-            if edited:
-                before = max(edited, key=lambda e: e.order)
-                problems.append(
-                    Problem(
-                        before.path,
-                        "manifest altered: its sha256 no longer matches the "
-                        f"'previous' of its successor {current.path}",
-                    )
-                )
-            else:
-                before = max(tips, key=lambda e: e.order) if tips else None
-                problems.append(
-                    Problem(
-                        current.path,
-                        "the record before this one is missing from the chain "
-                        f"(its 'previous' {current.previous[:12]}… names no manifest on disk)",
-                    )
-                )
-        current = before
-    named = {p.path for p in problems}
-    for entry in entries:
-        if entry.path not in reached and entry.path not in named:
-            problems.append(Problem(entry.path, "record is not in the chain (nothing links to it)"))
-    return problems
-
-
-def _head(records: Path) -> tuple[str, str] | str | None:
-    try:
-        line = (records / CHAIN_HEAD).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError):
-        return "malformed"
-    sha, _, path = line.partition(" ")
-    if len(sha) != 64 or not path:
-        return "malformed"
-    return sha, path

@@ -24,6 +24,8 @@ from ..errors import DiskFull, ParameterError, RunbookError, is_disk_full
 from ..parameters import DEFAULT_RECORDS, from_declaration, operator_name, resolve
 from ..records import events as ev
 from ..records import layout
+from ..records.chain import check_chain
+from ..records.evidence import Attestation, Evidence
 from ..records.journal import Journal, read_journal, utc_now
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
@@ -51,6 +53,8 @@ class RunOptions:
     timeout: float | None = None
     operator: str | None = None
     progress: bool = True
+    evidence: Evidence = field(default_factory=Evidence)
+    """Signing key, allowed signers, witness; a signed run's operator is the key's principal."""
 
 
 @dataclass(frozen=True)
@@ -89,14 +93,16 @@ def run_runbook(options: RunOptions) -> RunOutcome:
     """Validate, create the record, execute, judge, optionally roll back, seal."""
     nb = load_notebook(options.source)
     meta = nb.metadata["runbook"]
-    operator = operator_name(options.operator)
+    attestation = options.evidence.open()  # a key that cannot sign stops the run here
+    signer = attestation.signer
+    operator = signer.principal if signer else operator_name(options.operator)
     declared = tuple(from_declaration(d) for d in meta.get("parameters", []))
     resolved = resolve(
         declared, options.parameters, from_text=options.parameters_from_text, strict=True
     )
     _check_confirm_ids(meta, options.confirm)
     try:
-        return _run(options, nb, resolved, operator)
+        return _run(options, nb, resolved, operator, attestation)
     except (OSError, RunbookError) as exc:
         # A full disk anywhere (journal, papermill's save, sealing) leaves the record unsealed
         # and its files intact; recovery seals it later from the journal, with no made-up reason.
@@ -108,11 +114,17 @@ def run_runbook(options: RunOptions) -> RunOutcome:
 
 
 def _run(
-    options: RunOptions, nb: nbformat.NotebookNode, resolved: Any, operator: str
+    options: RunOptions,
+    nb: nbformat.NotebookNode,
+    resolved: Any,
+    operator: str,
+    attestation: Attestation,
 ) -> RunOutcome:
     meta = nb.metadata["runbook"]
     if options.records.is_dir():
-        finalize_abandoned(options.records)  # seal runs that were killed before they could
+        # A broken chain head, or one the witness disagrees with: refuse (records repair).
+        check_chain(options.records, attestation.witness)
+        finalize_abandoned(options.records, attestation)  # seal runs killed before they could
     run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
     # Guarded from the moment the record exists: a signal from here on ends the run in
     # order (no pass starts after it) and the record is still sealed, as interrupted.
@@ -178,6 +190,7 @@ def _run(
                 dry_run=options.dry_run,
                 mode="headless",
                 masker=masker,
+                attestation=attestation,
             )
         )
     return RunOutcome(status, run_dir, manifest)

@@ -16,6 +16,7 @@ import nbformat
 
 from ..records import events as ev
 from ..records import layout
+from ..records.evidence import Evidence
 from ..records.journal import read_journal
 from ..records.rebuild import record_notebook
 from ..records.recover import declared_runbook, read_notebook
@@ -103,6 +104,7 @@ def seal_interactive(session: RunState) -> dict:
     nbformat.write(record_notebook(run_dir, events, source), run_dir / layout.RECORD_NOTEBOOK)
     verdict = judge(events)
     facts = ev.RunFacts.from_events(events)
+    attestation = Evidence.from_environ().open()  # RUNBOOK_SIGNING_KEY, RUNBOOK_WITNESS
     session.journal.close()
     return seal_run(
         Seal(
@@ -111,11 +113,12 @@ def seal_interactive(session: RunState) -> dict:
             status=verdict.status,
             verdict=verdict,
             rollback=None,
-            operator=session.operator,
+            operator=attestation.signer.principal if attestation.signer else session.operator,
             started_at=facts.started_at,
             parameters=session.shown_parameters(),
             dry_run=session.settings.dry_run,
             masker=session.masker,
             mode=session.settings.mode,
+            attestation=attestation,
         )
     )

@@ -16,6 +16,8 @@ from typing import Any
 from ..errors import ParameterError, RecordError
 from ..parameters import from_declaration, resolve, resolve_settings
 from ..records import events as ev
+from ..records.chain import check_chain
+from ..records.evidence import Evidence
 from ..records.journal import Journal, read_journal
 from ..records.layout import JOURNAL
 from ..records.manifest import create_record_dir
@@ -159,5 +161,7 @@ def _run_dir(settings: Settings, runbook: dict[str, Any]) -> Path:
         if not path.is_dir():
             raise RecordError(f"run directory {path} does not exist")
         return path
+    # No evidence, no execution: the key must sign, the witness take lines, the chain be whole.
+    check_chain(Path(settings.records_dir), Evidence.from_environ().open().witness)
     path, _run_id = create_record_dir(Path(settings.records_dir), str(runbook.get("id", "runbook")))
     return path

@@ -97,6 +97,9 @@ def test_record_file_names_are_spelled_once() -> None:
         ".chain-head",
         ".chain.lock",
         "record.partial.ipynb",
+        "manifest.json.sig",
+        ".chain-pending",
+        "chain-repair",
     )
     owner = PACKAGE / "records" / "layout.py"
     offenders = []

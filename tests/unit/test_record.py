@@ -188,15 +188,15 @@ def test_finalize_rejects_inconsistent_manifest(
     assert not (run_dir / "manifest.json").exists()
 
 
-def test_lost_chain_head_is_recovered_from_the_records(tmp_path: Path) -> None:
-    shas = []
+def test_lost_chain_head_is_never_rebuilt_silently(tmp_path: Path) -> None:
     for _ in range(3):
         run_dir, run_id = _new_record(tmp_path)
         finalize_record(run_dir, manifest=_manifest(run_id))
-        shas.append(manifest_sha256(run_dir))
     (tmp_path / CHAIN_HEAD).unlink()
     run_dir, run_id = _new_record(tmp_path)
-    assert finalize_record(run_dir, manifest=_manifest(run_id))["previous"] == shas[-1]
+    with pytest.raises(RecordError, match="runbook records repair"):
+        finalize_record(run_dir, manifest=_manifest(run_id))
+    assert not (run_dir / "manifest.json").exists()
 
 
 def test_malformed_chain_head_is_an_error(tmp_path: Path) -> None:
