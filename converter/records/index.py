@@ -22,6 +22,7 @@ from ..errors import RecordError
 from . import events as ev
 from .layout import INDEX, JOURNAL, MANIFEST
 from .manifest import hash_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -40,9 +41,23 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
 """
-COLUMNS = ("run_id", "runbook_id", "title", "status", "operator", "mode", "dry_run",
-           "started_at", "finished_at", "failed_step", "path", "manifest_sha256")
-INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+COLUMNS = (
+    "run_id",
+    "runbook_id",
+    "title",
+    "status",
+    "operator",
+    "mode",
+    "dry_run",
+    "started_at",
+    "finished_at",
+    "failed_step",
+    "path",
+    "manifest_sha256",
+)
+INSERT = (
+    f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,9 @@ def connect(records: Path) -> Iterator[sqlite3.Connection]:
     try:
         db = sqlite3.connect(records / INDEX, timeout=30, isolation_level=None)
     except sqlite3.Error as exc:
-        raise RecordError(f"cannot open the records index: {exc}", path=str(records / INDEX)) from None
+        raise RecordError(
+            f"cannot open the records index: {exc}", path=str(records / INDEX)
+        ) from None
     try:
         db.row_factory = sqlite3.Row
         _retry(lambda: db.execute("PRAGMA journal_mode=WAL"))
@@ -74,8 +91,9 @@ def connect(records: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-def index_row(records: Path, run_dir: Path, manifest: dict[str, Any], *,
-              manifest_sha256: str | None = None) -> dict[str, Any]:
+def index_row(
+    records: Path, run_dir: Path, manifest: dict[str, Any], *, manifest_sha256: str | None = None
+) -> dict[str, Any]:
     """The index row for one sealed record."""
     failure = manifest.get("failure") or {}
     return {
@@ -99,10 +117,18 @@ def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[st
     facts = ev.RunFacts.from_events(events)
     runbook = facts.runbook
     return {
-        "run_id": run_dir.name, "runbook_id": runbook.get("id") or run_dir.parent.name, "title": runbook.get("title"),
-        "status": "running", "operator": facts.operator or None, "mode": facts.mode, "dry_run": facts.dry_run,
-        "started_at": facts.started_at or None, "finished_at": None, "failed_step": None,
-        "path": run_dir.relative_to(records).as_posix(), "manifest_sha256": None,
+        "run_id": run_dir.name,
+        "runbook_id": runbook.get("id") or run_dir.parent.name,
+        "title": runbook.get("title"),
+        "status": "running",
+        "operator": facts.operator or None,
+        "mode": facts.mode,
+        "dry_run": facts.dry_run,
+        "started_at": facts.started_at or None,
+        "finished_at": None,
+        "failed_step": None,
+        "path": run_dir.relative_to(records).as_posix(),
+        "manifest_sha256": None,
     }
 
 
@@ -111,7 +137,11 @@ def add_records(records: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     with connect(records) as db:
-        _retry(lambda: _transaction(db, lambda: db.executemany(INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])))
+        _retry(
+            lambda: _transaction(
+                db, lambda: db.executemany(INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])
+            )
+        )
 
 
 def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -122,7 +152,11 @@ def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None
 def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
     """Index rows matching ``where``, newest first (the index is rebuilt first if it is missing)."""
     clauses, args = [], []
-    for column, value in (("runbook_id", where.runbook), ("status", where.status), ("operator", where.operator)):
+    for column, value in (
+        ("runbook_id", where.runbook),
+        ("status", where.status),
+        ("operator", where.operator),
+    ):
         if value:
             clauses.append(f"{column} = ?")
             args.append(value)
@@ -133,7 +167,9 @@ def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
         clauses.append("started_at < ?")
         args.append(utc_bound(where.until))
     sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-    sql += " ORDER BY started_at DESC, run_id DESC" + (f" LIMIT {int(where.limit)}" if where.limit else "")
+    sql += " ORDER BY started_at DESC, run_id DESC" + (
+        f" LIMIT {int(where.limit)}" if where.limit else ""
+    )
     if not (records / INDEX).exists():
         if not any(records.glob(f"*/*/{MANIFEST}")):
             return []
@@ -148,11 +184,13 @@ def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
 def matches(row: dict[str, Any], where: RunFilter) -> bool:
     """Whether a row (e.g. of a run still going, not in the index) passes ``where``."""
     started = str(row.get("started_at") or "")
-    return ((not where.runbook or row.get("runbook_id") == where.runbook)
-            and (not where.status or row.get("status") == where.status)
-            and (not where.operator or row.get("operator") == where.operator)
-            and (not where.since or started >= utc_bound(where.since))
-            and (not where.until or started < utc_bound(where.until)))
+    return (
+        (not where.runbook or row.get("runbook_id") == where.runbook)
+        and (not where.status or row.get("status") == where.status)
+        and (not where.operator or row.get("operator") == where.operator)
+        and (not where.since or started >= utc_bound(where.since))
+        and (not where.until or started < utc_bound(where.until))
+    )
 
 
 def utc_bound(text: str) -> str:
@@ -167,7 +205,9 @@ def utc_bound(text: str) -> str:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
-        raise RecordError(f"not an ISO date or time: {text!r} (e.g. 2026-11-28 or 2026-11-28T13:00)") from None
+        raise RecordError(
+            f"not an ISO date or time: {text!r} (e.g. 2026-11-28 or 2026-11-28T13:00)"
+        ) from None
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -180,7 +220,9 @@ def find_run(records: Path, ref: str) -> Path:
     ``last`` names the newest record (run ids start with their UTC start time).
     """
     if ref == "last":
-        newest = max((p.parent for p in records.glob(f"*/*/{JOURNAL}")), key=lambda d: d.name, default=None)
+        newest = max(
+            (p.parent for p in records.glob(f"*/*/{JOURNAL}")), key=lambda d: d.name, default=None
+        )
         if newest is None:
             raise RecordError("no records yet", path=str(records))
         return newest
@@ -190,14 +232,21 @@ def find_run(records: Path, ref: str) -> Path:
     matches: list[str] = []
     if (records / INDEX).exists():
         with connect(records) as db:
-            matches = [r["path"] for r in db.execute("SELECT path FROM runs WHERE run_id LIKE ? || '%'", (ref,))]
+            matches = [
+                r["path"]
+                for r in db.execute("SELECT path FROM runs WHERE run_id LIKE ? || '%'", (ref,))
+            ]
     if not matches:
-        matches = sorted({p.parent.relative_to(records).as_posix() for p in records.glob(f"*/{ref}*/{JOURNAL}")})
+        matches = sorted(
+            {p.parent.relative_to(records).as_posix() for p in records.glob(f"*/{ref}*/{JOURNAL}")}
+        )
     if not matches:
         raise RecordError(f"no record matches '{ref}'", path=str(records))
     if len(matches) > 1:
         shown = ", ".join(Path(m).name for m in matches[:5])
-        raise RecordError(f"'{ref}' matches {len(matches)} records ({shown}…); give more of the run id")
+        raise RecordError(
+            f"'{ref}' matches {len(matches)} records ({shown}…); give more of the run id"
+        )
     return records / matches[0]
 
 
@@ -213,14 +262,26 @@ def reindex(records: Path) -> int:
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict):
-            rows.append(index_row(records, manifest_path.parent, manifest,
-                                  manifest_sha256=hashlib.sha256(data).hexdigest()))
+            rows.append(
+                index_row(
+                    records,
+                    manifest_path.parent,
+                    manifest,
+                    manifest_sha256=hashlib.sha256(data).hexdigest(),
+                )
+            )
     found = {row["path"] for row in rows}
     with connect(records) as db:
-        def rebuild() -> None:  # one transaction: a concurrent reader sees the old index or the new one
+
+        def rebuild() -> (
+            None
+        ):  # one transaction: a concurrent reader sees the old index or the new one
             # Rows of records gone from disk go; a row a run added after our scan stays.
-            stale = [(r["path"],) for r in db.execute("SELECT path FROM runs")
-                     if r["path"] not in found and not (records / r["path"] / MANIFEST).exists()]
+            stale = [
+                (r["path"],)
+                for r in db.execute("SELECT path FROM runs")
+                if r["path"] not in found and not (records / r["path"] / MANIFEST).exists()
+            ]
             db.executemany("DELETE FROM runs WHERE path = ?", stale)
             db.executemany(INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])
 

@@ -87,7 +87,9 @@ class Journal:
                 raise ValueError(f"journal {self.path} is closed")
             with _seq_lock:
                 seq = next(_seq)
-            record: dict = masked_json({"event": event, "at": utc_now(), "seq": seq, **fields}, self.masker)  # type: ignore[assignment]
+            record: dict = masked_json(
+                {"event": event, "at": utc_now(), "seq": seq, **fields}, self.masker
+            )  # type: ignore[assignment]
             line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
             written = os.write(self._fd, line)
             while written < len(line):  # only on a full disk or a signal; keep the bytes

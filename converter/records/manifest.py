@@ -27,7 +27,6 @@ from typing import Any, Literal, TypedDict
 from ..errors import RecordError
 from .layout import CHAIN_LOCK, MANIFEST
 
-
 RECORD_FORMAT = "runbook-record/1"
 STATUSES = frozenset({"succeeded", "failed", "blocked", "interrupted"})
 

@@ -20,7 +20,9 @@ from . import events as ev
 from .outputs import Bundle, cap_output, checklist_bundle, status_bundle
 
 
-def record_notebook(run_dir: Path, events: list[ev.Event], source: NotebookNode | None) -> NotebookNode:
+def record_notebook(
+    run_dir: Path, events: list[ev.Event], source: NotebookNode | None
+) -> NotebookNode:
     """The record notebook for ``run_dir``: ``source``'s cells with outputs from the journal."""
     lang = str(ev.RunFacts.from_events(events).runbook.get("lang") or "en")
     steps = _step_outputs(run_dir, events, lang)
@@ -39,14 +41,22 @@ def record_notebook(run_dir: Path, events: list[ev.Event], source: NotebookNode 
             cell.outputs = steps[meta["step_id"]]
         elif meta.get("checklist_id"):
             list_id = meta["checklist_id"]
-            items = [{"id": i.get("id"), "text": i.get("text")} for i in declared.get(list_id, {}).get("items", [])]
-            cell.outputs = [_checklist_output(list_id, str(declared.get(list_id, {}).get("title") or ""),
-                                              items, checks, lang)]
+            items = [
+                {"id": i.get("id"), "text": i.get("text")}
+                for i in declared.get(list_id, {}).get("items", [])
+            ]
+            cell.outputs = [
+                _checklist_output(
+                    list_id, str(declared.get(list_id, {}).get("title") or ""), items, checks, lang
+                )
+            ]
     nb.metadata.pop("widgets", None)
     return nb
 
 
-def _step_outputs(run_dir: Path, events: list[ev.Event], lang: str) -> dict[str, list[NotebookNode]]:
+def _step_outputs(
+    run_dir: Path, events: list[ev.Event], lang: str
+) -> dict[str, list[NotebookNode]]:
     titles = {s.get("id"): str(s.get("title") or "") for s in ev.RunFacts.from_events(events).steps}
     outputs: dict[str, list[NotebookNode]] = {}
     for event in events:
@@ -60,14 +70,17 @@ def _step_outputs(run_dir: Path, events: list[ev.Event], lang: str) -> dict[str,
         elif kind == ev.STEP_END:
             text = _log(run_dir, event.get("log"), lang)
             detail = f"exit {event.get('exit_code')}, {event.get('duration_s')} s" + (
-                f", {event['reason']}" if event.get("reason") else "")
+                f", {event['reason']}" if event.get("reason") else ""
+            )
             outputs[step] = [_display(status_bundle(step, title, str(event.get("status")), detail))]
             if text:
                 outputs[step].append(nbformat.v4.new_output("stream", name="stdout", text=text))
         elif kind in (ev.STEP_SKIPPED, ev.STEP_DRY_RUN, ev.BLOCKED):
             reason = event.get("reason") or ", ".join(event.get("unchecked", []))
             status = kind.replace("step_", "")
-            outputs.setdefault(step, []).append(_display(status_bundle(step, title, status, str(reason or ""))))
+            outputs.setdefault(step, []).append(
+                _display(status_bundle(step, title, status, str(reason or "")))
+            )
     return outputs
 
 
@@ -81,29 +94,50 @@ def _display(bundle: Bundle) -> NotebookNode:
     return nbformat.v4.new_output("display_data", data=dict(bundle))
 
 
-def _checklist_output(list_id: str, title: str, declared: list[dict[str, Any]], checks: dict[str, ev.Event],
-                      lang: str) -> NotebookNode:
+def _checklist_output(
+    list_id: str, title: str, declared: list[dict[str, Any]], checks: dict[str, ev.Event], lang: str
+) -> NotebookNode:
     """Every item of the list (declared first, then any other ticked) with its last state."""
     items = list(declared)
     known = {item["id"] for item in items}
-    items += [{"id": item_id, "text": event.get("text")} for item_id, event in sorted(checks.items())
-              if item_id.startswith(list_id + ".") and item_id not in known]
+    items += [
+        {"id": item_id, "text": event.get("text")}
+        for item_id, event in sorted(checks.items())
+        if item_id.startswith(list_id + ".") and item_id not in known
+    ]
     states = []
     for item in items:
         event = checks.get(str(item["id"]), {})
-        states.append({**item, "checked": bool(event.get("checked")), "by": event.get("by"), "at": event.get("at"),
-                       "via": event.get("via")})
+        states.append(
+            {
+                **item,
+                "checked": bool(event.get("checked")),
+                "by": event.get("by"),
+                "at": event.get("at"),
+                "via": event.get("via"),
+            }
+        )
     return _display(checklist_bundle(list_id, title, states, lang))
 
 
 def _synthesise(events: list[ev.Event], steps: dict, checks: dict, lang: str) -> NotebookNode:
     nb = nbformat.v4.new_notebook()
     runbook = ev.RunFacts.from_events(events).runbook
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                   "runbook": dict(runbook)}
-    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {runbook.get('title', 'Runbook record')}\n\n"
-                                                  "Rebuilt from the journal: the notebook itself was not saved."))
-    codes = {e.get("step"): e.get("code", "") for e in events if e.get("event") in (ev.STEP_START, ev.STEP_DRY_RUN)}
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "runbook": dict(runbook),
+    }
+    nb.cells.append(
+        nbformat.v4.new_markdown_cell(
+            f"# {runbook.get('title', 'Runbook record')}\n\n"
+            "Rebuilt from the journal: the notebook itself was not saved."
+        )
+    )
+    codes = {
+        e.get("step"): e.get("code", "")
+        for e in events
+        if e.get("event") in (ev.STEP_START, ev.STEP_DRY_RUN)
+    }
     for step, outputs in steps.items():
         cell = nbformat.v4.new_code_cell(f"%%step {step}\n{codes.get(step, '')}".rstrip("\n"))
         cell.metadata = {"runbook": {"role": "step", "step_id": step}}

@@ -45,7 +45,11 @@ def unsealed_records(records: Path) -> list[Path]:
     """Record directories with a journal but no manifest (one ``scandir`` pass, no glob)."""
     found = []
     try:
-        runbooks = [e for e in os.scandir(records) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        runbooks = [
+            e
+            for e in os.scandir(records)
+            if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+        ]
     except FileNotFoundError:
         return []
     for runbook in runbooks:
@@ -55,7 +59,9 @@ def unsealed_records(records: Path) -> list[Path]:
             continue
         for name in names:
             run_dir = os.path.join(runbook.path, name)
-            if not os.path.exists(os.path.join(run_dir, layout.MANIFEST)) and os.path.exists(os.path.join(run_dir, layout.JOURNAL)):
+            if not os.path.exists(os.path.join(run_dir, layout.MANIFEST)) and os.path.exists(
+                os.path.join(run_dir, layout.JOURNAL)
+            ):
                 found.append(Path(run_dir))
     return sorted(found)
 
@@ -81,7 +87,9 @@ def settle(records: Path) -> tuple[list[Path], list[tuple[Path, list[dict[str, A
             if (run_dir / layout.MANIFEST).exists():
                 continue  # sealed by its own writer before it went away
             try:
-                events = read_journal(run_dir / layout.JOURNAL)  # everything the writer wrote before it went
+                events = read_journal(
+                    run_dir / layout.JOURNAL
+                )  # everything the writer wrote before it went
                 finalize_interrupted(records, run_dir, events)
             except RecordError:
                 continue
@@ -116,18 +124,31 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -
         # in between, the outputs are in the journal and logs/, so rebuild from those.
         nbformat.write(record_notebook(run_dir, events, saved or source), record)
     verdict = judge(events)
-    if verdict.status not in ("failed", "blocked") or verdict.failed_step is None or ev.open_steps(events):
+    if (
+        verdict.status not in ("failed", "blocked")
+        or verdict.failed_step is None
+        or ev.open_steps(events)
+    ):
         verdict = judge(events, interrupted=True)  # killed mid-way or walked away from: interrupted
-    return seal_run(Seal(
-        run_dir=run_dir, runbook=declared_runbook(saved or source, facts), status=verdict.status,
-        verdict=verdict, rollback=None, operator=facts.operator, started_at=facts.started_at,
-        parameters=facts.parameters, dry_run=facts.dry_run, mode=facts.mode or "headless",
-        masker=SecretMasker([]),
-    ))
+    return seal_run(
+        Seal(
+            run_dir=run_dir,
+            runbook=declared_runbook(saved or source, facts),
+            status=verdict.status,
+            verdict=verdict,
+            rollback=None,
+            operator=facts.operator,
+            started_at=facts.started_at,
+            parameters=facts.parameters,
+            dry_run=facts.dry_run,
+            mode=facts.mode or "headless",
+            masker=SecretMasker([]),
+        )
+    )
 
 
 def declared_runbook(nb: nbformat.NotebookNode | None, facts: ev.RunFacts) -> dict[str, Any]:
-    """The declared runbook (id, title, steps, checklists) from the notebook, else from the journal."""
+    """The declared runbook (id, title, steps, checklists) from the notebook, else the journal."""
     meta = nb.metadata.get("runbook") if nb is not None else None
     declared = dict(meta) if isinstance(meta, dict) else {}
     runbook = {"id": facts.runbook.get("id") or declared.get("id"), **facts.runbook, **declared}
@@ -139,17 +160,22 @@ def declared_runbook(nb: nbformat.NotebookNode | None, facts: ev.RunFacts) -> di
 
 def has_run(nb: Any) -> bool:
     """Whether any code cell of the notebook ran (papermill's final save happened)."""
-    return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
+    return any(
+        c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code"
+    )
 
 
 def writer_alive(events: list[dict[str, Any]]) -> bool:
     """Whether any process that journaled into this record may still write to it."""
-    return any(pid_alive(int(e["pid"]), e.get("at")) for e in events
-               if e.get("event") in ev.WRITER_EVENTS and isinstance(e.get("pid"), int))
+    return any(
+        pid_alive(int(e["pid"]), e.get("at"))
+        for e in events
+        if e.get("event") in ev.WRITER_EVENTS and isinstance(e.get("pid"), int)
+    )
 
 
 def pid_alive(pid: int, since: str | None = None) -> bool:
-    """``pid`` exists, is not a zombie and (when ``since`` is given) is not a newer process reusing it."""
+    """``pid`` exists, is not a zombie and (with ``since``) is not a newer process reusing it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -165,7 +191,9 @@ def pid_alive(pid: int, since: str | None = None) -> bool:
         return False
     started = _process_start(int(fields[19]))
     moment = _epoch(since)
-    return not (started is not None and moment is not None and started > moment + _PID_REUSE_SLACK_S)
+    return not (
+        started is not None and moment is not None and started > moment + _PID_REUSE_SLACK_S
+    )
 
 
 def _process_start(ticks: int) -> float | None:

@@ -59,7 +59,9 @@ def seal_run(seal: Seal) -> dict[str, Any]:
             _render(run_dir / name, title=str(seal.runbook.get("title", "")))
     _mask_logs(run_dir, seal.masker)
     events = read_journal(run_dir / layout.JOURNAL)
-    manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide inside any value
+    manifest = masked_json(
+        _manifest(seal, events), seal.masker
+    )  # a secret can hide inside any value
     sealed = finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
     index_record(seal.records, run_dir, sealed)
     return sealed
@@ -69,8 +71,11 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
     runbook = seal.runbook
     manifest: dict[str, Any] = {
         "run_id": seal.run_dir.name,
-        "runbook": {"id": runbook.get("id"), "title": runbook.get("title"),
-                    "source_sha256": runbook.get("source_sha256")},
+        "runbook": {
+            "id": runbook.get("id"),
+            "title": runbook.get("title"),
+            "source_sha256": runbook.get("source_sha256"),
+        },
         "status": seal.status,
         "dry_run": seal.dry_run,
         "operator": seal.operator,
@@ -79,33 +84,46 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         "finished_at": utc_now(),
         "parameters": seal.parameters,
         "steps": manifest_steps(runbook.get("steps", []), seal.verdict, seal.rollback),
-        "checks": [{k: c.get(k) for k in ("id", "text", "checked", "by", "at")}
-                   for c in final_checks(events, runbook.get("checklists", []))],
+        "checks": [
+            {k: c.get(k) for k in ("id", "text", "checked", "by", "at")}
+            for c in final_checks(events, runbook.get("checklists", []))
+        ],
     }
     if seal.verdict.status != "succeeded":
         verdict = seal.verdict
-        manifest["failure"] = {"step": verdict.failed_step, "reason": verdict.reason, "status": verdict.status}
+        manifest["failure"] = {
+            "step": verdict.failed_step,
+            "reason": verdict.reason,
+            "status": verdict.status,
+        }
     if seal.rollback is not None:
         rollback = seal.rollback
-        manifest["rollback"] = {"status": rollback.status, "failed_step": rollback.failed_step,
-                                "reason": rollback.reason}
+        manifest["rollback"] = {
+            "status": rollback.status,
+            "failed_step": rollback.failed_step,
+            "reason": rollback.reason,
+        }
     return manifest
 
 
-def manifest_steps(declared: list[dict], verdict: Verdict, rollback: Verdict | None) -> list[dict[str, Any]]:
+def manifest_steps(
+    declared: list[dict], verdict: Verdict, rollback: Verdict | None
+) -> list[dict[str, Any]]:
     """Every declared step with what happened to it (``not_run`` when nothing did)."""
     steps = []
     for step in declared:
         source = rollback if (rollback is not None and step.get("kind") == "rollback") else verdict
         result = (source.steps if source else {}).get(step["id"], {})
-        steps.append({
-            "id": step["id"],
-            "title": step.get("title"),
-            "kind": step.get("kind", "procedure"),
-            "status": result.get("status", "not_run"),
-            "exit_code": result.get("exit_code"),
-            "duration_s": result.get("duration_s"),
-        })
+        steps.append(
+            {
+                "id": step["id"],
+                "title": step.get("title"),
+                "kind": step.get("kind", "procedure"),
+                "status": result.get("status", "not_run"),
+                "exit_code": result.get("exit_code"),
+                "duration_s": result.get("duration_s"),
+            }
+        )
     return steps
 
 
@@ -127,7 +145,9 @@ def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
     if not masker:
         return
     for log in sorted((run_dir / layout.LOGS).glob("*.log")):
-        log.write_text(masker.mask(log.read_text(encoding="utf-8", errors="replace")), encoding="utf-8")
+        log.write_text(
+            masker.mask(log.read_text(encoding="utf-8", errors="replace")), encoding="utf-8"
+        )
 
 
 def _render(notebook: Path, *, title: str) -> None:

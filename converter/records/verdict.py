@@ -24,7 +24,9 @@ class Verdict:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: str | None = None) -> Verdict:
+def judge(
+    events: list[dict[str, Any]], *, interrupted: bool = False, stopped: str | None = None
+) -> Verdict:
     """Decide the verdict of one pass from its journal events.
 
     ``interrupted`` is set when the runner was signalled; ``stopped`` carries the
@@ -47,12 +49,18 @@ def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: s
             open_step = None if step == open_step else open_step
         elif kind == ev.BLOCKED:
             blocked = event
-            steps.setdefault(step, {}).update(status="blocked", reason=", ".join(event.get("unchecked", [])))
+            steps.setdefault(step, {}).update(
+                status="blocked", reason=", ".join(event.get("unchecked", []))
+            )
         elif kind == ev.SESSION_END:
             ended = True
     if open_step is not None:
         steps[open_step].update(status="interrupted" if interrupted else "failed")
-        reason = "interrupted by a signal" if interrupted else "the kernel died while the step was running"
+        reason = (
+            "interrupted by a signal"
+            if interrupted
+            else "the kernel died while the step was running"
+        )
         steps[open_step]["reason"] = reason
         return Verdict("interrupted" if interrupted else "failed", open_step, reason, steps)
     if interrupted or any(s.get("status") == "interrupted" for s in steps.values()):
@@ -61,7 +69,12 @@ def judge(events: list[dict[str, Any]], *, interrupted: bool = False, stopped: s
     if failed is not None:
         return Verdict("failed", failed, steps[failed].get("reason"), steps)
     if blocked is not None:
-        return Verdict("blocked", blocked.get("step"), "unchecked: " + ", ".join(blocked.get("unchecked", [])), steps)
+        return Verdict(
+            "blocked",
+            blocked.get("step"),
+            "unchecked: " + ", ".join(blocked.get("unchecked", [])),
+            steps,
+        )
     if not ended:
         why = stopped or "the run stopped before its finish cell (kernel death or sys.exit)"
         return Verdict("failed", None, why, steps)
@@ -73,7 +86,10 @@ def _result(event: dict[str, Any]) -> dict[str, Any]:
     if kind == ev.STEP_SKIPPED:
         if event.get("reason") == "stopped":  # the runner was signalled before it could start
             return {"status": "not_run", "reason": "stopped"}
-        return {"status": "manual" if event.get("reason") == "manual" else "skipped", "reason": event.get("reason")}
+        return {
+            "status": "manual" if event.get("reason") == "manual" else "skipped",
+            "reason": event.get("reason"),
+        }
     if kind == ev.STEP_DRY_RUN:
         return {"status": "dry_run"}
     return {
@@ -91,13 +107,26 @@ def _last(steps: dict[str, dict[str, Any]], status: str) -> str | None:
     return found[-1] if found else None
 
 
-def final_checks(events: list[dict[str, Any]], declared: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def final_checks(
+    events: list[dict[str, Any]], declared: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Every declared checklist item with its last state: who ticked it and when."""
     state: dict[str, dict[str, Any]] = {}
     for checklist in declared:
         for item in checklist.get("items", []):
-            state[item["id"]] = {"id": item["id"], "text": item["text"], "checked": False, "by": None, "at": None}
+            state[item["id"]] = {
+                "id": item["id"],
+                "text": item["text"],
+                "checked": False,
+                "by": None,
+                "at": None,
+            }
     for item_id, event in ev.check_states(events).items():
         entry = state.setdefault(item_id, {"id": item_id, "text": event.get("text", "")})
-        entry.update(checked=bool(event.get("checked")), by=event.get("by"), at=event.get("at"), via=event.get("via"))
+        entry.update(
+            checked=bool(event.get("checked")),
+            by=event.get("by"),
+            at=event.get("at"),
+            via=event.get("via"),
+        )
     return list(state.values())

@@ -63,7 +63,9 @@ def verify_chain(records: Path) -> list[Problem]:
     return _walk(records, entries)
 
 
-def verify_all(records: Path, *, workers: int | None = None) -> tuple[int, list[Problem], list[str]]:
+def verify_all(
+    records: Path, *, workers: int | None = None
+) -> tuple[int, list[Problem], list[str]]:
     """Every sealed record's files plus the chain: (records checked, problems, unfinalized dirs).
 
     A record with a journal but no manifest is a run still going, or one that was
@@ -92,18 +94,29 @@ def verify_all(records: Path, *, workers: int | None = None) -> tuple[int, list[
 
 
 def _check_record(records: Path, run_dir: Path) -> tuple[list[Problem], _Entry | None]:
-    """Problems of one record's files, and its chain entry. Plain ``str`` paths: this is the hot loop."""
+    """Problems of one record's files, and its chain entry. Plain ``str`` paths: the hot loop."""
     where = run_dir.relative_to(records).as_posix()
     base = str(run_dir)
     try:
         data, mtime = _read_manifest(os.path.join(base, MANIFEST))
     except FileNotFoundError:
-        return [Problem(where, "no manifest.json: the record was never finalized (run 'runbook records reindex')")], None
+        return [
+            Problem(
+                where,
+                "no manifest.json: the record was never finalized (run 'runbook records reindex')",
+            )
+        ], None
     except OSError as exc:
         return [Problem(f"{where}/{MANIFEST}", f"manifest is unreadable: {exc}")], None
     manifest = _parse(data)
-    entry = _Entry(f"{where}/{MANIFEST}", hashlib.sha256(data).hexdigest(), _previous(manifest),
-                   manifest is not None, _order(manifest, where), mtime)
+    entry = _Entry(
+        f"{where}/{MANIFEST}",
+        hashlib.sha256(data).hexdigest(),
+        _previous(manifest),
+        manifest is not None,
+        _order(manifest, where),
+        mtime,
+    )
     files = manifest.get("files") if manifest is not None else None
     if not isinstance(files, dict):
         why = "not a JSON object" if manifest is None else "it has no 'files' table"
@@ -122,7 +135,9 @@ def _check_record(records: Path, run_dir: Path) -> tuple[list[Problem], _Entry |
             problems.append(Problem(f"{where}/{name}", "altered: sha256 differs from the manifest"))
     for name in sorted(_tree(base, "")):
         if name not in files and name != MANIFEST:
-            problems.append(Problem(f"{where}/{name}", "file not listed in the manifest (added after sealing)"))
+            problems.append(
+                Problem(f"{where}/{name}", "file not listed in the manifest (added after sealing)")
+            )
     return problems, entry
 
 
@@ -146,8 +161,14 @@ def _entry_only(records: Path, run_dir: Path) -> _Entry | None:
     except OSError:
         return None
     manifest = _parse(data)
-    return _Entry(f"{where}/{MANIFEST}", hashlib.sha256(data).hexdigest(), _previous(manifest),
-                  manifest is not None, _order(manifest, where), mtime)
+    return _Entry(
+        f"{where}/{MANIFEST}",
+        hashlib.sha256(data).hexdigest(),
+        _previous(manifest),
+        manifest is not None,
+        _order(manifest, where),
+        mtime,
+    )
 
 
 def _parse(data: bytes) -> dict | None:
@@ -196,8 +217,11 @@ def _scan(records: Path) -> tuple[list[Path], list[Path]]:
     """(sealed record dirs, journal-only record dirs), sorted, from one scandir pass."""
     sealed, unsealed = [], []
     try:
-        runbooks = sorted(e.path for e in os.scandir(records)
-                          if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+        runbooks = sorted(
+            e.path
+            for e in os.scandir(records)
+            if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+        )
     except FileNotFoundError:
         return [], []
     for runbook in runbooks:
@@ -225,7 +249,7 @@ def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
     reached: set[str] = set()  # their paths (a copied record has a reached hash but another path)
 
     def loose_ends(before: _Entry | None) -> list[_Entry]:
-        """Manifests nothing links to and the walk has not reached (older than ``before`` if any are)."""
+        """Manifests nothing links to and the walk has not reached (older than ``before``)."""
         tips = [e for e in entries if e.sha256 not in seen and e.sha256 not in linked]
         return [e for e in tips if before is None or e.order <= before.order] or tips
 
@@ -238,8 +262,13 @@ def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
     if head is None:
         if not entries:
             return []
-        problems.append(Problem(CHAIN_HEAD, "missing: the newest record cannot be confirmed "
-                                "(it names the last manifest of the chain)"))
+        problems.append(
+            Problem(
+                CHAIN_HEAD,
+                "missing: the newest record cannot be confirmed "
+                "(it names the last manifest of the chain)",
+            )
+        )
         current = loose_end(None)
     elif isinstance(head, str):  # "malformed"
         problems.append(Problem(CHAIN_HEAD, "malformed (expected '<sha256> <path>')"))
@@ -250,10 +279,14 @@ def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
         if current is None:
             present = next((e for e in entries if e.path == head_path), None)
             if present is not None:
-                problems.append(Problem(head_path, "manifest altered: its sha256 no longer matches .chain-head"))
+                problems.append(
+                    Problem(head_path, "manifest altered: its sha256 no longer matches .chain-head")
+                )
                 current = present
             else:
-                problems.append(Problem(head_path, "newest record is missing (named by .chain-head)"))
+                problems.append(
+                    Problem(head_path, "newest record is missing (named by .chain-head)")
+                )
                 current = loose_end(None)
     while current is not None and current.sha256 not in seen:
         seen.add(current.sha256)
@@ -262,7 +295,11 @@ def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
             if current.readable:
                 break  # the first record of the chain
             if all(p.path != current.path for p in problems):
-                problems.append(Problem(current.path, "cannot follow the chain past this manifest: it is unreadable"))
+                problems.append(
+                    Problem(
+                        current.path, "cannot follow the chain past this manifest: it is unreadable"
+                    )
+                )
             current = loose_end(current)
             continue
         before = by_sha.get(current.previous)
@@ -270,15 +307,27 @@ def _walk(records: Path, entries: list[_Entry]) -> list[Problem]:
             # An unreadable loose end, or one written after its would-be successor, is the edited
             # predecessor; otherwise the predecessor is gone and the newest loose end comes next.
             tips = loose_ends(current)
-            edited = [e for e in tips if not e.readable] or [e for e in tips if e.mtime > current.mtime]
+            edited = [e for e in tips if not e.readable] or [
+                e for e in tips if e.mtime > current.mtime
+            ]
             if edited:
                 before = max(edited, key=lambda e: e.order)
-                problems.append(Problem(before.path, "manifest altered: its sha256 no longer matches the "
-                                        f"'previous' of its successor {current.path}"))
+                problems.append(
+                    Problem(
+                        before.path,
+                        "manifest altered: its sha256 no longer matches the "
+                        f"'previous' of its successor {current.path}",
+                    )
+                )
             else:
                 before = max(tips, key=lambda e: e.order) if tips else None
-                problems.append(Problem(current.path, "the record before this one is missing from the chain "
-                                        f"(its 'previous' {current.previous[:12]}… names no manifest on disk)"))
+                problems.append(
+                    Problem(
+                        current.path,
+                        "the record before this one is missing from the chain "
+                        f"(its 'previous' {current.previous[:12]}… names no manifest on disk)",
+                    )
+                )
         current = before
     named = {p.path for p in problems}
     for entry in entries:

@@ -1,0 +1,101 @@
+"""The journal's vocabulary: every event name, spelled once, and the readers of event lists.
+
+The kernel and the runner write events (:mod:`converter.records.journal`); the
+verdict, the seal, the rebuild, the recovery and the reports read them. Facts of
+a run are folded from the journal here, once (:meth:`RunFacts.from_events`),
+not re-derived by each reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Written by the runner (``runbook run``).
+RUN_START = "run_start"
+RUN_END = "run_end"
+PASS_START = "pass_start"
+PASS_END = "pass_end"
+# Written by the kernel.
+SESSION_START = "session_start"
+SESSION_RESUME = "session_resume"
+SESSION_END = "session_end"
+STEP_START = "step_start"
+STEP_END = "step_end"
+STEP_SKIPPED = "step_skipped"
+STEP_DRY_RUN = "step_dry_run"
+BLOCKED = "blocked"
+CHECK = "check"
+EXPECT = "expect"
+RERUN = "rerun"
+MANUAL_RUN = "manual_run"
+ROLLBACK_MODE = "rollback_mode"
+
+STEP_OUTCOMES = (STEP_END, STEP_SKIPPED, STEP_DRY_RUN)
+"""Events that settle what happened to a step."""
+WRITER_EVENTS = (RUN_START, SESSION_START, SESSION_RESUME)
+"""Events that name a process (``pid``) that may still append to the journal."""
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the journal says about a run as a whole (its first session and runner events)."""
+
+    session: Event = field(default_factory=dict)
+    """The first ``session_start`` (the kernel's view: runbook, steps, mode, notebook)."""
+    runner: Event = field(default_factory=dict)
+    """The ``run_start`` of ``runbook run``, when the run was headless."""
+    started_at: str = ""
+
+    @classmethod
+    def from_events(cls, events: list[Event]) -> RunFacts:
+        """Fold the facts from a run's events."""
+        session = next((e for e in events if e.get("event") == SESSION_START), {})
+        runner = next((e for e in events if e.get("event") == RUN_START), {})
+        return cls(session, runner, str(events[0].get("at") or "") if events else "")
+
+    @property
+    def runbook(self) -> dict[str, Any]:
+        return dict(self.session.get("runbook") or {})
+
+    @property
+    def operator(self) -> str:
+        return str(self.runner.get("operator") or self.session.get("operator") or "")
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.session.get("parameters") or self.runner.get("parameters") or {})
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.runner.get("dry_run") or self.session.get("dry_run"))
+
+    @property
+    def mode(self) -> str | None:
+        return self.session.get("mode") or ("headless" if self.runner else None)
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return list(self.session.get("steps") or [])
+
+    @property
+    def notebook(self) -> str | None:
+        return self.session.get("notebook")
+
+
+def check_states(events: list[Event]) -> dict[str, Event]:
+    """The last ``check`` event of every item that was ticked or unticked, by item id."""
+    return {e["id"]: e for e in events if e.get("event") == CHECK and "id" in e}
+
+
+def open_steps(events: list[Event]) -> list[str]:
+    """Steps that started and never ended (the writer died, or the step is still running)."""
+    running: dict[str, None] = {}
+    for event in events:
+        if event.get("event") == STEP_START:
+            running[str(event.get("step"))] = None
+        elif event.get("event") in STEP_OUTCOMES:
+            running.pop(str(event.get("step")), None)
+    return list(running)
