@@ -7,6 +7,7 @@ the commands so ``runbook --help`` stays instant.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def lint(sources: tuple[str, ...]) -> None:
     """Check runbooks: placeholders, undefined variables, credentials, unconfirmed
     destructive commands, missing rollback, and shellcheck findings per shell block.
 
-    Prints `path:line: level: message [code]`; exits 1 when any error is found.
+    Prints `path:line: level: message [code]`; exits 1 when any error is found, 2 when
+    a runbook cannot be read or parsed at all.
 
     Example: runbook lint templates/
     """
@@ -75,7 +77,8 @@ def lint(sources: tuple[str, ...]) -> None:
         click.echo(str(finding))
     errors = sum(1 for f in findings if f.level == "error")
     click.echo(f"{len(findings)} finding(s), {errors} error(s)", err=True)
-    raise SystemExit(1 if errors else 0)
+    unreadable = any(f.code == "parse-error" for f in findings)
+    raise SystemExit(2 if unreadable else 1 if errors else 0)
 
 
 @cli.command()
@@ -116,6 +119,7 @@ def lint(sources: tuple[str, ...]) -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
+    callback=lambda _ctx, _param, value: _finite(value),
     help="Default per-step timeout in seconds.",
 )
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
@@ -347,6 +351,15 @@ def records_reindex(records: Path) -> None:
     for run_dir in sealed:
         click.echo(f"sealed as interrupted: {run_dir}")
     click.echo(f"indexed {reindex(records)} record(s)")
+
+
+def _finite(value: float | None) -> float | None:
+    """``--timeout nan`` and ``inf`` pass click's range check; no step could use them."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(
+            f"{value} is not a finite number of seconds", param_hint="--timeout"
+        )
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:

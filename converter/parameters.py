@@ -23,6 +23,7 @@ any step, naming the parameter (never a secret's value).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -110,12 +111,19 @@ def _setting_value(setting: RunSetting, value: Any) -> Any:
             raise ParameterError(
                 f"run setting '{setting.name}' expects a number of seconds, got {value!r}"
             ) from None
-        if not number > 0 or number == float("inf"):
+        if not is_positive_seconds(number):
             raise ParameterError(
                 f"run setting '{setting.name}' must be a positive number of seconds, got {value!r}"
             )
         return number
     return str(value)
+
+
+def is_positive_seconds(value: Any) -> bool:
+    """A number of seconds a timeout can use: finite and above zero (not nan, inf, 0, -5)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and value > 0
 
 
 def _to_bool_setting(name: str, value: Any) -> bool:
@@ -254,16 +262,31 @@ def _check_names(params: Mapping[str, Parameter], given: Mapping[str, Any]) -> N
 
 
 def load_parameters_file(path: os.PathLike[str]) -> dict[str, Any]:
-    """A YAML mapping of values, read as text so ``1.10`` stays ``"1.10"`` for a str."""
-    import yaml
+    """A YAML mapping of values, read as text so ``1.10`` stays ``"1.10"`` for a str.
 
+    Bad input is a :class:`ParameterError` at its line: unreadable, not UTF-8, not YAML,
+    aliases that expand without bound, not a mapping.
+    """
+    from .yamltext import load_yaml
+
+    shown = os.fspath(path)
     try:
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParameterError(f"{path}: cannot read parameters file: {exc}") from None
-    if not isinstance(data, dict):
-        raise ParameterError(f"{path}: parameters file must be a YAML mapping of name: value")
-    return dict(data)
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"cannot read parameters file: {exc.strerror}", path=shown) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParameterError(
+            f"parameters file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            path=shown,
+            line=line,
+        ) from None
+    loaded = load_yaml(text, path=shown, line=1, base=True, what="parameters file")
+    if not isinstance(loaded, dict):
+        raise ParameterError("parameters file must be a YAML mapping of name: value", path=shown)
+    return dict(loaded)
 
 
 # --------------------------------------------------------------------------- types
@@ -318,9 +341,9 @@ def _convert(param: Parameter, value: Any, from_text: bool) -> Any:
                 raise ValueError
             return int(str(value).strip(), 10)
         if kind == "float":
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not math.isfinite(number := float(value)):
                 raise ValueError
-            return float(value)
+            return number
         if kind == "bool":
             return _to_bool(value)
         if kind == "list":
@@ -371,7 +394,7 @@ def _describe(kind: str) -> str:
     return {
         "str": "text",
         "int": "an integer",
-        "float": "a number",
+        "float": "a finite number",
         "bool": "true or false",
         "list": "a list (YAML/JSON list, or comma-separated on the command line)",
     }[kind]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import ParseError
 from ..model import Expected
+from ..parameters import is_positive_seconds
 from . import blocks as b
 from .vocabulary import is_pre_execution
 
@@ -25,6 +26,24 @@ def expected_result(
             )
         return Expected(block.content, markdown, label.start + 1, match)
     return Expected(body, markdown, label.start + 1, None)
+
+
+def check_fence_attributes(fence: b.Fence, path: str) -> None:
+    """A step's ``timeout=`` must be a positive, finite number of seconds."""
+    timeout = dict(fence.attrs).get("timeout")
+    if timeout is None:
+        return
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        seconds = float("nan")
+    if not is_positive_seconds(seconds):
+        raise ParseError(
+            f"fence attribute timeout={timeout!r} is not a positive number of seconds; "
+            "write e.g. timeout=600",
+            path=path,
+            line=fence.start + 1,
+        )
 
 
 def list_role(kind: str, heading: str | None) -> str:

@@ -24,7 +24,7 @@ from ..model import (
     Step,
 )
 from . import blocks as b
-from .checks import expected_result, list_role
+from .checks import check_fence_attributes, expected_result, list_role
 from .frontmatter import declared_parameters, load_front_matter, runbook_metadata
 from .vocabulary import (
     HEADER_KEYS,
@@ -312,6 +312,7 @@ class _Walker:
         return _StepDraft(step_id, heading or step_id, kind, fence.start + 1, None, explicit=False)
 
     def _add_shell(self, step: _StepDraft, fence: b.Fence) -> None:
+        check_fence_attributes(fence, self.path)
         step.shell_count += 1
         name = dict(fence.attrs).get("name")
         if step.shell_count == 1:

@@ -84,13 +84,11 @@ def plan_all(sources: list[Path], out: Path | None) -> tuple[list[Conversion], l
 
 
 def write_all(conversions: list[Conversion]) -> None:
-    """Write every notebook (each atomically)."""
-    import nbformat
-
-    from .build import write_notebook
+    """Write every notebook (each atomically; the text was validated by :func:`plan`)."""
+    from .build import write_text
 
     for conversion in conversions:
-        write_notebook(nbformat.reads(conversion.text, as_version=4), conversion.target)
+        write_text(conversion.text, conversion.target)
 
 
 def stale(conversions: list[Conversion]) -> list[Path]:
