@@ -7,6 +7,7 @@ parameter whose default violates its own declaration is an error at its line.
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 import re
 from pathlib import Path
@@ -162,6 +163,19 @@ def _top_level_line(key: str, text: str) -> int:
     return 1
 
 
+def default_id(stem: str) -> str:
+    """The id of a runbook without ``id:``: the file name's slug (``db-migrate.ja.md`` →
+    ``db-migrate``); a name with non-ASCII letters keeps its ASCII words and gets a short
+    hash of the name (``運用手順.md`` → ``runbook-<8 hex>``), so it still names a directory.
+    """
+    slug = slugify(stem)
+    if re.fullmatch(r"[a-z0-9_][a-z0-9_-]*", slug):
+        return slug
+    ascii_words = "-".join(re.findall(r"[a-z0-9_]+", slug))[:40]
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{ascii_words or 'runbook'}-{digest}"
+
+
 def runbook_metadata(
     front: dict, title: str | None, header: list[tuple[str, str]], path: str, text: str
 ) -> Metadata:
@@ -181,7 +195,7 @@ def runbook_metadata(
         )
     ours = {"id", "title", "lang", "timeout", "parameters"}
     return Metadata(
-        id=str(front.get("id") or slugify(Path(path).stem.split(".")[0])),
+        id=str(front.get("id") or default_id(Path(path).stem.split(".")[0])),
         title=title,
         lang=lang,
         timeout=None if timeout is None else float(timeout),

@@ -93,3 +93,20 @@ def test_convert_and_lint_are_linear_in_the_number_of_steps(tmp_path, monkeypatc
     small = min(_convert_and_lint_seconds(500, tmp_path, monkeypatch) for _ in range(2))
     large = _convert_and_lint_seconds(2000, tmp_path, monkeypatch)
     assert large < 8 * small + 0.5, (small, large)
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix"),
+    [("運用手順.md", "runbook-"), ("db移行.ja.md", "db-"), ("手順 v2.md", "v2-")],
+)
+def test_a_non_ascii_file_name_gets_a_usable_id(name, prefix):
+    from converter.records.manifest import sanitize_runbook_id
+
+    runbook = parse_text(f"# T\n\n{FENCE}bash\necho\n{FENCE}\n", path=name)
+    assert runbook.meta.id.startswith(prefix) and len(runbook.meta.id) == len(prefix) + 8
+    assert sanitize_runbook_id(runbook.meta.id) == runbook.meta.id  # its own directory name
+    assert parse_text(f"# T\n\n{FENCE}bash\necho\n{FENCE}\n", path=name).meta.id == runbook.meta.id
+
+
+def test_ascii_file_names_keep_their_id():
+    assert parse_text("# T\n", path="db-migrate.ja.md").meta.id == "db-migrate"
