@@ -143,9 +143,13 @@ def run(
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
+    from .notebook.convert import stale_sibling
     from .parameters import load_parameters_file
     from .runner.run import RunOptions, run_runbook
 
+    warning = stale_sibling(source)
+    if warning:
+        click.echo(warning, err=True)
     given = load_parameters_file(parameters_file) if parameters_file else {}
     given.update({name: value for name, value in parameters})
     options = RunOptions(
@@ -367,7 +371,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="runbook", standalone_mode=False)
     except RunbookError as exc:
-        click.echo(str(exc) if exc.path else f"error: {exc}", err=True)
+        text = str(exc) if exc.path else f"error: {exc}"
+        # Non-UTF-8 arguments arrive as surrogate escapes; show them, never crash on them.
+        click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

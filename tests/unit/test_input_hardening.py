@@ -110,3 +110,18 @@ def test_a_non_ascii_file_name_gets_a_usable_id(name, prefix):
 
 def test_ascii_file_names_keep_their_id():
     assert parse_text("# T\n", path="db-migrate.ja.md").meta.id == "db-migrate"
+
+
+def test_a_stale_notebook_next_to_its_markdown_is_reported(tmp_path):
+    from converter.notebook.convert import plan, stale_sibling, write_all
+
+    source = tmp_path / "x.md"
+    source.write_text(f"# T\n\n{FENCE}bash\necho 1\n{FENCE}\n", encoding="utf-8")
+    assert stale_sibling(source) is None  # no notebook at all
+    write_all(plan([source], None))
+    assert stale_sibling(source) is None and stale_sibling(tmp_path / "x.ipynb") is None
+    source.write_text(f"# T\n\n{FENCE}bash\necho 2\n{FENCE}\n", encoding="utf-8")
+    for given in (source, tmp_path / "x.ipynb"):
+        warning = stale_sibling(given)
+        assert warning is not None and len(warning.splitlines()) == 1
+        assert "stale" in warning and "convert" in warning and "--check" in warning
