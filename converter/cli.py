@@ -7,6 +7,7 @@ the commands so ``runbook --help`` stays instant.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def lint(sources: tuple[str, ...]) -> None:
     """Check runbooks: placeholders, undefined variables, credentials, unconfirmed
     destructive commands, missing rollback, and shellcheck findings per shell block.
 
-    Prints `path:line: level: message [code]`; exits 1 when any error is found.
+    Prints `path:line: level: message [code]`; exits 1 when any error is found, 2 when
+    a runbook cannot be read or parsed at all.
 
     Example: runbook lint templates/
     """
@@ -82,7 +84,8 @@ def lint(sources: tuple[str, ...]) -> None:
         click.echo(str(finding))
     errors = sum(1 for f in findings if f.level == "error")
     click.echo(f"{len(findings)} finding(s), {errors} error(s)", err=True)
-    raise SystemExit(1 if errors else 0)
+    unreadable = any(f.code == "parse-error" for f in findings)
+    raise SystemExit(2 if unreadable else 1 if errors else 0)
 
 
 @cli.command()
@@ -123,6 +126,7 @@ def lint(sources: tuple[str, ...]) -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
+    callback=lambda _ctx, _param, value: _finite(value),
     help="Default per-step timeout in seconds.",
 )
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
@@ -154,9 +158,13 @@ def run(
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
+    from .notebook.convert import stale_sibling
     from .parameters import load_parameters_file
     from .runner.run import RunOptions, run_runbook
 
+    warning = stale_sibling(source)
+    if warning:
+        click.echo(warning, err=True)
     given = load_parameters_file(parameters_file) if parameters_file else {}
     given.update({name: value for name, value in parameters})
     options = RunOptions(
@@ -204,12 +212,23 @@ def lab(path: Path | None, port: int | None, open_browser: bool) -> None:
 cli.add_command(records)
 
 
+def _finite(value: float | None) -> float | None:
+    """``--timeout nan`` and ``inf`` pass click's range check; no step could use them."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(
+            f"{value} is not a finite number of seconds", param_hint="--timeout"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn input errors into ``path:line: message`` and exit 2."""
     try:
         cli.main(args=argv, prog_name="runbook", standalone_mode=False)
     except RunbookError as exc:
-        click.echo(str(exc) if exc.path else f"error: {exc}", err=True)
+        text = str(exc) if exc.path else f"error: {exc}"
+        # Non-UTF-8 arguments arrive as surrogate escapes; show them, never crash on them.
+        click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

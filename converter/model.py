@@ -60,6 +60,8 @@ class ShellBlock:
     attrs: tuple[tuple[str, str], ...]
     line: int
     kind: StepKind = "procedure"
+    set_aside: tuple[int, ...] = ()
+    """Source lines of ``#`` lines a console session set aside as comments (not run)."""
 
     def attr(self, name: str, default: str | None = None) -> str | None:
         """The value of a fence attribute such as ``timeout`` or ``manual``."""
@@ -175,6 +177,8 @@ class Runbook:
     title_markdown: Markdown | None = None
     body_start: int = 1
     source_lines: tuple[str, ...] = field(default=(), repr=False)
+    no_command: tuple[tuple[int, str], ...] = ()
+    """(line, language) of shell-language fences with no command: kept as documentation."""
 
     def steps(self) -> list[Step]:
         """Every step in document order."""

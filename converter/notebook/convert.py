@@ -7,6 +7,8 @@ runbook never leaves a half-converted set of notebooks behind.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,13 +86,11 @@ def plan_all(sources: list[Path], out: Path | None) -> tuple[list[Conversion], l
 
 
 def write_all(conversions: list[Conversion]) -> None:
-    """Write every notebook (each atomically)."""
-    import nbformat
-
-    from .build import write_notebook
+    """Write every notebook (each atomically; the text was validated by :func:`plan`)."""
+    from .build import write_text
 
     for conversion in conversions:
-        write_notebook(nbformat.reads(conversion.text, as_version=4), conversion.target)
+        write_text(conversion.text, conversion.target)
 
 
 def stale(conversions: list[Conversion]) -> list[Path]:
@@ -100,6 +100,41 @@ def stale(conversions: list[Conversion]) -> list[Path]:
         for c in conversions
         if not c.target.exists() or c.target.read_text(encoding="utf-8") != c.text
     ]
+
+
+def stale_sibling(source: Path) -> str | None:
+    """A one-line warning when ``x.ipynb`` next to ``x.md`` was converted from another text.
+
+    Either way round: running ``x.md`` while a stale ``x.ipynb`` lies next to it (someone
+    may open that one), or running a stale ``x.ipynb`` whose Markdown has changed. The
+    source hash in the notebook's metadata is compared with the Markdown's text.
+    """
+    stem = source.name.rsplit(".", 1)[0]
+    if source.suffix.lower() == ".ipynb":
+        notebook = source
+        markdown = next(
+            (
+                source.with_name(stem + s)
+                for s in MARKDOWN_SUFFIXES
+                if source.with_name(stem + s).is_file()
+            ),
+            None,
+        )
+    else:
+        notebook, markdown = source.with_name(stem + ".ipynb"), source
+    if markdown is None or not notebook.is_file():
+        return None
+    try:
+        recorded = json.loads(notebook.read_bytes())["metadata"]["runbook"]["source_sha256"]
+        text = markdown.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() == recorded:
+        return None
+    return (
+        f"warning: {notebook} is stale: {markdown} changed since it was converted; "
+        f"check with: runbook convert {markdown} --check"
+    )
 
 
 def _shown(path: Path) -> str:

@@ -1,6 +1,7 @@
 """Which checklists must be complete before each step may run.
 
-A step's confirmation list (``**確認**:``) gates the next step of the same kind;
+A step's confirmation list (``**確認**:``) gates the next step of the same kind (the
+list of a step with no command, done by hand, too);
 the prerequisites' lists and the pre-execution checklist gate the first step of
 the procedure. Prerequisite checks and troubleshooting commands are never gated:
 they are how an operator finds out whether the gate can be ticked.
@@ -8,25 +9,21 @@ they are how an operator finds out whether the gate can be ticked.
 
 from __future__ import annotations
 
-from ..model import Runbook, Step
+from ..model import Runbook
 
 
 def step_gates(runbook: Runbook) -> dict[str, list[str]]:
     """Map each step cell id to the checklist ids that must be complete before it runs."""
     gates: dict[str, list[str]] = {}
     pre = [c.id for c in runbook.checklists() if c.role == "pre"]
-    previous: dict[str, Step] = {}
+    pending: dict[str, list[str]] = {"procedure": list(pre), "rollback": []}
     for step in runbook.steps():
-        if step.kind not in ("procedure", "rollback"):
+        if step.kind not in pending:
             continue
-        blocks = step.shell_blocks
-        if not blocks:
-            continue
-        before = previous.get(step.kind)
-        if before is None:
-            gate = pre if step.kind == "procedure" else []
-        else:
-            gate = [before.verify.id] if before.verify is not None else []
-        gates[blocks[0].step_id] = list(gate)
-        previous[step.kind] = step
+        # A step with no command (done by hand) still has its list gate what comes next.
+        if step.shell_blocks:
+            gates[step.shell_blocks[0].step_id] = pending[step.kind]
+            pending[step.kind] = []
+        if step.verify is not None:
+            pending[step.kind] = [*pending[step.kind], step.verify.id]
     return gates

@@ -89,18 +89,19 @@ class Manifest(TypedDict, total=False):
 def sanitize_runbook_id(runbook_id: str) -> str:
     """Map a runbook id to one safe path component, deterministically.
 
-    Runs of anything outside ``[A-Za-z0-9._-]`` become ``-`` and leading or
-    trailing dots and dashes go, so ``..``, ``a/b`` or ``/etc`` cannot escape
-    the records root and the same runbook always lands in the same directory.
+    An id made of ``[A-Za-z0-9._-]`` (not starting or ending with ``.``/``-``) is its
+    own directory name, so existing records keep their place. Any other id has runs of
+    other characters turned into ``-`` and a short hash of the original appended, so
+    ``..``, ``a/b`` or ``/etc`` cannot escape the records root, a Japanese id still has
+    a directory (``runbook-<hash>``), and two ids that sanitise alike (``a/b``, ``a b``)
+    never share one.
     """
     text = unicodedata.normalize("NFKC", runbook_id)
     safe = _UNSAFE.sub("-", text).strip(".-")[:_MAX_ID_LEN].strip(".-")
-    if not safe:
-        raise RecordError(
-            f"runbook id {runbook_id!r} has no letters or digits usable in a directory name; "
-            "give the runbook an ASCII id"
-        )
-    return safe
+    if safe == runbook_id:
+        return safe
+    digest = hashlib.sha256(runbook_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[: _MAX_ID_LEN - 9].strip('.-') or 'runbook'}-{digest}"
 
 
 def create_record_dir(

@@ -21,7 +21,7 @@ from typing import Any
 import nbformat
 
 from ..errors import DiskFull, ParameterError, RunbookError, is_disk_full
-from ..parameters import DEFAULT_RECORDS, from_declaration, operator_name, resolve
+from ..parameters import DEFAULT_RECORDS, check_text, from_declaration, operator_name, resolve
 from ..records import events as ev
 from ..records import layout
 from ..records.chain import check_chain
@@ -90,12 +90,19 @@ def load_notebook(source: Path) -> nbformat.NotebookNode:
 
 
 def run_runbook(options: RunOptions) -> RunOutcome:
-    """Validate, create the record, execute, judge, optionally roll back, seal."""
+    """Validate, create the record, execute, judge, optionally roll back, seal.
+
+    Every input is checked before the record directory exists: bad input leaves no
+    evidence directory (and starts no kernel).
+    """
+    check_text("the runbook path", str(options.source))
     nb = load_notebook(options.source)
     meta = nb.metadata["runbook"]
     attestation = options.evidence.open()  # a key that cannot sign stops the run here
     signer = attestation.signer
     operator = signer.principal if signer else operator_name(options.operator)
+    check_text("the operator name (--operator / RUNBOOK_OPERATOR)", operator)
+    check_text("the records directory", str(options.records))
     declared = tuple(from_declaration(d) for d in meta.get("parameters", []))
     resolved = resolve(
         declared, options.parameters, from_text=options.parameters_from_text, strict=True

@@ -102,7 +102,9 @@ def execute(
         session.cwd = result.cwd
     verdict = _verdict(result, allow_failure)
     reason = None
-    if result.timed_out:
+    if result.not_started:
+        reason = result.not_started
+    elif result.timed_out:
         reason = message(session.lang, "timed_out", seconds=timeout)
     elif result.interrupted:
         reason = message(session.lang, "interrupted")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import math
 import os
 import selectors
@@ -34,6 +35,7 @@ DRAIN_AFTER_EXIT_S = 0.2  # background jobs may hold the pipe open forever
 TERM_GRACE_S = 2.0  # time for the script's own cleanup before SIGKILL
 TIMEOUT_EXIT = 124  # what coreutils' timeout(1) returns, so it reads familiar
 INTERRUPT_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+NOT_STARTED_EXIT = 126  # what a shell reports for a command it found but could not execute
 _POLL_S = 0.05  # how soon the leader's exit is noticed
 _STATE_END = b"__RUNBOOK_STATE_END__"
 _INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
@@ -106,6 +108,8 @@ class ShellResult:
     """Exported variables that are new or changed, to pass into the next step's env."""
     output_bytes: int
     """Total bytes the step wrote to stdout and stderr."""
+    not_started: str | None = None
+    """Why bash could not be started at all (the working directory is gone, E2BIG)."""
 
 
 class _Stream:
@@ -157,7 +161,22 @@ def run_bash(
     sent_env = {**env, "PYTHONUNBUFFERED": "1"}
     stream = _Stream(on_output)
     with tempfile.TemporaryDirectory(prefix="runbook-step-") as state_dir:
-        proc, fd = _spawn(script, sent_env, cwd, state_dir)
+        try:
+            proc, fd = _spawn(script, sent_env, cwd, state_dir)
+        except (OSError, ValueError) as exc:
+            reason = _why_not_started(exc, cwd)
+            on_output(f"runbook: {reason}\n")
+            return ShellResult(
+                exit_code=NOT_STARTED_EXIT,
+                timed_out=False,
+                interrupted=False,
+                duration_s=time.monotonic() - start,
+                started_at=started_at,
+                cwd=cwd,
+                exports={},
+                output_bytes=0,
+                not_started=reason,
+            )
         timed_out = interrupted = False
         try:
             timed_out = _pump(proc, fd, stream, deadline)
@@ -179,6 +198,17 @@ def run_bash(
         exports=exports,
         output_bytes=stream.total,
     )
+
+
+def _why_not_started(exc: Exception, cwd: str) -> str:
+    """A one-line cause for a step that never started, naming what is missing or too big."""
+    if not os.path.isdir(cwd):
+        return f"working directory {cwd} does not exist (was it deleted or unmounted?)"
+    if isinstance(exc, OSError) and exc.errno == errno.E2BIG:
+        return "the environment is too large to start bash (E2BIG): a value exceeds 128 KiB"
+    if isinstance(exc, ValueError):
+        return f"cannot start bash: {exc} (a parameter or exported value holds a NUL byte?)"
+    return f"cannot start bash: {exc.strerror if isinstance(exc, OSError) else exc}"
 
 
 def _spawn(

@@ -41,6 +41,8 @@ PROMISED_STEPS = {
     "Runbook: Fence attributes": ["1-1", "1-2", "1-3", "1-4"],
     "Runbook: Gated steps": ["1-1", "1-2"],
     "Runbook: Change a setting": ["1-1", "rollback-1", "rollback-2", "trouble-1"],
+    "Runbook: Console blocks": ["1-1", "1-2"],
+    "Runbook: Task lists": ["1-1"],
 }
 PROMISED_CHECKLISTS = {
     "ランブック: キャッシュ削除": [("prerequisites-1", "pre"), ("approval", "approval")],
@@ -50,6 +52,7 @@ PROMISED_CHECKLISTS = {
         ("checklists-1", "pre"),
         ("checklists-2", "info"),
     ],
+    "Runbook: Task lists": [("1-1-1", "info"), ("1-1-2", "info")],
 }
 
 
@@ -88,6 +91,26 @@ def test_documented_examples_behave_as_described() -> None:
         b for b in by_title["Runbook: Fence attributes"].shell_blocks() if b.language == "console"
     ]
     assert [b.code for b in console] == ['uname -s\necho "only the commands run"\n']
+    blocks = by_title["Runbook: Console blocks"].shell_blocks()
+    assert [b.code for b in blocks] == [
+        "kubectl get nodes\nkubectl describe node node-1 \\\n    | grep -i taint\n",
+        (
+            "# Store the cluster settings first.\n"
+            "kubectl -n demo get configmap settings -o yaml > settings.yaml\n"
+        ),
+    ]
+    assert by_title["Runbook: Console blocks"].no_command[0][1] == "console"
+    tasks = by_title["Runbook: Task lists"]
+    assert [[i.text for i in c.items] for c in tasks.checklists()] == [
+        ["Announce the maintenance in #ops", "Drain the node:"],
+        ["No pods are left on node-1"],
+    ]
+    cells = [
+        c.metadata["runbook"].get("step_id") or c.metadata["runbook"].get("checklist_id")
+        for c in build_notebook(tasks).cells
+        if c.metadata["runbook"]["role"] in ("step", "checklist")
+    ]
+    assert cells == ["1-1-1", "1-1", "1-1-2"]
     matches = [[e.match for e in s.expected] for s in by_title["Runbook: Expected results"].steps()]
     assert matches == [["contains"], ["regex"], [None]]
     deploy = by_title["Runbook: Deploy the application"]

@@ -462,3 +462,88 @@ def test_lint_paths_reports_an_empty_file(tmp_path, text):
     path = tmp_path / "empty.md"
     path.write_text(text, encoding="utf-8")
     assert [(f.line, f.level, f.code) for f in lint_paths([path])] == [(1, "error", "parse-error")]
+
+
+def test_input_hardening_findings(tmp_path, monkeypatch):
+    """Issue 11: empty shell blocks, console comments, optional and partial secrets."""
+    monkeypatch.setenv("RUNBOOK_SHELLCHECK", "no-such-shellcheck")
+    path = write(
+        tmp_path,
+        """
+        ---
+        parameters:
+          token: {secret: true}
+          key: {secret: true, required: true}
+        ---
+        # T
+
+        ## Procedure
+
+        #### 1-1. A
+
+        ~~~console
+        $ echo hi
+        # whoami
+        hi
+        ~~~
+
+        ~~~bash
+        # only comments
+        ~~~
+
+        ~~~bash
+        curl -H "X-Token: $token" https://example.com
+        if [ -n "$token" ]; then echo set; fi
+        echo "${key:0:4}" "${key#abc}" "${#key}" "$key"
+        ~~~
+        """,
+    )
+    assert [line for line, _, _ in found(path, "console-comment")] == [line_of(path, "# whoami")]
+    assert [line for line, _, _ in found(path, "no-command")] == [
+        line_of(path, "# only comments") - 1
+    ]
+    unset = found(path, "secret-maybe-unset")
+    assert [(line, level) for line, level, _ in unset] == [(line_of(path, "curl -H"), "warning")]
+    assert "RUNBOOK_SECRET_TOKEN" in unset[0][2]
+    partial = found(path, "secret-partial")
+    assert [(line, level) for line, level, _ in partial] == [(line_of(path, "${key:0:4}"), "error")]
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        ("find /var/log -name '*.gz' -mtime +30 -delete", "find -delete"),
+        ("kubectl drain node-1 --ignore-daemonsets", "kubectl drain"),
+        ("terraform destroy -auto-approve", "terraform destroy"),
+        ("terraform apply -destroy", "terraform destroy"),
+        ('psql -c "DELETE FROM users"', "DELETE FROM without WHERE"),
+        ("mv new.pem /etc/ssl/private/server.key", "mv onto /etc/ssl/private/server.key"),
+        ("mv -f nginx.conf.new /etc/nginx/nginx.conf", "mv onto /etc/nginx/nginx.conf"),
+        ("mv id_rsa.new ~/.ssh/id_rsa", "mv onto ~/.ssh/id_rsa"),
+    ],
+)
+def test_more_destructive_commands(tmp_path, monkeypatch, command, what):
+    monkeypatch.setenv("RUNBOOK_SHELLCHECK", "no-such-shellcheck")
+    path = write(tmp_path, f"# T\n\n## Procedure\n\n#### 1-1. A\n\n~~~bash\n{command}\n~~~\n")
+    hits = found(path, "destructive-unconfirmed")
+    assert len(hits) == 1 and f"'{what}'" in hits[0][2], hits
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "find /tmp -name x -print",
+        "kubectl get nodes",
+        "terraform plan",
+        'psql -c "DELETE FROM users WHERE id = 1"',
+        "mv -n new.pem /etc/ssl/server.pem",
+        "mv a.log b.log",
+        "# kubectl drain node-1",
+    ],
+)
+def test_safe_commands_are_not_destructive(tmp_path, monkeypatch, command):
+    monkeypatch.setenv("RUNBOOK_SHELLCHECK", "no-such-shellcheck")
+    path = write(
+        tmp_path, f"# T\n\n## Procedure\n\n#### 1-1. A\n\n~~~bash\n{command}\necho ok\n~~~\n"
+    )
+    assert found(path, "destructive-unconfirmed") == []

@@ -79,17 +79,29 @@ def test_create_record_dir_ids_are_unique(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "safe"),
-    [("../../etc", "etc"), ("a/b c", "a-b-c"), ("..", None), ("運用", None), ("ok_1.2", "ok_1.2")],
+    ("raw", "prefix"),
+    [
+        ("../../etc", "etc-"),
+        ("a/b c", "a-b-c-"),
+        ("..", "runbook-"),
+        ("運用", "runbook-"),
+        ("ok_1.2", "ok_1.2"),
+        ("db-migrate", "db-migrate"),
+    ],
 )
-def test_runbook_id_is_one_safe_component(tmp_path: Path, raw: str, safe: str | None) -> None:
-    if safe is None:
-        with pytest.raises(RecordError, match="runbook id"):
-            create_record_dir(tmp_path, raw)
-        return
-    assert sanitize_runbook_id(raw) == safe
+def test_runbook_id_is_one_safe_component(tmp_path: Path, raw: str, prefix: str) -> None:
+    safe = sanitize_runbook_id(raw)
+    if prefix.endswith("-"):  # changed by sanitising: a hash of the original is appended
+        assert safe.startswith(prefix) and len(safe) == len(prefix) + 8
+    else:
+        assert safe == raw  # ASCII ids keep their directory (existing records)
     run_dir, _ = create_record_dir(tmp_path, raw)
     assert run_dir.parent.parent == tmp_path
+
+
+def test_ids_that_sanitise_alike_do_not_share_a_directory() -> None:
+    ids = ["a/b", "a b", "a-b", "a\\b", "a:b", "運用-a-b"]
+    assert len({sanitize_runbook_id(i) for i in ids}) == len(ids)
 
 
 def test_records_under_a_regular_file_is_a_record_error(tmp_path: Path) -> None:

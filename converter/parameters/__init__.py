@@ -22,22 +22,30 @@ any step, naming the parameter (never a secret's value).
 
 from __future__ import annotations
 
-import json
+import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ParameterError
-from .model import Parameter
+from ..errors import ParameterError
+from ..model import Parameter
+from .values import (
+    ENVIRONMENT_STRING_MAX,
+    SECRET_PREFIX,
+    _to_bool,
+    check_environment,
+    check_text,
+    coerce,
+    secret_variable,
+    to_environment,
+)
 
 TYPES = ("str", "int", "float", "bool", "list")
-SECRET_PREFIX = "RUNBOOK_SECRET_"
 SECRET_MARK = "***"
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
+SECRET_UNSET = "not set"
+"""How a record shows an optional secret whose ``RUNBOOK_SECRET_<NAME>`` was not set."""
 
 
 # --------------------------------------------------------------------------- run settings
@@ -110,12 +118,19 @@ def _setting_value(setting: RunSetting, value: Any) -> Any:
             raise ParameterError(
                 f"run setting '{setting.name}' expects a number of seconds, got {value!r}"
             ) from None
-        if not number > 0 or number == float("inf"):
+        if not is_positive_seconds(number):
             raise ParameterError(
                 f"run setting '{setting.name}' must be a positive number of seconds, got {value!r}"
             )
         return number
     return str(value)
+
+
+def is_positive_seconds(value: Any) -> bool:
+    """A number of seconds a timeout can use: finite and above zero (not nan, inf, 0, -5)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and value > 0
 
 
 def _to_bool_setting(name: str, value: Any) -> bool:
@@ -136,11 +151,6 @@ def operator_name(explicit: str | None = None, environ: Mapping[str, str] | None
 
 
 # --------------------------------------------------------------------------- declarations
-
-
-def secret_variable(name: str) -> str:
-    """The environment variable a secret parameter is read from: ``RUNBOOK_SECRET_<NAME>``."""
-    return f"{SECRET_PREFIX}{name.upper()}"
 
 
 def to_declaration(param: Parameter) -> dict[str, Any]:
@@ -184,9 +194,13 @@ class Resolved:
     """The secret values, for the masker."""
 
     def shown(self) -> dict[str, Any]:
-        """Values as they may appear in a record: secrets as ``***``."""
+        """Values as they may appear in a record: secrets as ``***``, or ``not set``."""
         return {
-            p.name: (SECRET_MARK if p.secret else self.values.get(p.name))
+            p.name: (
+                (SECRET_MARK if self.values.get(p.name) is not None else SECRET_UNSET)
+                if p.secret
+                else self.values.get(p.name)
+            )
             for p in self.declarations
         }
 
@@ -239,6 +253,8 @@ def resolve(
             if value is None
             else coerce(param, value, from_text=param.secret or name in from_text)
         )
+    for name, param in params.items():
+        check_environment(name, to_environment(values[name]), secret=param.secret)
     return Resolved(tuple(params.values()), values, tuple(secrets))
 
 
@@ -254,124 +270,54 @@ def _check_names(params: Mapping[str, Parameter], given: Mapping[str, Any]) -> N
 
 
 def load_parameters_file(path: os.PathLike[str]) -> dict[str, Any]:
-    """A YAML mapping of values, read as text so ``1.10`` stays ``"1.10"`` for a str."""
-    import yaml
+    """A YAML mapping of values, read as text so ``1.10`` stays ``"1.10"`` for a str.
 
-    try:
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParameterError(f"{path}: cannot read parameters file: {exc}") from None
-    if not isinstance(data, dict):
-        raise ParameterError(f"{path}: parameters file must be a YAML mapping of name: value")
-    return dict(data)
-
-
-# --------------------------------------------------------------------------- types
-
-
-def coerce(param: Parameter, value: Any, *, from_text: bool = False) -> Any:
-    """Convert ``value`` to the parameter's type and check choices and pattern.
-
-    ``from_text`` marks command-line text, where ``"true"`` may mean a bool and a
-    list is written as JSON or comma-separated. A secret's value is never shown
-    in a message.
+    Bad input is a :class:`ParameterError` at its line: unreadable, not UTF-8, not YAML,
+    aliases that expand without bound, not a mapping.
     """
-    typed = _convert(param, value, from_text)
-    if param.choices is not None and typed not in param.choices:
-        allowed = ", ".join(repr(c) for c in param.choices)
-        raise ParameterError(
-            f"parameter '{param.name}' must be one of {allowed}, got {_shown(param, value)}"
-        )
-    if param.pattern is not None and typed is not None:
-        _check_pattern(param, typed)
-    return typed
+    from ..yamltext import load_yaml
 
-
-def to_environment(value: Any) -> str:
-    """The text a shell step sees in the parameter's environment variable."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "\n".join(to_environment(v) for v in value)
-    return str(value)
-
-
-def _shown(param: Parameter, value: Any) -> str:
-    return "its secret value (not shown)" if param.secret else repr(value)
-
-
-def _convert(param: Parameter, value: Any, from_text: bool) -> Any:
-    kind = param.type
-    if value is None:
-        return None
+    shown = os.fspath(path)
     try:
-        if kind == "str":
-            if isinstance(value, (dict, list, tuple)):
-                raise ValueError
-            if isinstance(value, float) and not from_text:
-                return repr(value)
-            return str(value) if not isinstance(value, bool) else str(value).lower()
-        if kind == "int":
-            if isinstance(value, (bool, float)):
-                raise ValueError
-            return int(str(value).strip(), 10)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if kind == "bool":
-            return _to_bool(value)
-        if kind == "list":
-            return _to_list(value, from_text)
-    except (ValueError, TypeError, json.JSONDecodeError):
-        pass
-    raise ParameterError(
-        f"parameter '{param.name}' expects {_describe(kind)}, got {_shown(param, value)}"
-    )
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"cannot read parameters file: {exc.strerror}", path=shown) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParameterError(
+            f"parameters file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            path=shown,
+            line=line,
+        ) from None
+    loaded = load_yaml(text, path=shown, line=1, base=True, what="parameters file")
+    if not isinstance(loaded, dict):
+        raise ParameterError("parameters file must be a YAML mapping of name: value", path=shown)
+    return dict(loaded)
 
 
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(value)
-
-
-def _to_list(value: Any, from_text: bool) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, str) and from_text:
-        text = value.strip()
-        if text.startswith("["):
-            loaded = json.loads(text)
-            if isinstance(loaded, list):
-                return loaded
-            raise ValueError(value)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    raise ValueError(value)
-
-
-def _check_pattern(param: Parameter, typed: Any) -> None:
-    values = typed if isinstance(typed, list) else [typed]
-    for item in values:
-        if re.fullmatch(param.pattern or "", to_environment(item)) is None:
-            raise ParameterError(
-                f"parameter '{param.name}' value {_shown(param, item)} "
-                f"does not match pattern {param.pattern!r}"
-            )
-
-
-def _describe(kind: str) -> str:
-    return {
-        "str": "text",
-        "int": "an integer",
-        "float": "a number",
-        "bool": "true or false",
-        "list": "a list (YAML/JSON list, or comma-separated on the command line)",
-    }[kind]
+__all__ = [
+    "DEFAULT_RECORDS",
+    "ENVIRONMENT_STRING_MAX",
+    "RESERVED_NAMES",
+    "RUN_SETTINGS",
+    "SECRET_MARK",
+    "SECRET_PREFIX",
+    "SECRET_UNSET",
+    "TYPES",
+    "Resolved",
+    "RunSetting",
+    "check_environment",
+    "check_text",
+    "coerce",
+    "from_declaration",
+    "is_positive_seconds",
+    "load_parameters_file",
+    "operator_name",
+    "resolve",
+    "resolve_settings",
+    "secret_variable",
+    "to_declaration",
+    "to_environment",
+]

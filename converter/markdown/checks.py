@@ -1,0 +1,53 @@
+"""What a runbook checks: expected results (optionally a ``match``) and a task list's role."""
+
+from __future__ import annotations
+
+from ..errors import ParseError
+from ..model import Expected
+from ..parameters import is_positive_seconds
+from . import blocks as b
+from .vocabulary import is_pre_execution
+
+MATCHES = (None, "contains", "regex")
+
+
+def expected_result(
+    label: b.Label, block: b.Block, markdown: str, body: str, path: str
+) -> Expected:
+    """The expected result announced by ``label`` (``markdown`` from the label on, ``body``
+    the block's own text); a fence's ``match`` makes it a check."""
+    if isinstance(block, b.Fence):
+        match = dict(block.attrs).get("match")
+        if match not in MATCHES:
+            raise ParseError(
+                f"expected-result match '{match}' is unknown; use match=contains or match=regex",
+                path=path,
+                line=block.start + 1,
+            )
+        return Expected(block.content, markdown, label.start + 1, match)
+    return Expected(body, markdown, label.start + 1, None)
+
+
+def check_fence_attributes(fence: b.Fence, path: str) -> None:
+    """A step's ``timeout=`` must be a positive, finite number of seconds."""
+    timeout = dict(fence.attrs).get("timeout")
+    if timeout is None:
+        return
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        seconds = float("nan")
+    if not is_positive_seconds(seconds):
+        raise ParseError(
+            f"fence attribute timeout={timeout!r} is not a positive number of seconds; "
+            "write e.g. timeout=600",
+            path=path,
+            line=fence.start + 1,
+        )
+
+
+def list_role(kind: str, heading: str | None) -> str:
+    """``pre`` (gates the first step), ``approval`` or ``info`` for a list outside a step."""
+    if kind == "prerequisites" or (kind == "checklists" and heading and is_pre_execution(heading)):
+        return "pre"
+    return "approval" if kind == "approval" else "info"

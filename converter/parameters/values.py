@@ -1,0 +1,169 @@
+"""Values of parameters: typed coercion, the environment text a step sees, and the checks
+that keep a value from ever reaching a process it cannot (not UTF-8, NUL, over 128 KiB).
+
+Part of :mod:`converter.parameters`, which re-exports everything public here. A
+secret's value is never shown in a message: the parameter is named instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from ..errors import ParameterError
+from ..model import Parameter
+
+SECRET_PREFIX = "RUNBOOK_SECRET_"
+ENVIRONMENT_STRING_MAX = 128 * 1024
+"""Linux's limit on one environment string (``NAME=value`` and its NUL): beyond it, E2BIG."""
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def secret_variable(name: str) -> str:
+    """The environment variable a secret parameter is read from: ``RUNBOOK_SECRET_<NAME>``."""
+    return f"{SECRET_PREFIX}{name.upper()}"
+
+
+def check_text(what: str, text: str) -> None:
+    """Refuse text that cannot reach a process or a record: not UTF-8, or holding NUL.
+
+    Non-UTF-8 bytes in argv or the environment arrive as surrogate escapes; they
+    cannot be written to a UTF-8 record (and once crashed a run half-way).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParameterError(f"{what} is not valid UTF-8 text; pass UTF-8") from None
+    if "\0" in text:
+        raise ParameterError(f"{what} contains a NUL byte, which no command can receive")
+
+
+def check_environment(name: str, text: str, *, secret: bool = False) -> None:
+    """A parameter's environment text must be UTF-8, NUL-free and fit one environment string.
+
+    A secret is named (with its variable), never shown.
+    """
+    what = f"secret '{name}' ({secret_variable(name)})" if secret else f"parameter '{name}'"
+    check_text(f"the value of {what}", text)
+    size = len(name.encode("utf-8")) + 1 + len(text.encode("utf-8")) + 1
+    if size > ENVIRONMENT_STRING_MAX:
+        raise ParameterError(
+            f"the value of {what} is {size} bytes; one environment variable holds at most "
+            f"{ENVIRONMENT_STRING_MAX} (128 KiB): pass a file path instead"
+        )
+
+
+# --------------------------------------------------------------------------- types
+
+
+def coerce(param: Parameter, value: Any, *, from_text: bool = False) -> Any:
+    """Convert ``value`` to the parameter's type and check choices and pattern.
+
+    ``from_text`` marks command-line text, where ``"true"`` may mean a bool and a
+    list is written as JSON or comma-separated. A secret's value is never shown
+    in a message.
+    """
+    typed = _convert(param, value, from_text)
+    if param.choices is not None and typed not in param.choices:
+        allowed = ", ".join(repr(c) for c in param.choices)
+        raise ParameterError(
+            f"parameter '{param.name}' must be one of {allowed}, got {_shown(param, value)}"
+        )
+    if param.pattern is not None and typed is not None:
+        _check_pattern(param, typed)
+    return typed
+
+
+def to_environment(value: Any) -> str:
+    """The text a shell step sees in the parameter's environment variable."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "\n".join(to_environment(v) for v in value)
+    return str(value)
+
+
+def _shown(param: Parameter, value: Any) -> str:
+    return "its secret value (not shown)" if param.secret else repr(value)
+
+
+def _convert(param: Parameter, value: Any, from_text: bool) -> Any:
+    kind = param.type
+    if value is None:
+        return None
+    try:
+        if kind == "str":
+            if isinstance(value, (dict, list, tuple)):
+                raise ValueError
+            if isinstance(value, float) and not from_text:
+                return repr(value)
+            return str(value) if not isinstance(value, bool) else str(value).lower()
+        if kind == "int":
+            if isinstance(value, (bool, float)):
+                raise ValueError
+            return int(str(value).strip(), 10)
+        if kind == "float":
+            if isinstance(value, bool) or not math.isfinite(number := float(value)):
+                raise ValueError
+            return number
+        if kind == "bool":
+            return _to_bool(value)
+        if kind == "list":
+            return _to_list(value, from_text)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        pass
+    raise ParameterError(
+        f"parameter '{param.name}' expects {_describe(kind)}, got {_shown(param, value)}"
+    )
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
+
+
+def _to_list(value: Any, from_text: bool) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str) and from_text:
+        text = value.strip()
+        if text.startswith("["):
+            loaded = json.loads(text)
+            if isinstance(loaded, list):
+                return loaded
+            raise ValueError(value)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    raise ValueError(value)
+
+
+def _check_pattern(param: Parameter, typed: Any) -> None:
+    values = typed if isinstance(typed, list) else [typed]
+    for item in values:
+        if re.fullmatch(param.pattern or "", to_environment(item)) is None:
+            value = (
+                f"from {secret_variable(param.name)} (not shown)" if param.secret else repr(item)
+            )
+            raise ParameterError(
+                f"parameter '{param.name}' value {value} does not match pattern {param.pattern!r}"
+            )
+
+
+def _describe(kind: str) -> str:
+    return {
+        "str": "text",
+        "int": "an integer",
+        "float": "a finite number",
+        "bool": "true or false",
+        "list": "a list (YAML/JSON list, or comma-separated on the command line)",
+    }[kind]

@@ -1,0 +1,219 @@
+"""Issue 11 end to end: prose never runs, secrets are never shown, bad input is exit 2
+before any evidence directory exists, and a vanished working directory is a step failure.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import cli_env, runbook_command
+
+pytestmark = pytest.mark.integration
+
+FENCE = "```"
+SECRETS = f"""---
+id: secrets
+parameters:
+  key:
+    secret: true
+    pattern: "^[A-Z]+$"
+  num:
+    secret: true
+    type: int
+  optional_token:
+    secret: true
+  label:
+    type: str
+    default: x
+---
+
+# Secrets
+
+## Procedure
+
+#### 1-1. Show
+
+{FENCE}bash
+touch "$RUNBOOK_RUN_DIR/../../../ran-a-step" 2>/dev/null || true
+echo "label=$label"
+{FENCE}
+"""
+
+
+def run_bytes(args: list[str | bytes], cwd: Path, env: dict[str, str | bytes] | None = None):
+    """``runbook ARGS`` with raw bytes allowed in argv and the environment (non-UTF-8)."""
+    environ: dict[bytes, bytes] = {
+        k.encode(): v.encode("utf-8", "surrogateescape") for k, v in cli_env().items()
+    }
+    for key, value in (env or {}).items():
+        environ[key.encode()] = value if isinstance(value, bytes) else value.encode()
+    proc = subprocess.run(
+        [*runbook_command(), *args],
+        cwd=cwd,
+        env=environ,  # type: ignore[arg-type]
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def secrets_runbook(tmp_path: Path) -> Path:
+    source = tmp_path / "s.md"
+    source.write_text(SECRETS, encoding="utf-8")
+    return source
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RUNBOOK_SECRET_KEY", "lowercase-SECRET"), ("RUNBOOK_SECRET_NUM", "NOTANUMBERSECRET")],
+)
+def test_a_secret_failing_its_declaration_is_named_never_shown(
+    tmp_path, secrets_runbook, variable, value
+):
+    env = {"RUNBOOK_SECRET_KEY": "GOOD", variable: value}
+    records = tmp_path / "records"
+    rc, out, err = run_bytes(
+        ["run", str(secrets_runbook), "--records", str(records)], tmp_path, env
+    )
+    assert rc == 2, err
+    assert value.encode() not in out + err
+    assert b"Traceback" not in err
+    assert variable.removeprefix("RUNBOOK_SECRET_").lower().encode() in err
+    assert not records.exists(), "bad input leaves no record directory"
+
+
+def test_under_plain_papermill_the_secret_reaches_no_file(tmp_path, secrets_runbook):
+    notebook = tmp_path / "s.ipynb"
+    rc, _, err = run_bytes(["convert", str(secrets_runbook), "-o", str(notebook)], tmp_path)
+    assert rc == 0, err
+    secret = "lowercase-SECRET"
+    proc = subprocess.run(
+        ["papermill", str(notebook), str(tmp_path / "out.ipynb"), "--no-progress-bar"],
+        cwd=tmp_path,
+        env=cli_env({"RUNBOOK_SECRET_KEY": secret}),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode != 0, "a bad secret must stop the run"
+    assert secret not in proc.stdout + proc.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert "RUNBOOK_SECRET_KEY" in (tmp_path / "out.ipynb").read_text(encoding="utf-8")
+
+
+def test_an_unset_optional_secret_is_recorded_as_not_set(tmp_path, secrets_runbook):
+    records = tmp_path / "records"
+    rc, _, err = run_bytes(
+        ["run", str(secrets_runbook), "--records", str(records), "--no-progress"],
+        tmp_path,
+        {"RUNBOOK_SECRET_KEY": "GOOD"},
+    )
+    assert rc == 0, err
+    manifest = json.loads(next(records.glob("*/*/manifest.json")).read_text(encoding="utf-8"))
+    assert manifest["parameters"]["key"] == "***"
+    assert manifest["parameters"]["optional_token"] == "not set"
+    assert manifest["parameters"]["num"] == "not set"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "nul-in-file",
+        "over-128k",
+        "p-not-utf8",
+        "operator-not-utf8",
+        "secret-not-utf8",
+        "file-not-utf8",
+    ],
+)
+def test_bad_values_are_exit_2_before_anything_runs(tmp_path, secrets_runbook, case):
+    records = tmp_path / "records"
+    args: list[str | bytes] = ["run", str(secrets_runbook), "--records", str(records)]
+    env: dict[str, str | bytes] = {"RUNBOOK_SECRET_KEY": "GOOD"}
+    values = tmp_path / "values.yaml"
+    if case == "nul-in-file":
+        values.write_text('label: "a\\0b"\n', encoding="utf-8")
+        args += ["-f", str(values)]
+    elif case == "over-128k":
+        values.write_text("label: " + "x" * (128 * 1024) + "\n", encoding="utf-8")
+        args += ["-f", str(values)]
+    elif case == "p-not-utf8":
+        args += ["-p", "label", b"caf\xe9"]
+    elif case == "operator-not-utf8":
+        args += ["--operator", b"op\xff"]
+    elif case == "secret-not-utf8":
+        env["RUNBOOK_SECRET_KEY"] = b"AB\xffCD"
+    else:
+        values.write_bytes(b"label: caf\xe9\n")
+        args += ["-f", str(values)]
+    rc, out, err = run_bytes(args, tmp_path, env)
+    assert rc == 2, (out, err)
+    assert b"Traceback" not in err and err.strip(), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not records.exists(), "bad input leaves no record directory"
+    assert not (tmp_path / "ran-a-step").exists()
+
+
+def test_a_deleted_working_directory_is_a_step_failure_naming_it(tmp_path, run_inprocess):
+    source = tmp_path / "cwd.md"
+    source.write_text(
+        f"# T\n\n## Procedure\n\n#### 1-1. Leave a dangling cwd\n\n{FENCE}bash\n"
+        f'mkdir -p gone && cd gone && rmdir "$PWD"\n{FENCE}\n\n'
+        f"#### 1-2. Next\n\n{FENCE}bash\necho never\n{FENCE}\n",
+        encoding="utf-8",
+    )
+    result = run_inprocess(
+        ["run", str(source), "--records", str(tmp_path / "records"), "--no-progress"],
+        cwd=tmp_path,
+    )
+    assert result.rc == 1, result.stdout + result.stderr
+    assert result.record_dir is not None
+    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "failed"
+    steps = {s["id"]: s["status"] for s in manifest["steps"]}
+    assert steps["1-1"] == "succeeded" and steps["1-2"] == "failed"
+    reason = manifest["failure"]["reason"]
+    assert "working directory" in reason and str(tmp_path / "gone") in reason
+    assert "kernel" not in reason.lower()
+
+
+def test_prose_in_console_blocks_never_runs(tmp_path, run_inprocess):
+    sentinel = tmp_path / "PROSE_RAN"
+    source = tmp_path / "console.md"
+    source.write_text(
+        f"# T\n\n## Procedure\n\n#### 1-1. Script\n\n{FENCE}console\n# touch {sentinel}\n"
+        f"echo script-ran\n{FENCE}\n\n#### 1-2. Session\n\n{FENCE}console\n$ echo session-ran\n"
+        f"session-ran\n# touch {sentinel}\n{FENCE}\n\n#### 1-3. Output only\n\n{FENCE}console\n$\n"
+        f"nothing\n{FENCE}\n",
+        encoding="utf-8",
+    )
+    result = run_inprocess(
+        ["run", str(source), "--records", str(tmp_path / "records"), "--no-progress"],
+        cwd=tmp_path,
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    assert not sentinel.exists()
+    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert [s["id"] for s in manifest["steps"]] == ["1-1", "1-2"]
+    logs = "".join(p.read_text(encoding="utf-8") for p in result.record_dir.glob("logs/*"))
+    assert "script-ran" in logs and "session-ran" in logs
+
+
+def test_a_japanese_file_name_runs_into_its_own_record_directory(tmp_path, run_inprocess):
+    source = tmp_path / "運用手順.md"
+    source.write_text(f"# 手順\n\n{FENCE}bash\necho ok\n{FENCE}\n", encoding="utf-8")
+    result = run_inprocess(
+        ["run", str(source), "--records", str(tmp_path / "records"), "--no-progress"],
+        cwd=tmp_path,
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.record_dir is not None
+    assert result.record_dir.parent.name.startswith("runbook-")

@@ -1,0 +1,127 @@
+"""Issue 11 (input hardening), the parts that need no kernel: exit codes, bounds, speed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from converter.cli import cli
+from converter.markdown.parse import parse_text
+from converter.notebook.build import build_notebook, notebook_text
+
+FENCE = "```"
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def alias_bomb(levels: int) -> str:
+    text = (
+        "---\nparameters:\n  x0:\n    type: list\n    default: &a0 [" + ", ".join("x" * 10) + "]\n"
+    )
+    for i in range(1, levels + 1):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        text += f"  x{i}:\n    type: list\n    default: &a{i} [{refs}]\n"
+    return text + f"---\n\n# T\n\n{FENCE}bash\necho\n{FENCE}\n"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"# T\n\n{FENCE}bash {{timeout=nan}}\necho\n{FENCE}\n",
+        "---\ntimeout: .inf\n---\n\n# T\n",
+        "---\nparameters:\n  r: {type: float, default: .nan}\n---\n\n# T\n",
+        '---\nparameters:\n  t: {secret: "false"}\n---\n\n# T\n',
+        alias_bomb(6),
+    ],
+    ids=["fence-timeout", "front-timeout", "float-default", "quoted-bool", "alias-bomb"],
+)
+def test_values_that_can_never_run_are_path_line_errors_in_convert_and_lint(tmp_path, source):
+    path = tmp_path / "bad.md"
+    path.write_text(source, encoding="utf-8")
+    code, output = run_cli("convert", str(path), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert output.startswith(f"{path}:") and "Traceback" not in output
+    assert not (tmp_path / "out").exists(), "nothing written for bad input"
+    code, output = run_cli("lint", str(path))
+    assert code == 2 and "[parse-error]" in output
+
+
+def test_run_timeout_must_be_finite(tmp_path):
+    path = tmp_path / "ok.md"
+    path.write_text(f"# T\n\n{FENCE}bash\necho\n{FENCE}\n", encoding="utf-8")
+    for value in ("nan", "inf"):
+        code, output = run_cli("run", str(path), "--timeout", value, "--records", str(tmp_path))
+        assert code == 2 and "finite" in output
+    assert list(tmp_path.iterdir()) == [path], "no record for bad input"
+
+
+def test_alias_amplification_is_refused_within_a_second():
+    for levels in (6, 8):
+        started = time.monotonic()
+        with pytest.raises(Exception, match="YAML aliases expand"):
+            parse_text(alias_bomb(levels), path="bomb.md")
+        assert time.monotonic() - started < 1.0
+
+
+def _steps(count: int) -> str:
+    lines = ["# Big", "", "## Procedure", ""]
+    for i in range(1, count + 1):
+        lines += [f"#### 1-{i}. Step {i}", "", f"{FENCE}bash", f"echo step {i} $v{i}", FENCE, ""]
+    return "\n".join(lines)
+
+
+def _convert_and_lint_seconds(count: int, tmp_path: Path, monkeypatch) -> float:
+    from converter.lint.checks import lint_runbook
+
+    monkeypatch.setenv("RUNBOOK_SHELLCHECK", "no-such-shellcheck")  # measure our code only
+    text = _steps(count)
+    started = time.perf_counter()
+    runbook = parse_text(text, path="big.md")
+    notebook_text(build_notebook(runbook))
+    lint_runbook(runbook)
+    return time.perf_counter() - started
+
+
+def test_convert_and_lint_are_linear_in_the_number_of_steps(tmp_path, monkeypatch):
+    """4x the steps must cost well under 16x (quadratic) the time: 10,000 steps took minutes."""
+    small = min(_convert_and_lint_seconds(500, tmp_path, monkeypatch) for _ in range(2))
+    large = _convert_and_lint_seconds(2000, tmp_path, monkeypatch)
+    assert large < 8 * small + 0.5, (small, large)
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix"),
+    [("運用手順.md", "runbook-"), ("db移行.ja.md", "db-"), ("手順 v2.md", "v2-")],
+)
+def test_a_non_ascii_file_name_gets_a_usable_id(name, prefix):
+    from converter.records.manifest import sanitize_runbook_id
+
+    runbook = parse_text(f"# T\n\n{FENCE}bash\necho\n{FENCE}\n", path=name)
+    assert runbook.meta.id.startswith(prefix) and len(runbook.meta.id) == len(prefix) + 8
+    assert sanitize_runbook_id(runbook.meta.id) == runbook.meta.id  # its own directory name
+    assert parse_text(f"# T\n\n{FENCE}bash\necho\n{FENCE}\n", path=name).meta.id == runbook.meta.id
+
+
+def test_ascii_file_names_keep_their_id():
+    assert parse_text("# T\n", path="db-migrate.ja.md").meta.id == "db-migrate"
+
+
+def test_a_stale_notebook_next_to_its_markdown_is_reported(tmp_path):
+    from converter.notebook.convert import plan, stale_sibling, write_all
+
+    source = tmp_path / "x.md"
+    source.write_text(f"# T\n\n{FENCE}bash\necho 1\n{FENCE}\n", encoding="utf-8")
+    assert stale_sibling(source) is None  # no notebook at all
+    write_all(plan([source], None))
+    assert stale_sibling(source) is None and stale_sibling(tmp_path / "x.ipynb") is None
+    source.write_text(f"# T\n\n{FENCE}bash\necho 2\n{FENCE}\n", encoding="utf-8")
+    for given in (source, tmp_path / "x.ipynb"):
+        warning = stale_sibling(given)
+        assert warning is not None and len(warning.splitlines()) == 1
+        assert "stale" in warning and "convert" in warning and "--check" in warning
