@@ -25,6 +25,12 @@ from .gates import step_gates
 from .labels import label
 
 RUN_ATTRIBUTES = ("timeout", "manual", "continue_on_error", "name", "cwd")
+HIDDEN_INPUT_ROLES = ("parameters", "setup", "checklist", "check", "rollback-panel", "finish")
+"""Plumbing cells: an operator sees their output (form, checkboxes, verdicts), not their Python.
+
+JupyterLab collapses their input (``metadata.jupyter.source_hidden``); a click on
+the bar expands it. Step cells stay visible and editable: they are the runbook.
+"""
 
 
 def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> NotebookNode:
@@ -225,6 +231,8 @@ class _Builder:
         cell = nbformat.v4.new_code_cell(code)
         cell.id = role if role in ("parameters", "setup", "finish") else f"{role}-{line}"
         cell.metadata = {"runbook": {"role": role, "source_line": line, **(extra or {})}}
+        if role in HIDDEN_INPUT_ROLES:
+            cell.metadata["jupyter"] = {"source_hidden": True}
         if tags:
             cell.metadata["tags"] = tags
         self.out.append(cell)

@@ -179,10 +179,11 @@ def test_interactive_run_seals_a_complete_record(setting):
 
         reply, messages = kernel.execute(TICK)
         assert reply["status"] == "ok", reply
-        assert json.loads(stdout_of(messages)) == {
-            "description": "The first marker was printed",
-            "value": True,
-        }
+        ticked = json.loads(stdout_of(messages))
+        assert ticked["value"] is True, ticked
+        # the label shows the item's Markdown, then who ticked it and when
+        assert ticked["description"].startswith("The first marker was printed <small"), ticked
+        assert "ticked by carol-interactive at " in ticked["description"], ticked
 
         for cell in cells[blocked_at:]:  # the refused step again, then everything up to finish
             reply, messages = kernel.execute(cell.source)
