@@ -22,6 +22,9 @@ from .journal import masked_json, read_journal, utc_now
 from .mask import SecretMasker
 from .verdict import Verdict, final_checks
 
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+"""papermill tags the banner cells it inserts when a cell raised (papermill.execute)."""
+
 
 @dataclass(frozen=True)
 class Seal:
@@ -56,12 +59,12 @@ def seal_run(seal: Seal) -> dict[str, Any]:
     for name, verdict in passes:
         if (run_dir / name).exists():
             _stamp(run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker)
-    _render(run_dir, title=str(seal.runbook.get("title", "")))
     _mask_logs(run_dir, seal.masker)
     events = read_journal(run_dir / layout.JOURNAL)
     manifest = masked_json(
         _manifest(seal, events), seal.masker
     )  # a secret can hide inside any value
+    _render(run_dir, title=str(seal.runbook.get("title", "")), header=manifest)
     sealed = finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
     index_record(seal.records, run_dir, sealed)
     return sealed
@@ -132,6 +135,9 @@ def _stamp(path: Path, *, status: str, verdict: Verdict | None, masker: SecretMa
 
     text = masker.mask(path.read_text(encoding="utf-8"))
     nb = nbformat.reads(text, as_version=4)
+    # papermill's red "An Exception was encountered" banner and its anchor: the failing
+    # step's own status line (and its one-line error) already says what failed and why.
+    nb.cells = [c for c in nb.cells if PAPERMILL_ERROR_TAG not in c.metadata.get("tags", [])]
     nb.metadata.setdefault("runbook", {})["verdict"] = {
         "status": status if verdict is None else verdict.status,
         "run_status": status,
@@ -150,7 +156,7 @@ def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
         )
 
 
-def _render(run_dir: Path, *, title: str) -> None:
+def _render(run_dir: Path, *, title: str, header: dict[str, Any]) -> None:
     """``record.html``: the procedure pass, then the rollback pass's section when one ran.
 
     One page for an auditor: the rollback's steps and checks are part of the same
@@ -167,7 +173,8 @@ def _render(run_dir: Path, *, title: str) -> None:
             nbformat.v4.new_markdown_cell("---\n\n## Rollback pass"),
             *_rollback_cells(rollback),
         ]
-    (run_dir / layout.RECORD_HTML).write_text(render_html(nb, title=title), encoding="utf-8")
+    page = render_html(nb, title=title, header=header)
+    (run_dir / layout.RECORD_HTML).write_text(page, encoding="utf-8")
 
 
 def _rollback_cells(nb: Any) -> list[Any]:
