@@ -120,6 +120,11 @@ def lint(sources: tuple[str, ...]) -> None:
 )
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option(
+    "--no-record",
+    is_flag=True,
+    help="With --dry-run: print the plan, keep no record (parameters are still validated).",
+)
 def run(
     source: Path,
     parameters: tuple,
@@ -131,11 +136,15 @@ def run(
     timeout: float | None,
     operator: str | None,
     no_progress: bool,
+    no_record: bool,
 ) -> None:
     """Execute a runbook headless (papermill) and write its evidence record.
 
     Prints the record directory as the last line. Exit codes: 0 succeeded,
     1 a step failed, 2 bad input, 3 blocked on confirmation, 130 interrupted.
+    --dry-run prints the plan (each step's commands with the parameter values,
+    secrets ***, expected results, the gates that would block) and keeps it as
+    a record of kind "plan", or none with --no-record.
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
@@ -156,6 +165,16 @@ def run(
         operator=operator,
         progress=not no_progress,
     )
+    if no_record and not dry_run:
+        raise click.UsageError("--no-record keeps no evidence: it is only for --dry-run")
+    if dry_run:
+        from .runner.plan import dry_run_plan
+
+        click.echo(dry_run_plan(options))
+        click.echo()
+        if no_record:
+            click.echo("status: planned (dry run, not recorded)")
+            return
     outcome = run_runbook(options)
     manifest = outcome.manifest
     click.echo(f"status: {outcome.status}" + (" (dry run)" if dry_run else ""))
@@ -226,6 +245,9 @@ def records_list(
 ) -> None:
     """List runs, newest first (from the index; see reindex).
 
+    Columns: status (dry runs as "dry run"), STOPPED AT (the step where a failed,
+    blocked or interrupted run stopped), rollback outcome, operator, start,
+    duration, and approvers when any run has them; --json carries the same.
     Runs whose process is gone without sealing their record are sealed as
     interrupted first; runs still going are listed as running.
 
@@ -235,6 +257,7 @@ def records_list(
 
     from .records.index import RunFilter, list_runs, matches, running_row
     from .records.recover import settle
+    from .records.report import list_rows, list_table
 
     where = RunFilter(runbook, status, operator, since, until, limit)
     running = settle(records)[1] if records.is_dir() else []
@@ -249,20 +272,11 @@ def records_list(
             rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True
         )
         rows = rows[:limit] if limit else rows
+    rows = list_rows(records, rows)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    lines = [f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'OPERATOR':<12} {'STARTED':<24} FAILED"]
-    for r in rows:
-        status_text = r["status"] + ("*" if r["dry_run"] else "")
-        lines.append(
-            f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} "
-            f"{str(r['operator'])[:12]:<12} "
-            f"{r['started_at']!s:<24} {r['failed_step'] or ''}".rstrip()
-        )
-    if any(r["dry_run"] for r in rows):
-        lines.append("* dry run")
-    click.echo("\n".join(lines))  # one write: 10,000 rows in a few milliseconds
+    click.echo(list_table(rows))  # one write: 10,000 rows in a few milliseconds
 
 
 @records.command("show")

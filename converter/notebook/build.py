@@ -51,7 +51,13 @@ def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> Noteb
             "parameters": [to_declaration(p) for p in runbook.parameters],
             "timeout": runbook.meta.timeout,
             "steps": [
-                {"id": b.step_id, "kind": b.kind, "title": _title_of(runbook, b), "line": b.line}
+                {
+                    "id": b.step_id,
+                    "kind": b.kind,
+                    "title": _title_of(runbook, b),
+                    "line": b.line,
+                    "gate": builder.gates.get(b.step_id, []),
+                }
                 for b in runbook.shell_blocks()
             ],
             "checklists": _checklists(runbook),

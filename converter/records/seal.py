@@ -64,7 +64,7 @@ def seal_run(seal: Seal) -> dict[str, Any]:
     manifest = masked_json(
         _manifest(seal, events), seal.masker
     )  # a secret can hide inside any value
-    _render(run_dir, title=str(seal.runbook.get("title", "")), header=manifest)
+    _render(run_dir, title=str(seal.runbook.get("title", "")), header=manifest)  # type: ignore[arg-type]
     sealed = finalize_record(run_dir, manifest=manifest)  # type: ignore[arg-type]
     index_record(seal.records, run_dir, sealed)
     return sealed
@@ -81,6 +81,7 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         },
         "status": seal.status,
         "dry_run": seal.dry_run,
+        "kind": "plan" if seal.dry_run else "run",
         "operator": seal.operator,
         "mode": seal.mode,
         "started_at": seal.started_at,
