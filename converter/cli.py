@@ -191,17 +191,31 @@ def run(
 @cli.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: a free one).")
+@click.option(
+    "--records",
+    type=click.Path(path_type=Path),
+    envvar="RUNBOOK_RECORDS",
+    help="Records directory for the runs (env RUNBOOK_RECORDS; default ./records).",
+)
+@click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the default browser.")
-def lab(path: Path | None, port: int | None, open_browser: bool) -> None:
+def lab(
+    path: Path | None,
+    port: int | None,
+    records: Path | None,
+    operator: str | None,
+    open_browser: bool,
+) -> None:
     """Start JupyterLab on loopback at PATH (default ./notebooks) and print its URL.
 
     A Markdown runbook is converted first and opened; Ctrl-C stops the server.
+    Needs JupyterLab: pip install -e '.[lab]'.
 
-    Example: runbook lab templates/sqlite-phone-number.ja.md
+    Example: runbook lab templates/sqlite-phone-number.ja.md --operator alice --port 8888
     """
     from .lab import lab_command
 
-    lab_command(path, port=port, open_browser=open_browser)
+    lab_command(path, port=port, open_browser=open_browser, records=records, operator=operator)
 
 
 RECORDS_OPTION = click.option(
