@@ -190,7 +190,7 @@ def _exporter_config() -> Config:
 
 
 def _offline_copy(nb: nbformat.NotebookNode, *, title: str) -> nbformat.NotebookNode:
-    """A deep copy without widget views, widget state or a foreign title.
+    """A deep copy without widget views, widget state, plumbing sources or a foreign title.
 
     A widget output whose only other representation is ``text/plain`` is
     dropped entirely: that text is a snapshot taken when the widget was
@@ -203,6 +203,9 @@ def _offline_copy(nb: nbformat.NotebookNode, *, title: str) -> nbformat.Notebook
     for cell in page_nb.cells:
         if cell.get("cell_type") != "code":
             continue
+        if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"):
+            # plumbing (setup, checklist, finish…): the page shows its output, as JupyterLab does
+            cell["metadata"]["transient"] = {"remove_source": True}
         kept = []
         for output in cell.get("outputs", []):
             data = output.get("data")

@@ -152,32 +152,33 @@ def _widgets(
     """
     import ipywidgets as widgets
 
-    boxes = []
+    rows = []
     for item_id, state in states.items():
         box = widgets.Checkbox(
-            value=state.checked,
-            description=_label(state, session.lang),
-            description_allow_html=True,
-            indent=False,
-            layout=widgets.Layout(width="auto"),
+            value=state.checked, indent=False, layout=widgets.Layout(width="2em")
         )
         box.add_class("runbook-check")
         box.add_class(f"runbook-check-{_css(item_id)}")
+        # ipywidgets' own description is plain text: the label is an HTML widget beside it
+        text = widgets.HTML(_label(state, session.lang))
+        text.add_class(f"runbook-label-{_css(item_id)}")
 
         def toggled(
-            change: dict, item_id: str = item_id, state: CheckState = state, box: Any = box
+            change: dict, item_id: str = item_id, state: CheckState = state, text: Any = text
         ) -> None:
             if session.finished:  # the record is sealed: a late tick must not alter it
                 return
             if change.get("name") == "value" and change["new"] != state.checked:
                 set_check(session, item_id, bool(change["new"]), via="widget")
-                box.description = _label(state, session.lang)
+                text.value = _label(state, session.lang)
                 _render_state(session, list_id, title, states, view_id, update=True)
 
         box.observe(toggled, names="value")
-        boxes.append(box)
+        row = widgets.HBox([box, text], layout=widgets.Layout(align_items="center"))
+        row.add_class("runbook-check-row")
+        rows.append(row)
     children = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
-    panel = widgets.VBox(children + boxes)
+    panel = widgets.VBox(children + rows)
     panel.add_class("runbook-checklist")
     panel.add_class(f"runbook-checklist-{_css(list_id)}")
     return panel

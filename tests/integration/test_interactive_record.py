@@ -72,9 +72,10 @@ if _all is None:
 _panel = next(w for w in list(_all.values())
               if isinstance(w, ipywidgets.VBox)
               and "runbook-checklist-1-1-verify" in w._dom_classes)
-_box = next(b for b in _panel.children if isinstance(b, ipywidgets.Checkbox))
+_row = next(r for r in _panel.children if "runbook-check-row" in r._dom_classes)
+_box, _label = _row.children
 _box.value = True
-print(json.dumps({"description": _box.description, "value": _box.value}))
+print(json.dumps({"description": _label.value, "value": _box.value}))
 """
 
 

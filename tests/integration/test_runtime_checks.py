@@ -167,7 +167,7 @@ def test_ticking_and_unticking_a_checklist_widget_is_journaled_with_operator_and
     boxes = [
         w
         for w in _all_widgets()
-        if isinstance(w, ipywidgets.Checkbox) and w.description == "backup exists"
+        if isinstance(w, ipywidgets.Checkbox) and "runbook-check-1-1-verify-1" in w._dom_classes
     ]
     box = boxes[-1]
     box.value = True
