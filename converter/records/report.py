@@ -255,7 +255,10 @@ def list_rows(records: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     """
     out = []
     for row in rows:
-        manifest = _manifest_of(records / str(row.get("path") or ""))
+        # Only runs that stopped can have rolled back; reading every manifest would cost
+        # ~1.7 s for 10,000 runs (the index should carry these columns: see its schema).
+        settled = row.get("status") in ("succeeded", "running") and not row.get("approvals")
+        manifest = {} if settled else _manifest_of(records / str(row.get("path") or ""))
         rollback = manifest.get("rollback") or {}
         stopped = row.get("failed_step") if row.get("status") != "succeeded" else None
         out.append(
