@@ -134,6 +134,11 @@ def lint(sources: tuple[str, ...]) -> None:
 @SIGNING_KEY_OPTION
 @ALLOWED_SIGNERS_OPTION
 @WITNESS_OPTION
+@click.option(
+    "--no-record",
+    is_flag=True,
+    help="With --dry-run: print the plan, keep no record (parameters are still validated).",
+)
 def run(
     source: Path,
     parameters: tuple,
@@ -148,6 +153,7 @@ def run(
     signing_key: str | None,
     allowed_signers: str | None,
     witness: str | None,
+    no_record: bool,
 ) -> None:
     """Execute a runbook headless (papermill) and write its evidence record.
 
@@ -155,6 +161,9 @@ def run(
     1 a step failed, 2 bad input (also: a key that cannot sign, a broken chain
     head), 3 blocked on confirmation, 130 interrupted. With a signing key the
     operator recorded is the key's principal.
+    --dry-run prints the plan (each step's commands with the parameter values,
+    secrets ***, expected results, the gates that would block) and keeps it as
+    a record of kind "plan", or none with --no-record.
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
@@ -180,6 +189,16 @@ def run(
         progress=not no_progress,
         evidence=evidence_settings(signing_key, allowed_signers, witness),
     )
+    if no_record and not dry_run:
+        raise click.UsageError("--no-record keeps no evidence: it is only for --dry-run")
+    if dry_run:
+        from .runner.plan import dry_run_plan
+
+        click.echo(dry_run_plan(options))
+        click.echo()
+        if no_record:
+            click.echo("status: planned (dry run, not recorded)")
+            return
     outcome = run_runbook(options)
     manifest = outcome.manifest
     click.echo(f"status: {outcome.status}" + (" (dry run)" if dry_run else ""))
@@ -196,17 +215,31 @@ def run(
 @cli.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: a free one).")
+@click.option(
+    "--records",
+    type=click.Path(path_type=Path),
+    envvar="RUNBOOK_RECORDS",
+    help="Records directory for the runs (env RUNBOOK_RECORDS; default ./records).",
+)
+@click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the default browser.")
-def lab(path: Path | None, port: int | None, open_browser: bool) -> None:
+def lab(
+    path: Path | None,
+    port: int | None,
+    records: Path | None,
+    operator: str | None,
+    open_browser: bool,
+) -> None:
     """Start JupyterLab on loopback at PATH (default ./notebooks) and print its URL.
 
     A Markdown runbook is converted first and opened; Ctrl-C stops the server.
+    Needs JupyterLab: pip install -e '.[lab]'.
 
-    Example: runbook lab templates/sqlite-phone-number.ja.md
+    Example: runbook lab templates/sqlite-phone-number.ja.md --operator alice --port 8888
     """
     from .lab import lab_command
 
-    lab_command(path, port=port, open_browser=open_browser)
+    lab_command(path, port=port, open_browser=open_browser, records=records, operator=operator)
 
 
 cli.add_command(records)

@@ -87,6 +87,9 @@ def records_list(
 ) -> None:
     """List runs, newest first (from the index; see reindex).
 
+    Columns: status (dry runs as "dry run"), STOPPED AT (the step where a failed,
+    blocked or interrupted run stopped), rollback outcome, operator, start,
+    duration, and approvers when any run has them; --json carries the same.
     Runs whose process is gone without sealing their record are sealed as
     interrupted first; runs still going are listed as running.
 
@@ -97,6 +100,7 @@ def records_list(
     from .records.index import RunFilter, list_runs, matches, running_row
     from .records.indexdb import require_directory
     from .records.recover import settle
+    from .records.report import list_rows, list_table
 
     require_directory(records)
     where = RunFilter(runbook, status, operator, since, until, limit)
@@ -112,20 +116,11 @@ def records_list(
             rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True
         )
         rows = rows[:limit] if limit else rows
+    rows = list_rows(records, rows)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    lines = [f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'OPERATOR':<12} {'STARTED':<24} FAILED"]
-    for r in rows:
-        status_text = r["status"] + ("*" if r["dry_run"] else "")
-        lines.append(
-            f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} "
-            f"{str(r['operator'])[:12]:<12} "
-            f"{r['started_at']!s:<24} {r['failed_step'] or ''}".rstrip()
-        )
-    if any(r["dry_run"] for r in rows):
-        lines.append("* dry run")
-    click.echo("\n".join(lines))  # one write: 10,000 rows in a few milliseconds
+    click.echo(list_table(rows))  # one write: 10,000 rows in a few milliseconds
 
 
 @records.command("show")

@@ -15,9 +15,11 @@ CLI semantics implemented by :func:`lab_command`:
 
 JupyterLab runs as ``sys.executable -m jupyterlab`` bound to ``127.0.0.1`` on a free
 port (or ``--port``; never another one), with a fresh random token and
-``--no-browser``. Records go to ``$RUNBOOK_RECORDS`` or, when unset, to
-``./records`` of the directory ``runbook lab`` was started in (the same place
-``runbook run`` uses), because kernels start in the notebook's directory.
+``--no-browser``. Records go to ``--records`` or ``$RUNBOOK_RECORDS`` or, when
+unset, to ``./records`` of the directory ``runbook lab`` was started in (the same
+place ``runbook run`` uses), because kernels start in the notebook's directory;
+``--operator`` (else ``$RUNBOOK_OPERATOR``) names who runs them. Without
+JupyterLab installed (an optional extra) the command says what to install.
 Once ``/api/status`` answers, the URL (with ``?token=…``) is printed as the one
 line on stdout and, with ``--open``, opened in the default browser. Then the
 command waits for the server; Ctrl-C (or SIGTERM) stops it cleanly (SIGTERM to the
@@ -48,14 +50,34 @@ START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 
 
-def lab_command(path: Path | None, *, port: int | None, open_browser: bool) -> None:
-    """Start JupyterLab for ``path`` (see the module docstring), print its URL and wait."""
+INSTALL_HINT = "pip install -e '.[lab]'"
+"""What installs JupyterLab next to the package (README, "Guided execution in JupyterLab")."""
+
+
+def lab_command(
+    path: Path | None,
+    *,
+    port: int | None,
+    open_browser: bool,
+    records: Path | None = None,
+    operator: str | None = None,
+) -> None:
+    """Start JupyterLab for ``path`` (see the module docstring), print its URL and wait.
+
+    ``records`` and ``operator`` reach the kernels as ``RUNBOOK_RECORDS`` and
+    ``RUNBOOK_OPERATOR``: where their records go and who they name.
+    """
+    require_jupyterlab()
     root, notebook = resolve_target(path if path is not None else Path("notebooks"))
     port = port or free_port()
     token = secrets.token_hex(24)
     url = lab_url(port, token, notebook.name if notebook else None)
     env = dict(os.environ)
+    if records is not None:
+        env["RUNBOOK_RECORDS"] = str(records.resolve())
     env.setdefault("RUNBOOK_RECORDS", str(Path("records").resolve()))
+    if operator:
+        env["RUNBOOK_OPERATOR"] = operator
     proc = subprocess.Popen(
         jupyter_lab_args(root, port, token),
         env=env,
@@ -86,6 +108,17 @@ def lab_command(path: Path | None, *, port: int | None, open_browser: bool) -> N
     finally:
         stop(proc)
         signal.signal(signal.SIGTERM, previous)
+
+
+def require_jupyterlab() -> None:
+    """Fail with what to install when JupyterLab is missing (it is an optional extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise RunbookError(
+            "JupyterLab is not installed in this environment; install it with: "
+            f"{INSTALL_HINT}   (or: pip install 'jupyterlab>=4.2')"
+        )
 
 
 def resolve_target(path: Path) -> tuple[Path, Path | None]:

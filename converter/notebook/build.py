@@ -25,6 +25,12 @@ from .gates import step_gates
 from .labels import label
 
 RUN_ATTRIBUTES = ("timeout", "manual", "continue_on_error", "name", "cwd")
+HIDDEN_INPUT_ROLES = ("parameters", "setup", "checklist", "check", "rollback-panel", "finish")
+"""Plumbing cells: an operator sees their output (form, checkboxes, verdicts), not their Python.
+
+JupyterLab collapses their input (``metadata.jupyter.source_hidden``); a click on
+the bar expands it. Step cells stay visible and editable: they are the runbook.
+"""
 
 
 def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> NotebookNode:
@@ -46,7 +52,13 @@ def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> Noteb
             "parameters": [to_declaration(p) for p in runbook.parameters],
             "timeout": runbook.meta.timeout,
             "steps": [
-                {"id": b.step_id, "kind": b.kind, "title": titles[b.step_id], "line": b.line}
+                {
+                    "id": b.step_id,
+                    "kind": b.kind,
+                    "title": titles[b.step_id],
+                    "line": b.line,
+                    "gate": builder.gates.get(b.step_id, []),
+                }
                 for b in runbook.shell_blocks()
             ],
             "checklists": _checklists(runbook),
@@ -234,6 +246,8 @@ class _Builder:
         # Cells are built as plain nodes (nbformat's new_code_cell validates each one, which
         # made conversion take seconds per thousand steps); notebook_text validates it all.
         metadata: dict[str, Any] = {"runbook": {"role": role, "source_line": line, **(extra or {})}}
+        if role in HIDDEN_INPUT_ROLES:
+            metadata["jupyter"] = {"source_hidden": True}
         if tags:
             metadata["tags"] = tags
         cell = nbformat.from_dict(

@@ -30,6 +30,8 @@ EXPECT = "expect"
 RERUN = "rerun"
 MANUAL_RUN = "manual_run"
 ROLLBACK_MODE = "rollback_mode"
+PARAMETER_SET = "parameter_set"
+"""The operator changed a parameter in the setup cell's form (name, shown value, by)."""
 
 STEP_OUTCOMES = (STEP_END, STEP_SKIPPED, STEP_DRY_RUN)
 """Events that settle what happened to a step."""

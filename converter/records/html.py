@@ -31,15 +31,17 @@ from __future__ import annotations
 import copy
 import html as html_lib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 
 import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-__all__ = ["find_remote_refs", "render_html"]
+__all__ = ["find_remote_refs", "record_header", "render_html"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -72,16 +74,23 @@ _REMOTE = re.compile(r"^\s*(?:[a-z][a-z0-9+.\-]*:|[/\\]{2})", re.IGNORECASE)
 _CHECKED_ATTR = {"script": "src", "link": "href"}
 
 
-def render_html(nb: nbformat.NotebookNode, *, title: str) -> str:
+def render_html(
+    nb: nbformat.NotebookNode, *, title: str, header: Mapping[str, Any] | None = None
+) -> str:
     """Render ``nb`` to a self-contained HTML page that needs no network.
 
     Uses nbconvert's ``lab`` template so the record looks like JupyterLab, with
     every CDN reference removed (see the module docstring for why and how).
     The input notebook is not modified. Identical input gives identical output:
     the only random ids nbconvert emits belong to widget and JavaScript
-    outputs, which are not rendered. ``title`` becomes the page ``<title>``.
+    outputs, which are not rendered. ``title`` becomes the page ``<title>``;
+    ``header`` (the manifest's fields) opens the page (:func:`record_header`).
     """
     page_nb = _offline_copy(nb, title=title)
+    if header is not None:
+        cell = nbformat.v4.new_markdown_cell(record_header(header))
+        cell.id = "runbook-record-header"
+        page_nb.cells.insert(0, cell)
     exporter = HTMLExporter(
         config=_exporter_config(),
         template_name="lab",
@@ -93,6 +102,67 @@ def render_html(nb: nbformat.NotebookNode, *, title: str) -> str:
     )
     body, _ = exporter.from_notebook_node(page_nb, resources={"metadata": {"name": title}})
     return _neutralise_remote_refs(body)
+
+
+_STATUS_COLORS = {"succeeded": "#1a7f37", "failed": "#cf222e", "blocked": "#9a6700"}
+
+
+def record_header(manifest: Mapping[str, Any]) -> str:
+    """The header every ``record.html`` opens with: what an auditor asks first.
+
+    Status (and where a run stopped), runbook, operator, mode, parameters
+    (secrets already ``***``), start and finish, rollback and approvers, from
+    the manifest's own fields, so the page and ``manifest.json`` agree. One HTML
+    block without blank lines, so the Markdown renderer keeps it as it is.
+    """
+    e = html_lib.escape
+    runbook = manifest.get("runbook") or {}
+    status = str(manifest.get("status"))
+    kind = " (dry run: nothing ran)" if manifest.get("dry_run") else ""
+    rows: list[tuple[str, str]] = [
+        (
+            "Status",
+            f'<b style="color:{_STATUS_COLORS.get(status, "#57606a")}">{e(status)}</b>' + e(kind),
+        ),
+    ]
+    failure = manifest.get("failure") or {}
+    if failure.get("step") or failure.get("reason"):
+        where = f"{failure.get('step')}: " if failure.get("step") else ""
+        rows.append(("Stopped at", e(f"{where}{failure.get('reason') or ''}")))
+    rows += [
+        (
+            "Runbook",
+            f"<code>{e(str(runbook.get('id')))}</code> {e(str(runbook.get('title') or ''))}",
+        ),
+        ("Operator", e(str(manifest.get("operator")))),
+        ("Mode", e(str(manifest.get("mode") or ""))),
+        ("Started", e(str(manifest.get("started_at")))),
+        ("Finished", e(str(manifest.get("finished_at")))),
+    ]
+    rollback = manifest.get("rollback")
+    if rollback:
+        where = f" at {rollback.get('failed_step')}" if rollback.get("failed_step") else ""
+        rows.append(("Rollback", e(f"{rollback.get('status')}{where}")))
+    else:
+        rows.append(("Rollback", "not run"))
+    approvals = manifest.get("approvals") or []
+    if approvals:
+        rows.append(("Approvers", e(", ".join(_approver(a) for a in approvals))))
+    parameters = manifest.get("parameters") or {}
+    shown = ", ".join(
+        f"{k} = {v!r}" if not isinstance(v, str) else f"{k} = {v}" for k, v in parameters.items()
+    )
+    rows.append(("Parameters", e(shown) if shown else "(none)"))
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return (
+        f'<div class="runbook-record-header" data-status="{e(status)}">'
+        f"<h2>Run record: {e(str(runbook.get('title') or runbook.get('id') or ''))}</h2>"
+        f'<table style="text-align:left">{body}</table></div>'
+    )
+
+
+def _approver(approval: Mapping[str, Any]) -> str:
+    return f"{approval.get('principal')} ({approval.get('role')})"
 
 
 def find_remote_refs(page: str) -> list[tuple[str, str, str]]:
@@ -120,7 +190,7 @@ def _exporter_config() -> Config:
 
 
 def _offline_copy(nb: nbformat.NotebookNode, *, title: str) -> nbformat.NotebookNode:
-    """A deep copy without widget views, widget state or a foreign title.
+    """A deep copy without widget views, widget state, plumbing sources or a foreign title.
 
     A widget output whose only other representation is ``text/plain`` is
     dropped entirely: that text is a snapshot taken when the widget was
@@ -133,6 +203,9 @@ def _offline_copy(nb: nbformat.NotebookNode, *, title: str) -> nbformat.Notebook
     for cell in page_nb.cells:
         if cell.get("cell_type") != "code":
             continue
+        if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"):
+            # plumbing (setup, checklist, finish…): the page shows its output, as JupyterLab does
+            cell["metadata"]["transient"] = {"remove_source": True}
         kept = []
         for output in cell.get("outputs", []):
             data = output.get("data")

@@ -71,6 +71,7 @@ class Manifest(TypedDict, total=False):
     runbook: RunbookRef
     status: Literal["succeeded", "failed", "blocked", "interrupted"]
     dry_run: bool
+    kind: str  # "run", or "plan" for a dry run (what it would run; nothing ran)
     operator: str
     mode: str  # "interactive" | "headless"
     started_at: str

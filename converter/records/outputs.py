@@ -12,6 +12,9 @@ import html
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+"""The MIME type of an ipywidgets view (JupyterLab renders it; records drop it)."""
+
 OUTPUT_CAP_BYTES = 200_000
 """Beyond this a notebook shows a notice; the step's log in the record keeps everything."""
 
@@ -48,6 +51,22 @@ _WORDS: dict[str, dict[str, str]] = {
 Bundle = dict[str, str]
 
 
+def inline_markdown(text: str) -> str:
+    """A label's Markdown as inline HTML (code spans, emphasis, links); raw HTML is escaped.
+
+    markdown-it-py's own link validation drops ``javascript:`` and similar URLs.
+    """
+    from markdown_it import MarkdownIt
+
+    global _INLINE
+    if _INLINE is None:
+        _INLINE = MarkdownIt("commonmark", {"html": False})
+    return str(_INLINE.renderInline(text))
+
+
+_INLINE: Any = None
+
+
 def _word(lang: str, key: str, **values: object) -> str:
     return _WORDS.get(lang, _WORDS["en"])[key].format(**values)
 
@@ -81,12 +100,12 @@ def checklist_bundle(
     for item in items:
         checked = bool(item.get("checked"))
         mark = "☑" if checked else "☐"
-        who = _who(item, lang)
+        who = who_text(item, lang)
         lines.append(f"{mark} {item.get('text')}" + (f" — {who}" if who else ""))
         rows.append(
             f'<li data-check="{html.escape(str(item.get("id")))}" '
             f'data-checked="{str(checked).lower()}">'
-            f"{mark} {html.escape(str(item.get('text')))}"
+            f"{mark} {inline_markdown(str(item.get('text')))}"
             + (f" <small>— {html.escape(who)}</small>" if who else "")
             + "</li>"
         )
@@ -98,7 +117,8 @@ def checklist_bundle(
     return {"text/html": markup, "text/plain": "\n".join(lines)}
 
 
-def _who(item: Mapping[str, Any], lang: str) -> str:
+def who_text(item: Mapping[str, Any], lang: str) -> str:
+    """Who ticked (or unticked) an item and when, in ``lang``; empty before anyone acted."""
     if not item.get("by"):
         return ""
     if not item.get("checked"):

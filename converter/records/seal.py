@@ -32,6 +32,9 @@ from .mask import SecretMasker
 from .protect import guard_cells, make_read_only, refusal, write_atomic
 from .verdict import Verdict, final_checks
 
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+"""papermill tags the banner cells it inserts when a cell raised (papermill.execute)."""
+
 
 @dataclass(frozen=True)
 class Seal:
@@ -92,13 +95,13 @@ def _write_record(seal: Seal) -> dict[str, Any]:
         if (run_dir / name).exists():
             _stamp(run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker,
                    refusal=message)  # fmt: skip
-    _render(run_dir, title=str(seal.runbook.get("title", "")))
     _mask_logs(run_dir, seal.masker)
     if seal.corrupt_journal_line is None:
         events = read_journal(run_dir / layout.JOURNAL)
     else:
         events = read_journal_prefix(run_dir / layout.JOURNAL)[0]
     manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide anywhere
+    _render(run_dir, title=str(seal.runbook.get("title", "")), header=manifest)  # type: ignore[arg-type]
     attestation = seal.attestation or Evidence.from_environ().open()
     return finalize_record(
         run_dir,
@@ -119,6 +122,7 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         },
         "status": seal.status,
         "dry_run": seal.dry_run,
+        "kind": "plan" if seal.dry_run else "run",
         "operator": seal.operator,
         "mode": seal.mode,
         "started_at": seal.started_at,
@@ -177,6 +181,9 @@ def _stamp(
 
     text = masker.mask(path.read_text(encoding="utf-8"))
     nb = nbformat.reads(text, as_version=4)
+    # papermill's red "An Exception was encountered" banner and its anchor: the failing
+    # step's own status line (and its one-line error) already says what failed and why.
+    nb.cells = [c for c in nb.cells if PAPERMILL_ERROR_TAG not in c.metadata.get("tags", [])]
     nb.metadata.setdefault("runbook", {})["verdict"] = {
         "status": status if verdict is None else verdict.status,
         "run_status": status,
@@ -195,7 +202,7 @@ def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
         write_atomic(log, masker.mask(log.read_text(encoding="utf-8", errors="replace")))
 
 
-def _render(run_dir: Path, *, title: str) -> None:
+def _render(run_dir: Path, *, title: str, header: dict[str, Any]) -> None:
     """``record.html``: the procedure pass, then the rollback pass's section when one ran.
 
     One page for an auditor: the rollback's steps and checks are part of the same
@@ -212,7 +219,7 @@ def _render(run_dir: Path, *, title: str) -> None:
             nbformat.v4.new_markdown_cell("---\n\n## Rollback pass"),
             *_rollback_cells(rollback),
         ]
-    write_atomic(run_dir / layout.RECORD_HTML, render_html(nb, title=title))
+    write_atomic(run_dir / layout.RECORD_HTML, render_html(nb, title=title, header=header))
 
 
 def _rollback_cells(nb: Any) -> list[Any]:

@@ -4,15 +4,19 @@ Headless there is no one to tick: ``confirm`` (``--confirm ID|all``) ticks the
 lists it names, recorded as "confirmed by <operator> via parameter" — but only
 where the run has reached what the list confirms (a gate when its step is about
 to run, a step's list once the step succeeded), so a record never shows a
-confirmation of something that did not happen. Next to the
-widgets the cell shows an HTML/text rendering of the state, updated on every
-tick, so the record reads right where no widget renderer exists.
+confirmation of something that did not happen. The
+widgets and an HTML/text rendering of the state are one output, updated on every
+tick: JupyterLab shows the checkboxes, the record (where no widget renderer
+exists) the HTML, and a list is never shown twice.
 """
 
 from __future__ import annotations
 
+import html
+from typing import Any
+
 from ..records import events as ev
-from ..records.outputs import checklist_bundle
+from ..records.outputs import WIDGET_VIEW, checklist_bundle, inline_markdown, who_text
 from .state import CheckState, RunState
 from .views import display_bundle
 
@@ -41,9 +45,9 @@ def show_checklist(
     session.check_views[list_id] = (title, view_id)
     if _reached(session, role, step, section):
         _confirm_by_parameter(session, list_id, states)
-    _render_state(session, list_id, title, states, view_id, update=False)
     if session.settings.mode != "headless":
-        _widgets(session, list_id, title, states, view_id)
+        session.check_panels[list_id] = _widgets(session, list_id, title, states, view_id)
+    _render_state(session, list_id, title, states, view_id, update=False)
 
 
 def confirm_gate(session: RunState, list_id: str) -> None:
@@ -139,34 +143,56 @@ def _confirm_by_parameter(session: RunState, list_id: str, states: dict[str, Che
 
 def _widgets(
     session: RunState, list_id: str, title: str, states: dict[str, CheckState], view_id: str
-) -> None:
+) -> Any:
+    """The checkboxes, each label rendered from its Markdown with who/when once ticked.
+
+    They are shown in the same output as the HTML state (one display, see
+    :func:`_render_state`): JupyterLab renders the widgets, nbconvert and the
+    record the HTML, so a list appears once wherever it is read.
+    """
     import ipywidgets as widgets
 
-    boxes = []
+    rows = []
     for item_id, state in states.items():
         box = widgets.Checkbox(
-            value=state.checked,
-            description=state.text,
-            indent=False,
-            layout=widgets.Layout(width="auto"),
+            value=state.checked, indent=False, layout=widgets.Layout(width="2em")
         )
         box.add_class("runbook-check")
         box.add_class(f"runbook-check-{_css(item_id)}")
+        # ipywidgets' own description is plain text: the label is an HTML widget beside it
+        text = widgets.HTML(_label(state, session.lang))
+        text.add_class(f"runbook-label-{_css(item_id)}")
 
-        def toggled(change: dict, item_id: str = item_id, state: CheckState = state) -> None:
+        def toggled(
+            change: dict, item_id: str = item_id, state: CheckState = state, text: Any = text
+        ) -> None:
             if session.finished:  # the record is sealed: a late tick must not alter it
                 return
             if change.get("name") == "value" and change["new"] != state.checked:
                 set_check(session, item_id, bool(change["new"]), via="widget")
+                text.value = _label(state, session.lang)
                 _render_state(session, list_id, title, states, view_id, update=True)
 
         box.observe(toggled, names="value")
-        boxes.append(box)
-    panel = widgets.VBox(boxes)
+        row = widgets.HBox([box, text], layout=widgets.Layout(align_items="center"))
+        row.add_class("runbook-check-row")
+        rows.append(row)
+    children = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+    panel = widgets.VBox(children + rows)
+    panel.add_class("runbook-checklist")
     panel.add_class(f"runbook-checklist-{_css(list_id)}")
-    from IPython.display import display
+    return panel
 
-    display(panel)
+
+def _label(state: CheckState, lang: str) -> str:
+    """An item's label as HTML: its Markdown, then who ticked it and when."""
+    who = who_text(state.as_item(), lang)
+    return inline_markdown(state.text) + (
+        f' <small class="runbook-who" data-checked="{str(state.checked).lower()}">'
+        f"— {html.escape(who)}</small>"
+        if who
+        else ""
+    )
 
 
 def _render_state(
@@ -178,9 +204,14 @@ def _render_state(
     *,
     update: bool,
 ) -> None:
+    """One output per list: the widget view (JupyterLab) with its HTML/text state (everywhere)."""
     bundle = checklist_bundle(
         list_id, title, [state.as_item() for state in states.values()], session.lang
     )
+    panel = session.check_panels.get(list_id)
+    if panel is not None:
+        view = panel._repr_mimebundle_()
+        bundle = {**bundle, WIDGET_VIEW: view[WIDGET_VIEW]}
     display_bundle(bundle, display_id=view_id, update=update)
 
 

@@ -13,6 +13,7 @@ from ..records import events as ev
 from .errors import StepFailed
 from .state import RunState
 from .text import message
+from .views import show_step_result
 
 
 def check_expected(session: RunState, step_id: str, *, match: str, text: str) -> None:
@@ -38,6 +39,7 @@ def check_expected(session: RunState, step_id: str, *, match: str, text: str) ->
         started_at=result.started_at,
         reason=reason,
     )
+    show_step_result(session, step_id, result)  # the step's own line must not stay "succeeded"
     raise StepFailed(reason)
 
 

@@ -18,6 +18,7 @@ from ..records import events as ev
 from ..records import layout
 from ..records.evidence import Evidence
 from ..records.journal import read_journal
+from ..records.outputs import STATUS_ICONS
 from ..records.rebuild import record_notebook
 from ..records.recover import declared_runbook, read_notebook
 from ..records.seal import Seal, seal_run
@@ -42,6 +43,7 @@ def finish_run(session: RunState) -> None:
     if session.settings.mode == "headless":
         session.journal.write(ev.SESSION_END, source="kernel", statuses=_statuses(session))
         session.finished = True
+        _show_record(session, None)
         return
     if os.environ.get("JPY_SESSION_NAME") and not os.environ.get("RUNBOOK_AUTO_FINISH"):
         _finish_button(session)
@@ -84,14 +86,28 @@ def _finish_button(session: RunState) -> None:
 
 
 def _show_record(session: RunState, manifest: dict | None) -> None:
+    """Where the record is and its verdict: status, and where and why a run stopped."""
     path = str(session.run_dir)
-    status = manifest["status"] if manifest else "sealed"
-    word = message(session.lang, "record")
+    word = message(session.lang, "record_verdict")
+    if manifest is None:  # headless: the runner seals it once the kernel is gone
+        verdict = "sealed" if session.settings.mode != "headless" else "sealed by the runner"
+        reason = ""
+    else:
+        verdict = str(manifest["status"])
+        failure = manifest.get("failure") or {}
+        reason = " — ".join(
+            str(part) for part in (failure.get("step"), failure.get("reason")) if part
+        )
+        if manifest.get("rollback"):
+            reason += f"{'; ' if reason else ''}rollback: {manifest['rollback'].get('status')}"
+    icon = STATUS_ICONS.get(verdict, "")
     display_bundle(
         {
-            "text/html": f'<div class="runbook-record">{word}: <code>{html.escape(path)}</code>'
-            f" — <b>{status}</b></div>",
-            "text/plain": f"{word}: {path} ({status})",
+            "text/html": f'<div class="runbook-record runbook-{html.escape(verdict)}">'
+            f"{icon} {word}: <code>{html.escape(path)}</code> — <b>{html.escape(verdict)}</b>"
+            + (f" <small>({html.escape(reason)})</small>" if reason else "")
+            + "</div>",
+            "text/plain": f"{word}: {path} ({verdict}{': ' + reason if reason else ''})",
         }
     )
 

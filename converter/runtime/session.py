@@ -122,7 +122,8 @@ def _resumable(
     """
     if not isinstance(previous, Session) or previous.finished or settings.mode == "headless":
         return None
-    same = previous.runbook.get("id") == runbook.get("id") and previous.parameters.values == values
+    cell = previous.cell_values if previous.cell_values is not None else previous.parameters.values
+    same = previous.runbook.get("id") == runbook.get("id") and cell == values
     return previous if same and previous.settings.dry_run == settings.dry_run else None
 
 

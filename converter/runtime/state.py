@@ -106,6 +106,19 @@ class RunState:
     display_seq: int = 0
     notebook_path: str | None = None
     progress_id: str | None = None
+    """The display id of the counter line in the setup cell's output."""
+    check_panels: dict[str, Any] = field(default_factory=dict)
+    """Each shown checklist's widget panel (interactive runs), shown with its HTML state."""
+    step_views: dict[str, Any] = field(default_factory=dict)
+    """Each step's latest status line (a ``views.StepStatus``), to update it in place."""
+    summary_ids: dict[str, str] = field(default_factory=dict)
+    """Display id of each step's line in the summary, once the finish cell showed it."""
+    tally: dict[str, int] = field(default_factory=dict)
+    """How many steps are in each status now (the counter line, kept in O(1) per step)."""
+    shown_status: dict[str, str] = field(default_factory=dict)
+    """The status each step's line shows now (what :attr:`tally` counts)."""
+    cell_values: dict[str, Any] | None = None
+    """The parameters cell's values, once the form changed :attr:`parameters` (for resuming)."""
 
     def new_display_id(self, prefix: str) -> str:
         """A display id unique in this kernel, so status lines update in place."""

@@ -40,63 +40,104 @@ def _display(
 
 
 class StepStatus:
-    """The one-line status of a step cell, updated in place as the step progresses."""
+    """The one-line status of a step cell, updated in place as the step progresses.
+
+    Each change also moves the setup cell's counter line and the step's line in
+    the summary (when the finish cell showed one): three display updates, never
+    a table of every step, so a step costs the same in a run of 5,000.
+    """
 
     def __init__(self, session: RunState, info: StepInfo):
         self.session = session
         self.info = info
         self.display_id = session.new_display_id(f"step-{info.id}")
         self.shown = False
+        session.step_views[info.id] = self
 
     def running(self) -> None:
         self._show("running", "")
 
     def done(self, result: StepResult) -> None:
-        detail = []
-        if result.exit_code is not None and not result.reason:
-            detail.append(f"exit {result.exit_code}")
-        if result.duration_s is not None:
-            detail.append(f"{result.duration_s:.2f} s")
-        if result.reason:
-            detail.append(result.reason)
-        self._show(result.status, ", ".join(detail))
-        update_progress(self.session)
+        """Show the step's final status (also after an expected-result check re-judged it)."""
+        self._show(result.status, step_detail(result))
 
     def _show(self, status: str, detail: str) -> None:
         bundle = status_bundle(self.info.id, self.info.title, status, detail)
         display_bundle(bundle, display_id=self.display_id, update=self.shown)
         self.shown = True
+        note_status(self.session, self.info, status, detail)
+
+
+def step_detail(result: StepResult) -> str:
+    """``exit 0, 0.12 s`` or the reason a step did not succeed."""
+    detail = []
+    if result.exit_code is not None and not result.reason:
+        detail.append(f"exit {result.exit_code}")
+    if result.duration_s is not None:
+        detail.append(f"{result.duration_s:.2f} s")
+    if result.reason:
+        detail.append(result.reason)
+    return ", ".join(detail)
+
+
+def show_step_result(session: RunState, step_id: str, result: StepResult) -> None:
+    """Re-show a step's status line with ``result`` (an expected-result check failed it)."""
+    view = session.step_views.get(step_id)
+    if view is not None:
+        view.done(result)
+
+
+def note_status(session: RunState, info: StepInfo, status: str, detail: str) -> None:
+    """Count the step's new status and move the counter line and its summary line (O(1))."""
+    old = session.shown_status.get(info.id)
+    if old is not None:
+        session.tally[old] -= 1
+    session.shown_status[info.id] = status
+    session.tally[status] = session.tally.get(status, 0) + 1
+    update_progress(session)
+    summary_id = session.summary_ids.get(info.id)
+    if summary_id is not None:
+        bundle = status_bundle(info.id, info.title, status, detail)
+        display_bundle(bundle, display_id=summary_id, update=True)
 
 
 def show_start(session: RunState) -> None:
-    """Mode, operator, record directory, parameter values (secrets masked) and step progress."""
+    """Mode, operator, record directory, the parameters (a form in JupyterLab) and the counter."""
+    from .form import show_parameters  # the form needs ipywidgets; headless shows a table
+
     lang = session.lang
     rows = [
         (message(lang, "mode"), _mode(session)),
         (message(lang, "operator"), session.operator),
         (message(lang, "record"), str(session.run_dir)),
     ]
-    rows += [
-        (f"{message(lang, 'parameters')}: {k}", _shown(v))
-        for k, v in session.shown_parameters().items()
-    ]
     _display(_table(["", ""], rows), "\n".join(f"{k}: {v}" for k, v in rows))
+    show_parameters(session)
     session.progress_id = session.new_display_id("progress")
     _progress(session, update=False)
 
 
 def update_progress(session: RunState) -> None:
-    """Refresh the progress panel shown by the setup cell (a display update, in place)."""
+    """Refresh the counter line shown by the setup cell (a display update, in place)."""
     if session.progress_id:
         _progress(session, update=True)
 
 
+def progress_text(session: RunState) -> str:
+    """``3/12 steps settled: ✅ 2 succeeded, ❌ 1 failed`` from the tally (no walk over steps)."""
+    counts = [(status, n) for status, n in session.tally.items() if n and status != "running"]
+    settled = sum(n for _status, n in counts)
+    parts = [f"{STATUS_ICONS.get(status, '')} {n} {status}" for status, n in counts]
+    if session.tally.get("running"):
+        parts.append(f"{STATUS_ICONS['running']} running")
+    word = message(session.lang, "progress", done=settled, total=len(session.steps))
+    return word + (": " + ", ".join(parts) if parts else "")
+
+
 def _progress(session: RunState, *, update: bool) -> None:
-    lang = session.lang
-    head = [message(lang, "step"), message(lang, "title"), message(lang, "status")]
-    rows = [(r[0], r[1], r[3]) for r in summary_rows(session)]
-    plain = "\n".join(f"{r[2]:<14} {r[0]} {r[1]}" for r in rows)
-    _display(_table(head, rows), plain, display_id=session.progress_id, update=update)
+    text = progress_text(session)
+    markup = f'<div class="runbook-progress"><b>{html.escape(text)}</b></div>'
+    _display(markup, text, display_id=session.progress_id, update=update)
 
 
 def show_rerun(session: RunState, info: StepInfo, run: Action) -> None:
@@ -180,41 +221,27 @@ def show_manual_button(session: RunState, info: StepInfo, run: Action) -> None:
     display(widgets.VBox([hint, button, out]))
 
 
-def summary_rows(session: RunState) -> list[tuple[str, str, str, str, str, str]]:
-    """One row per declared step: id, title, kind, status, exit code, duration."""
-    rows = []
+def show_summary(session: RunState) -> None:
+    """The summary: the counter, then one status line per declared step.
+
+    Each line has its own display id, so a step run afterwards (a troubleshooting
+    button, a rerun, the rollback button) updates its own line in place.
+    """
+    lang = session.lang
+    text = progress_text(session)
+    _display(
+        f'<h3>{html.escape(message(lang, "summary"))}</h3><div class="runbook-summary-counter">'
+        f"{html.escape(text)}</div>",
+        f"{message(lang, 'summary')}: {text}",
+    )
     for info in session.steps.values():
         result = session.results.get(info.id)
         status = result.status if result else "not_run"
-        exit_code = "" if not result or result.exit_code is None else str(result.exit_code)
-        duration = "" if not result or result.duration_s is None else f"{result.duration_s:.2f}"
-        rows.append(
-            (
-                info.id,
-                info.title,
-                info.kind,
-                f"{STATUS_ICONS.get(status, '')} {status}",
-                exit_code,
-                duration,
-            )
-        )
-    return rows
-
-
-def show_summary(session: RunState) -> None:
-    """The summary table at the end of the notebook."""
-    lang = session.lang
-    head = [
-        message(lang, "step"),
-        message(lang, "title"),
-        message(lang, "kind"),
-        message(lang, "status"),
-        message(lang, "exit"),
-        message(lang, "duration"),
-    ]
-    rows = summary_rows(session)
-    plain = "\n".join(" | ".join(r) for r in [tuple(head), *rows])
-    _display(f"<h3>{html.escape(message(lang, 'summary'))}</h3>" + _table(head, rows), plain)
+        detail = step_detail(result) if result else ""
+        display_id = session.new_display_id(f"summary-{info.id}")
+        session.summary_ids[info.id] = display_id
+        bundle = status_bundle(info.id, info.title, status, detail)
+        display_bundle(bundle, display_id=display_id)
 
 
 def _table(head: list[str], rows: list) -> str:

@@ -292,12 +292,16 @@ class LabPage:
         self.wait_idle()
 
     def run_cell(self, cell) -> None:
-        """Select a cell by clicking its prompt and press Ctrl+Enter.
-
-        Run, stay: no cell is added.
-        """
-        cell.locator(".jp-InputPrompt").click()
-        self.page.keyboard.press("Control+Enter")
+        """Select a cell and run it (Ctrl+Enter: run, stay; no cell is added)."""
+        cell.first.evaluate(
+            """(node) => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                const cells = [...panel.content.node.querySelectorAll('.jp-Cell')];
+                panel.content.activeCellIndex = cells.indexOf(node);
+                panel.content.deselectAll();
+            }"""
+        )  # select it as a click would, also when its input is collapsed
+        self.command("notebook:run-cell")
         self.page.wait_for_timeout(300)
         self.wait_idle()
 
@@ -319,6 +323,16 @@ class LabPage:
             has=self.page.locator(f".runbook-checklist-{_css(list_id)}")
         )
 
+    def role_cells(self, marker: str):
+        """Code cells whose output holds ``marker`` (a CSS selector of a runbook view)."""
+        return self.page.locator(".jp-CodeCell").filter(has=self.page.locator(marker))
+
+    def set_parameter(self, name: str, value: str) -> None:
+        """Type a value into the setup cell's form and press Enter (the form applies it)."""
+        field = self.page.locator(f".runbook-param-{name} input")
+        field.fill(value)
+        field.press("Enter")
+
     def checkbox(self, item_id: str):
         return self.page.locator(f".runbook-check-{_css(item_id)} input[type=checkbox]")
 
@@ -327,8 +341,9 @@ class LabPage:
         box = self.checkbox(item_id)
         box.scroll_into_view_if_needed()
         box.click()
+        # the kernel journaled it: the label now names who ticked it
         self.page.wait_for_selector(
-            f'.runbook-checklist-state li[data-check="{item_id}"][data-checked="true"]',
+            f'.runbook-label-{_css(item_id)} .runbook-who[data-checked="true"]',
             timeout=UI_TIMEOUT_MS,
         )
 

@@ -262,7 +262,17 @@ def test_list_table_newest_first(records, runs):
     result = runbook("records", "list", "--records", records)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:4] == ["RUN", "RUNBOOK", "STATUS", "OPERATOR"]
+    assert lines[0].split() == [
+        "RUN",
+        "RUNBOOK",
+        "STATUS",
+        "STOPPED",
+        "AT",
+        "ROLLBACK",
+        "OPERATOR",
+        "STARTED",
+        "DURATION",
+    ]
     shown = [line.split()[0] for line in lines[1:] if re.match(r"\d{8}T\d{6}Z-", line)]
     newest_first = sorted(
         runs.values(), key=lambda d: (manifest_of(d)["started_at"], d.name), reverse=True

@@ -72,9 +72,10 @@ if _all is None:
 _panel = next(w for w in list(_all.values())
               if isinstance(w, ipywidgets.VBox)
               and "runbook-checklist-1-1-verify" in w._dom_classes)
-_box = next(b for b in _panel.children if isinstance(b, ipywidgets.Checkbox))
+_row = next(r for r in _panel.children if "runbook-check-row" in r._dom_classes)
+_box, _label = _row.children
 _box.value = True
-print(json.dumps({"description": _box.description, "value": _box.value}))
+print(json.dumps({"description": _label.value, "value": _box.value}))
 """
 
 
@@ -179,10 +180,11 @@ def test_interactive_run_seals_a_complete_record(setting):
 
         reply, messages = kernel.execute(TICK)
         assert reply["status"] == "ok", reply
-        assert json.loads(stdout_of(messages)) == {
-            "description": "The first marker was printed",
-            "value": True,
-        }
+        ticked = json.loads(stdout_of(messages))
+        assert ticked["value"] is True, ticked
+        # the label shows the item's Markdown, then who ticked it and when
+        assert ticked["description"].startswith("The first marker was printed <small"), ticked
+        assert "ticked by carol-interactive at " in ticked["description"], ticked
 
         for cell in cells[blocked_at:]:  # the refused step again, then everything up to finish
             reply, messages = kernel.execute(cell.source)

@@ -7,6 +7,7 @@ the real ipywidgets observers of a checklist in this process.
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -129,15 +130,18 @@ def test_the_summary_lists_every_step_with_status_exit_code_and_duration(
     assert result.rc == 0
     nb = nbformat.read(result.record_dir / "record.ipynb", as_version=4)
     finish = next(c for c in nb.cells if c.get("id") == "finish")
-    summary = "".join(o.get("data", {}).get("text/plain", "") for o in finish.outputs)
-    rows = {line.split(" | ")[0]: line.split(" | ") for line in summary.splitlines()}
-    assert (
-        rows["1-1"][3].endswith("succeeded")
-        and rows["1-1"][4] == "0"
-        and float(rows["1-1"][5]) >= 0
-    )
-    assert rows["1-2"][3].endswith("succeeded")
-    assert rows["rollback-1"][3].endswith("skipped")
+    lines = [o.get("data", {}).get("text/plain", "") for o in finish.outputs]
+    assert lines[0] == "Summary: 3/3 steps settled: ✅ 2 succeeded, ⏭ 1 skipped", lines
+    rows = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in (re.match(r"^\S+ \[(\S+)\] .*?: (\S+)(?: \((.*)\))?$", line) for line in lines)
+        if m
+    }
+    status, detail = rows["1-1"]
+    assert status == "succeeded" and detail.startswith("exit 0, ") and detail.endswith(" s")
+    assert float(detail.split(", ")[1].removesuffix(" s")) >= 0
+    assert rows["1-2"][0] == "succeeded"
+    assert rows["rollback-1"][0] == "skipped"
 
 
 def test_ticking_and_unticking_a_checklist_widget_is_journaled_with_operator_and_time(
@@ -163,7 +167,7 @@ def test_ticking_and_unticking_a_checklist_widget_is_journaled_with_operator_and
     boxes = [
         w
         for w in _all_widgets()
-        if isinstance(w, ipywidgets.Checkbox) and w.description == "backup exists"
+        if isinstance(w, ipywidgets.Checkbox) and "runbook-check-1-1-verify-1" in w._dom_classes
     ]
     box = boxes[-1]
     box.value = True

@@ -1,0 +1,101 @@
+"""``records list``: status (dry runs named so), where a run stopped, rollback, operator,
+approvers when present, and duration; ``--json`` carries the same fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from converter.records.report import list_rows, list_table
+
+
+def _record(records: Path, run_id: str, manifest: dict) -> dict:
+    run_dir = records / "demo" / run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    failure = manifest.get("failure") or {}
+    return {
+        "run_id": run_id,
+        "runbook_id": "demo",
+        "title": "Demo",
+        "status": manifest["status"],
+        "operator": manifest["operator"],
+        "mode": "headless",
+        "dry_run": manifest.get("dry_run", False),
+        "started_at": manifest["started_at"],
+        "finished_at": manifest["finished_at"],
+        "failed_step": failure.get("step"),
+        "path": f"demo/{run_id}",
+        "manifest_sha256": "0" * 64,
+    }
+
+
+def _rows(tmp_path: Path) -> list[dict]:
+    start = "2026-11-28T10:00:00.000Z"
+    return [
+        _record(
+            tmp_path,
+            "20261128T100000Z-00000001",
+            {
+                "status": "blocked",
+                "operator": "alice",
+                "started_at": start,
+                "finished_at": "2026-11-28T10:00:02.500Z",
+                "failure": {"step": "1-2", "status": "blocked", "reason": "unticked"},
+            },
+        ),
+        _record(
+            tmp_path,
+            "20261128T100000Z-00000002",
+            {
+                "status": "failed",
+                "operator": "bob",
+                "started_at": start,
+                "finished_at": "2026-11-28T10:01:05.000Z",
+                "failure": {"step": "2-1", "status": "failed", "reason": "exit 1"},
+                "rollback": {"status": "succeeded", "failed_step": None},
+                "approvals": [{"role": "dba", "principal": "carol"}],
+            },
+        ),
+        _record(
+            tmp_path,
+            "20261128T100000Z-00000003",
+            {
+                "status": "succeeded",
+                "operator": "bob",
+                "started_at": start,
+                "finished_at": "2026-11-28T10:00:01.000Z",
+                "dry_run": True,
+                "kind": "plan",
+            },
+        ),
+    ]
+
+
+def test_table_columns_name_what_they_show(tmp_path):
+    lines = list_table(list_rows(tmp_path, _rows(tmp_path))).splitlines()
+    head = lines[0]
+    for column in ("STATUS", "STOPPED AT", "ROLLBACK", "OPERATOR", "DURATION", "APPROVERS"):
+        assert column in head, head
+    assert "FAILED" not in head
+    blocked, failed, plan = lines[1:]
+    assert blocked.split()[2:5] == ["blocked", "1-2", "-"], blocked
+    assert blocked.split()[5] == "alice" and "2.5s" in blocked
+    assert failed.split()[2:6] == ["failed", "2-1", "succeeded", "bob"], failed
+    assert "1m05s" in failed and failed.endswith("carol")
+    assert plan.split()[2:4] == ["dry", "run"], plan
+    assert "- " in plan and plan.rstrip().endswith("-")
+
+
+def test_approvers_column_only_when_someone_approved(tmp_path):
+    rows = list_rows(tmp_path, _rows(tmp_path))
+    assert "APPROVERS" not in list_table([rows[0], rows[2]]).splitlines()[0]
+
+
+def test_json_rows_carry_the_same_fields(tmp_path):
+    rows = {r["run_id"][-1]: r for r in list_rows(tmp_path, _rows(tmp_path))}
+    assert rows["1"]["stopped_at"] == "1-2" and rows["1"]["rollback"] is None
+    assert rows["1"]["duration_s"] == 2.5 and rows["1"]["kind"] == "run"
+    assert rows["2"]["rollback"] == "succeeded" and rows["2"]["approvers"] == ["carol"]
+    assert rows["3"]["kind"] == "plan" and rows["3"]["stopped_at"] is None
+    json.dumps(list(rows.values()))  # what --json prints
