@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from clitools import cli_env, runbook_command
 
 REPO = Path(__file__).resolve().parents[2]
 SQLITE_EXAMPLE = REPO / "templates" / "sqlite-phone-number.ja.md"
@@ -43,20 +42,6 @@ class CliResult(NamedTuple):
     stdout: str
     stderr: str
     record_dir: Path | None  # the last stdout line, when it names an existing directory
-
-
-def runbook_command() -> list[str]:
-    """The ``runbook`` executable (the installed entry point, or the module as a fallback)."""
-    exe = shutil.which("runbook")
-    return [exe] if exe else [sys.executable, "-m", "converter.cli"]
-
-
-def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a child ``runbook``: ours without RUNBOOK_*, plus ``env``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
-    base.setdefault("PYTHONIOENCODING", "utf-8")
-    base.update(env or {})
-    return base
 
 
 def record_dir_from(stdout: str, cwd: Path | str | None = None) -> Path | None:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, runbook_command
+from clitools import cli_env, runbook_command
 
 pytestmark = pytest.mark.integration
 

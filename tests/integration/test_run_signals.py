@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -541,3 +542,74 @@ def test_kernel_killed_during_a_step_fails_that_step(tmp_path, marker, start):
     assert runner.printed_record_dir() == runner.record_dir()
     assert (runner.record_dir() / "record.html").exists()
     record_trial("SIGKILL of the kernel mid-step", 1, 0)
+
+
+# -- random kills --------------------------------------------------------------------------
+# SIGKILL of ``runbook run`` at random moments: each trial kills the real runner (no chance
+# to clean up) somewhere between start-up and the end of sealing. After every kill the
+# runner's processes die with it, ``records list`` seals the abandoned run as
+# ``interrupted`` (or finishes an interrupted seal), and ``records verify --all`` finds
+# nothing wrong. The seed is fixed, so a failure can be replayed; RUNBOOK_KILL_SEED picks
+# another.
+
+KILL_TRIALS = 6
+KILL_STEPS = 6
+
+
+def test_sigkill_at_random_moments_loses_nothing(tmp_path, marker, start):
+    body = "\n".join(
+        f'#### 1-{n}. Step {n}\n\n```bash\nsleep 0.3; echo "step {n} {marker}"\n```\n'
+        for n in range(1, KILL_STEPS + 1)
+    )
+    source = write(
+        tmp_path / "kills.md",
+        "---\nid: random-kills\nlang: en\n---\n\n# Runbook: random kills\n\n"
+        f"## Procedure\n\n{body}",
+    )
+    seed = int(os.environ.get("RUNBOOK_KILL_SEED", "20261130"))
+    rng = random.Random(seed)
+    records = tmp_path / "records"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
+    lost = 0
+    for trial in range(KILL_TRIALS):
+        runner = start(source)
+        delay = rng.uniform(0.5, 9.0)
+        proc = runner.proc
+        finished = wait_until(lambda proc=proc: proc.poll() is not None, delay)
+        if not finished:
+            os.killpg(runner.proc.pid, signal.SIGKILL)
+        runner.proc.wait(30)
+        assert wait_until(lambda: not marked_processes(marker), GONE_DEADLINE_S + 30), (
+            f"trial {trial} (seed {seed}, {delay:.2f} s): processes outlived the killed runner"
+        )
+        listed = subprocess.run(
+            [*runbook_argv(), "records", "list", "--json", "--records", str(records)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        rows = json.loads(listed.stdout)
+        # A run killed before its record had a journal ran nothing (the kernel journals
+        # before any step); every run that started must be listed, sealed.
+        started = len(list(records.glob("*/*/journal.jsonl")))
+        lost += started - len(rows)
+        assert all(r["status"] != "running" for r in rows), rows
+    verified = subprocess.run(
+        [*runbook_argv(), "records", "verify", "--all", "--records", str(records)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    record_trial(
+        "kills at random points of a run (SIGKILL at a random moment, many times)",
+        KILL_TRIALS,
+        lost + (verified.returncode != 0),
+    )
+    assert lost == 0, f"seed {seed}: {lost} run(s) missing from the archive"
+    assert started >= KILL_TRIALS // 2, f"seed {seed}: most kills came before any run started"
+    assert verified.returncode == 0, verified.stdout
