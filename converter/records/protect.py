@@ -55,6 +55,9 @@ def guard_cells(nb: Any, message: str) -> None:
         source = "".join(source) if isinstance(source, list) else source
         if not source.startswith(GUARD_MARK):
             cell["source"] = text + source
+        # The refusal is the first thing a reader of the sealed record should see, in
+        # JupyterLab and in record.html: a guarded cell's input is never collapsed.
+        (cell.get("metadata", {}).get("jupyter") or {}).pop("source_hidden", None)
 
 
 def make_read_only(run_dir: Path) -> None:
