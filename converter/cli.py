@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .errors import RunbookError
+
+if TYPE_CHECKING:
+    from .runner.run import RunOutcome
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,6 +82,16 @@ def lint(sources: tuple[str, ...]) -> None:
     raise SystemExit(1 if errors else 0)
 
 
+RECORDS_OPTION = click.option(
+    "--records",
+    type=click.Path(path_type=Path),
+    envvar="RUNBOOK_RECORDS",
+    default="records",
+    show_default=True,
+    help="Records directory (env RUNBOOK_RECORDS).",
+)
+
+
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
@@ -105,14 +119,7 @@ def lint(sources: tuple[str, ...]) -> None:
 @click.option(
     "--rollback-on-failure", is_flag=True, help="After a failed step, run the rollback steps."
 )
-@click.option(
-    "--records",
-    type=click.Path(path_type=Path),
-    envvar="RUNBOOK_RECORDS",
-    default="records",
-    show_default=True,
-    help="Records directory (env RUNBOOK_RECORDS).",
-)
+@RECORDS_OPTION
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -156,17 +163,56 @@ def run(
         operator=operator,
         progress=not no_progress,
     )
-    outcome = run_runbook(options)
+    _report(run_runbook(options), records)
+
+
+def _report(outcome: RunOutcome, records: Path) -> None:
+    """Status, failure, rollback, how to continue; the record directory last; exit by status."""
+    from .runner.resume import resume_hint
+
     manifest = outcome.manifest
-    click.echo(f"status: {outcome.status}" + (" (dry run)" if dry_run else ""))
+    click.echo(f"status: {outcome.status}" + (" (dry run)" if manifest.get("dry_run") else ""))
+    if manifest.get("resumes"):
+        click.echo(f"resumes: {manifest['resumes']}")
     failure = manifest.get("failure")
     if failure and failure.get("reason"):
         where = f"{failure['step']} " if failure.get("step") else ""
         click.echo(f"{failure.get('status')}: {where}{failure['reason']}")
     if manifest.get("rollback"):
         click.echo(f"rollback: {manifest['rollback']['status']}")
+    hint = resume_hint(outcome, records)
+    if hint:
+        click.echo(f"to continue: {hint}")
     click.echo(str(outcome.run_dir))
     raise SystemExit(outcome.exit_code)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--confirm", multiple=True, metavar="all|ID", help="Confirm a gate (or all).")
+@click.option("--rollback-on-failure", is_flag=True, help="After a failed step, roll back.")
+@RECORDS_OPTION
+@click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+def resume(
+    run_id: str,
+    confirm: tuple,
+    rollback_on_failure: bool,
+    records: Path,
+    operator: str | None,
+    no_progress: bool,
+) -> None:
+    """Continue a failed, blocked or interrupted run where it stopped, in a new linked record:
+    succeeded steps are not run again; the rest runs with the same parameters (secrets from
+    RUNBOOK_SECRET_*), the earlier and new confirmations, the exports and directory left.
+
+    Example: runbook resume 20261128T133457Z-28295569 --confirm all
+    """
+    from .runner.resume import ResumeOptions, resume_runbook
+
+    progress = not no_progress
+    options = ResumeOptions(run_id, confirm, rollback_on_failure, records, operator, progress)
+    _report(resume_runbook(options), records)
 
 
 @cli.command()
@@ -183,16 +229,6 @@ def lab(path: Path | None, port: int | None, open_browser: bool) -> None:
     from .lab import lab_command
 
     lab_command(path, port=port, open_browser=open_browser)
-
-
-RECORDS_OPTION = click.option(
-    "--records",
-    type=click.Path(path_type=Path),
-    envvar="RUNBOOK_RECORDS",
-    default="records",
-    show_default=True,
-    help="Records directory (env RUNBOOK_RECORDS).",
-)
 
 
 @cli.group()
@@ -235,6 +271,7 @@ def records_list(
 
     from .records.index import RunFilter, list_runs, matches, running_row
     from .records.recover import settle
+    from .records.report import runs_table
 
     where = RunFilter(runbook, status, operator, since, until, limit)
     running = settle(records)[1] if records.is_dir() else []
@@ -245,6 +282,8 @@ def records_list(
         if matches(row, where)
     ]
     if live:
+        resumed = {row.get("resumes") for row in live}  # a chain shows once: its latest run
+        rows = [row for row in rows if row["run_id"] not in resumed]
         rows = sorted(
             rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True
         )
@@ -252,17 +291,7 @@ def records_list(
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    lines = [f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'OPERATOR':<12} {'STARTED':<24} FAILED"]
-    for r in rows:
-        status_text = r["status"] + ("*" if r["dry_run"] else "")
-        lines.append(
-            f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} "
-            f"{str(r['operator'])[:12]:<12} "
-            f"{r['started_at']!s:<24} {r['failed_step'] or ''}".rstrip()
-        )
-    if any(r["dry_run"] for r in rows):
-        lines.append("* dry run")
-    click.echo("\n".join(lines))  # one write: 10,000 rows in a few milliseconds
+    click.echo(runs_table(rows))  # one write: 10,000 rows in a few milliseconds
 
 
 @records.command("show")

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT,
     failed_step TEXT,
     path TEXT NOT NULL,
-    manifest_sha256 TEXT NOT NULL
+    manifest_sha256 TEXT NOT NULL,
+    resumes TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
@@ -54,6 +55,7 @@ COLUMNS = (
     "failed_step",
     "path",
     "manifest_sha256",
+    "resumes",
 )
 INSERT = (
     f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -86,9 +88,20 @@ def connect(records: Path) -> Iterator[sqlite3.Connection]:
         db.row_factory = sqlite3.Row
         _retry(lambda: db.execute("PRAGMA journal_mode=WAL"))
         _retry(lambda: db.executescript(SCHEMA))
+        _retry(lambda: _add_resumes_column(db))
         yield db
     finally:
         db.close()
+
+
+def _add_resumes_column(db: sqlite3.Connection) -> None:
+    """Indexes built before ``runbook resume`` lack the column (another process may add it)."""
+    if "resumes" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+        try:
+            db.execute("ALTER TABLE runs ADD COLUMN resumes TEXT")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def index_row(
@@ -109,6 +122,7 @@ def index_row(
         "failed_step": failure.get("step"),
         "path": run_dir.relative_to(records).as_posix(),
         "manifest_sha256": manifest_sha256 or hash_file(run_dir / MANIFEST),
+        "resumes": manifest.get("resumes"),
     }
 
 
@@ -129,6 +143,7 @@ def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[st
         "failed_step": None,
         "path": run_dir.relative_to(records).as_posix(),
         "manifest_sha256": None,
+        "resumes": facts.resumes,
     }
 
 
@@ -150,8 +165,13 @@ def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None
 
 
 def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
-    """Index rows matching ``where``, newest first (the index is rebuilt first if it is missing)."""
-    clauses, args = [], []
+    """Index rows matching ``where``, newest first (the index is rebuilt first if it is missing).
+
+    A run that a later run resumes is left out: a resume chain is listed once, by
+    its latest run (its ``resumes`` names the one before).
+    """
+    clauses = ["run_id NOT IN (SELECT resumes FROM runs WHERE resumes IS NOT NULL)"]
+    args = []
     for column, value in (
         ("runbook_id", where.runbook),
         ("status", where.status),

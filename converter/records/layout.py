@@ -3,7 +3,7 @@
 ::
 
     <records>/
-        index.sqlite  .chain-head  .chain.lock  .recover.lock
+        index.sqlite  .chain-head  .chain.lock  .recover.lock  .resume.lock
         <runbook-id>/<yyyymmddThhmmssZ>-<8 hex>/
             record.ipynb  [rollback.ipynb]  record.html (both passes)
             journal.jsonl  logs/<step>.log  manifest.json
@@ -28,6 +28,8 @@ INDEX = "index.sqlite"
 CHAIN_HEAD = ".chain-head"
 CHAIN_LOCK = ".chain.lock"
 RECOVER_LOCK = ".recover.lock"
+RESUME_LOCK = ".resume.lock"
+"""Held while a resumed run checks that nobody resumed its run yet and claims it."""
 
 
 def log_name(step_id: str) -> str:

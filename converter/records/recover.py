@@ -143,6 +143,7 @@ def finalize_interrupted(records: Path, run_dir: Path, events: list[ev.Event]) -
             dry_run=facts.dry_run,
             mode=facts.mode or "headless",
             masker=SecretMasker([]),
+            resumes=facts.resumes,
         )
     )
 
@@ -226,6 +227,10 @@ def _recover_lock(records: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+recover_lock = _recover_lock
+"""Held by recovery while it seals; a kernel continuing a record journals its pid under it."""
 
 
 def read_notebook(path: str | Path | None) -> nbformat.NotebookNode | None:

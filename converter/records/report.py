@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from .carry import resume_chain
 from .journal import read_journal
 from .layout import JOURNAL, MANIFEST
 from .outputs import cap_output
@@ -35,6 +36,8 @@ class RecordView:
     sealed: bool
     timeline: list[dict[str, Any]]
     """One entry per step run: id, title, status, exit, duration, reason, code, output."""
+    chain: tuple[tuple[str, str], ...] = ()
+    """Run id and status of every record of its resume chain (first run first), if resumed."""
 
 
 def load_view(run_dir: Path) -> RecordView:
@@ -45,7 +48,23 @@ def load_view(run_dir: Path) -> RecordView:
         manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
     else:
         manifest = _provisional(run_dir, events)
-    return RecordView(run_dir, manifest, sealed, _timeline(run_dir, events, manifest))
+    chain = tuple((d.name, _status(d)) for d in resume_chain(run_dir))
+    return RecordView(
+        run_dir,
+        manifest,
+        sealed,
+        _timeline(run_dir, events, manifest),
+        chain if len(chain) > 1 else (),
+    )
+
+
+def _status(run_dir: Path) -> str:
+    if not (run_dir / MANIFEST).exists():
+        return "running"
+    try:
+        return str(json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")).get("status"))
+    except (OSError, ValueError):
+        return "unreadable"
 
 
 def _provisional(run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
@@ -149,6 +168,13 @@ def show_text(view: RecordView) -> str:
         f"started    {m.get('started_at')}",
         f"finished   {m.get('finished_at')}",
         f"record     {view.run_dir}",
+    ]
+    if m.get("resumes"):
+        lines.insert(3, f"resumes    {m['resumes']}")
+    if view.chain:
+        steps = " -> ".join(f"{run} ({status})" for run, status in view.chain)
+        lines += [f"chain      {steps}", f"final      {view.chain[-1][1]}"]
+    lines += [
         "",
         "parameters",
     ]
@@ -244,3 +270,19 @@ def export_html(view: RecordView) -> str:
         parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     parts.append("</table></body></html>")
     return "".join(parts)
+
+
+def runs_table(rows: list[dict[str, Any]]) -> str:
+    """The ``records list`` table: one line per run (a resumed chain by its latest run)."""
+    lines = [f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'OPERATOR':<12} {'STARTED':<24} FAILED"]
+    for r in rows:
+        status_text = r["status"] + ("*" if r["dry_run"] else "")
+        resumes = f"  (resumes {r['resumes']})" if r.get("resumes") else ""
+        lines.append(
+            f"{r['run_id']:<26} {r['runbook_id'][:24]:<24} {status_text:<12} "
+            f"{str(r['operator'])[:12]:<12} "
+            f"{r['started_at']!s:<24} {r['failed_step'] or ''}{resumes}".rstrip()
+        )
+    if any(r["dry_run"] for r in rows):
+        lines.append("* dry run")
+    return "\n".join(lines)

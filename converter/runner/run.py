@@ -13,7 +13,9 @@ running step's process group is stopped and the record is still sealed, as
 
 from __future__ import annotations
 
+import hashlib
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,9 @@ from ..errors import ParameterError, RunbookError
 from ..parameters import DEFAULT_RECORDS, from_declaration, operator_name, resolve
 from ..records import events as ev
 from ..records import layout
+from ..records.carry import claim
 from ..records.journal import Journal, read_journal, utc_now
-from ..records.manifest import create_record_dir
+from ..records.manifest import create_record_dir, hash_file
 from ..records.mask import SecretMasker
 from ..records.rebuild import record_notebook
 from ..records.recover import finalize_abandoned, has_run, read_notebook
@@ -51,6 +54,8 @@ class RunOptions:
     timeout: float | None = None
     operator: str | None = None
     progress: bool = True
+    resume_from: Path | None = None
+    """The record of the run this one continues (``runbook resume``; see :mod:`.resume`)."""
 
 
 @dataclass(frozen=True)
@@ -97,20 +102,29 @@ def run_runbook(options: RunOptions) -> RunOutcome:
     _check_confirm_ids(meta, options.confirm)
     if options.records.is_dir():
         finalize_abandoned(options.records)  # seal runs that were killed before they could
-    run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
+    resumes = options.resume_from.name if options.resume_from else None
     masker = SecretMasker(resolved.secrets)
-    journal = Journal(run_dir / layout.JOURNAL, masker=masker)
-    started = utc_now()
-    journal.write(
-        ev.RUN_START,
-        source="runner",
-        pid=os.getpid(),
-        run_id=run_id,
-        operator=operator,
-        dry_run=options.dry_run,
-        parameters=resolved.shown(),
-        confirm=list(options.confirm),
-    )
+    with claim(options.records, options.resume_from) if options.resume_from else nullcontext():
+        run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
+        journal = Journal(run_dir / layout.JOURNAL, masker=masker)
+        started = utc_now()
+        journal.write(
+            ev.RUN_START,
+            source="runner",
+            pid=os.getpid(),
+            run_id=run_id,
+            operator=operator,
+            dry_run=options.dry_run,
+            parameters=resolved.shown(),
+            confirm=list(options.confirm),
+            # what `runbook resume` needs to continue this run (secret values are never kept)
+            resumes=resumes,
+            runbook_source=str(options.source.resolve()),
+            notebook_sha256=notebook_sha256(options.source, nb),
+            secrets_set=sorted(resolved.secret_environment()),
+            timeout=options.timeout,
+            cwd=os.getcwd(),
+        )
     # Secrets are not papermill parameters (papermill writes those into the notebook):
     # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
     parameters = {
@@ -122,6 +136,7 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         "records_dir": str(options.records),
         "run_dir": str(run_dir),
         "step_timeout": options.timeout,
+        "resume_from": str(options.resume_from or ""),
     }
     guard = SignalGuard(run_dir / layout.JOURNAL)
     with guard:
@@ -162,6 +177,7 @@ def run_runbook(options: RunOptions) -> RunOutcome:
                 dry_run=options.dry_run,
                 mode="headless",
                 masker=masker,
+                resumes=resumes,
             )
         )
     return RunOutcome(status, run_dir, manifest)
@@ -228,6 +244,15 @@ def _execute_pass(
         reason=verdict.reason,
     )
     return verdict
+
+
+def notebook_sha256(source: Path, nb: nbformat.NotebookNode) -> str:
+    """What ``runbook resume`` compares: the notebook file, or the one converted from Markdown."""
+    if source.suffix == ".ipynb":
+        return hash_file(source)
+    converted = nbformat.from_dict(nb)
+    converted.metadata["runbook"]["source"] = ""  # the path as typed: not part of what runs
+    return hashlib.sha256(nbformat.writes(converted).encode("utf-8")).hexdigest()
 
 
 def _fill_unsaved(output: Path, events: list[ev.Event], nb: nbformat.NotebookNode) -> None:

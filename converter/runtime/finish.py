@@ -117,5 +117,6 @@ def seal_interactive(session: RunState) -> dict:
             dry_run=session.settings.dry_run,
             masker=session.masker,
             mode=session.settings.mode,
+            resumes=facts.resumes,
         )
     )
