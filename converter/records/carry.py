@@ -128,11 +128,13 @@ class ResumePoint:
         """
         steps: dict[str, CarriedStep] = {}
         started: dict[str, ev.Event] = {}
-        start_cwd = None
+        start_cwd = restored_cwd = None
         for event in events:
             kind, step = event.get("event"), str(event.get("step"))
             if kind == ev.SESSION_START and start_cwd is None:
                 start_cwd = event.get("cwd")
+            elif kind == ev.STATE_RESTORED and restored_cwd is None:
+                restored_cwd = event.get("cwd")  # a resumed run started where its earlier one was
             elif kind == ev.STEP_START:
                 started[step] = event
             elif kind == ev.STEP_CARRIED:
@@ -144,7 +146,7 @@ class ResumePoint:
                 if event.get("status") == "succeeded" and begun.get("kind") != "rollback":
                     steps[step] = _carried(event, begun, run_id)
         checks = {k: e for k, e in ev.check_states(events).items() if e.get("checked")}
-        return cls(run_id, steps, start_cwd, checks)
+        return cls(run_id, steps, restored_cwd or start_cwd, checks)
 
     @property
     def cwd(self) -> str | None:

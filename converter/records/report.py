@@ -134,6 +134,17 @@ def _timeline(
                 "status": final.get(step, {}).get("status") or "running",
                 "output": _log(run_dir, event.get("log"), lang),
             }
+        elif event.get("event") == ev.STEP_CARRIED:  # ran in an earlier run of the chain
+            entries[step] = {
+                "id": step,
+                "title": event.get("title"),
+                "code": "",
+                "started_at": event.get("started_at"),
+                "status": final.get(step, {}).get("status") or "succeeded",
+                "exit_code": event.get("exit_code"),
+                "duration_s": event.get("duration_s"),
+                "output": f"(not run again: ran in {event.get('in')}; see that record)",
+            }
         elif event.get("event") == ev.STEP_END and step in entries:
             if event.get("log"):
                 entries[step]["output"] = _log(run_dir, event["log"], lang)

@@ -154,7 +154,7 @@ def run_runbook(options: RunOptions) -> RunOutcome:
             rollback = _execute_pass(
                 nb,
                 run_dir / layout.ROLLBACK_NOTEBOOK,
-                {**parameters, "rollback": True},
+                {**parameters, "rollback": True, "resume_from": ""},  # continues this record
                 journal,
                 "rollback",
                 guard,

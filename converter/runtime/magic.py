@@ -200,6 +200,7 @@ def _check_gate(session: RunState, info: StepInfo, status: StepStatus) -> None:
     hint = message(
         session.lang,
         "blocked_headless" if session.settings.mode == "headless" else "blocked_interactive",
+        run_id=session.run_dir.name,
     )
     listing = "\n".join(f"  - {m}" for m in missing)
     print(f"{message(session.lang, 'blocked', step=info.id)}\n{listing}\n{hint}", file=sys.stderr)

@@ -87,11 +87,11 @@ def start(
             restore(session, resume_point(opened.run_dir), carried=False)
         else:
             _journal_start(session, opened)
-            if opened.resumes is not None:  # runbook resume
-                take_over(session, opened.resumes)
-            elif settings.rollback and settings.run_dir:  # rollback pass: the procedure's state
+            if settings.rollback and settings.run_dir:  # rollback pass: the procedure's state
                 restore(session, resume_point(opened.run_dir), carried=False)
                 session.results.clear()  # its steps are the procedure pass's, not this pass's
+            elif opened.resumes is not None:  # runbook resume
+                take_over(session, opened.resumes)
         session.prior_checks = _prior_checks(opened.run_dir)
     except (ParameterError, RecordError) as exc:
         raise StopRun(str(exc)) from None

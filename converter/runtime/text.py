@@ -12,7 +12,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "not_in_rollback": "skipped in rollback mode",
         "gate_not_shown": "checklist {list_id} has not been shown yet (run its cell first)",
         "blocked": "Step {step} is blocked: these confirmations are not ticked:",
-        "blocked_headless": "Confirm them with --confirm ID (or --confirm all) and run again.",
+        "blocked_headless": (
+            "Confirm them and continue this run: runbook resume {run_id} --confirm ID "
+            "(or --confirm all)."
+        ),
         "blocked_interactive": "Tick them above, then run this cell (or Run All) again.",
         "dry_run": "DRY RUN: would run step {step} with:",
         "would_run": "Commands:",
@@ -61,7 +64,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "チェックリスト {list_id} がまだ表示されていません（先にそのセルを実行してください）"
         ),
         "blocked": "ステップ {step} はブロックされています。次の確認項目が未チェックです:",
-        "blocked_headless": "--confirm ID（または --confirm all）で確認して再実行してください。",
+        "blocked_headless": (
+            "確認して実行を継続してください: runbook resume {run_id} --confirm ID"
+            "（または --confirm all）"
+        ),
         "blocked_interactive": (
             "上のチェックボックスをチェックしてから、このセル"
             "（または Run All）を再実行してください。"

@@ -258,6 +258,14 @@ def test_rollback_after_resume_sees_the_restored_state(demo, run_inprocess):
     ]
     assert (work / "step1.count").read_text().splitlines() == ["ran"]
     assert "to continue" not in second.stdout  # rolled back: start anew
+    events = [
+        json.loads(line)
+        for line in (second.record_dir / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert [e["step"] for e in events if e["event"] == "step_carried"] == ["1-1"]  # once
+    restored = [e for e in events if e["event"] == "state_restored"]
+    assert [e["cwd"] for e in restored] == [str(work / "sub")] * 2  # resumed, then rollback pass
+    assert all("GREETING" in e["exported"] and "AUTH" in e["exported"] for e in restored)
     refused = run_inprocess(resume_args(second.record_dir.name, records), cwd=work, env=env)
     assert refused.rc == 2 and "rolled back" in refused.stderr
     assert os.path.isdir(work / "sub")
