@@ -92,6 +92,18 @@ class CarriedStep:
     started_at: str | None = None
     cwd: str | None = None
     exports: dict[str, Any] = field(default_factory=dict)
+    log: str | None = None
+    """Its full output, relative to the record of the run it ran in."""
+
+    def output(self, records_of_runbook: Path) -> str:
+        """Its (masked) output, from the log in its own record ("" when the log is gone)."""
+        if not self.log:
+            return ""
+        path = records_of_runbook / self.run_id / self.log
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
 
     def event_fields(self) -> dict[str, Any]:
         """The fields of its ``step_carried`` event."""
@@ -106,6 +118,7 @@ class CarriedStep:
             "started_at": self.started_at,
             "cwd": self.cwd,
             "exports": self.exports,
+            "log": self.log,
         }
 
 
@@ -196,6 +209,7 @@ def _carried(event: ev.Event, begun: ev.Event, run_id: str) -> CarriedStep:
         started_at=event.get("started_at"),
         cwd=event.get("cwd"),
         exports=dict(event.get("exports") or {}),
+        log=event.get("log") or begun.get("log"),
     )
 
 

@@ -31,6 +31,7 @@ from ..records.layout import JOURNAL
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
 from .state import RunState, Settings, StepResult
+from .text import message
 from .views import display_bundle
 
 
@@ -126,6 +127,7 @@ def restore(session: RunState, point: ResumePoint, *, carried: bool) -> None:
             step.duration_s,
             step.started_at,
             reason=f"in {step.run_id}" if carried else None,
+            output=step.output(session.run_dir.parent),  # its expected result is checked again
             in_run=step.run_id if carried else None,
         )
     session.journal.write(
@@ -161,9 +163,13 @@ def show_continuation(session: RunState) -> None:
     ]
     origin = {r.in_run for r in session.results.values() if r.in_run}
     where = f" (in {', '.join(sorted(origin))})" if origin else ""
-    text = (
-        f"Continuing run {session.run_dir.name}: already succeeded{where}: {', '.join(done)}; "
-        + (f"next: {pending[0]}" if pending else "every step has succeeded")
+    lang = session.lang
+    text = message(
+        lang, "continuing", run_id=session.run_dir.name, where=where, done=", ".join(done)
+    ) + (
+        message(lang, "continuing_next", step=pending[0])
+        if pending
+        else message(lang, "continuing_done")
     )
     display_bundle(
         {

@@ -37,6 +37,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "record": "Record",
         "rerun": "Step {step} already succeeded in this run. To run it again, click the button.",
         "rerun_button": "Run again",
+        "continuing": "Continuing run {run_id}: already succeeded{where}: {done}; ",
+        "continuing_next": "next: {step}",
+        "continuing_done": "every step has succeeded",
         "finish_button": "Finish and write the record",
         "rollback_intro": (
             "Rollback runs the rollback steps below, in order, with the same parameters. "
@@ -95,6 +98,9 @@ MESSAGES: dict[str, dict[str, str]] = {
             "。再実行する場合はボタンをクリックしてください。"
         ),
         "rerun_button": "再実行",
+        "continuing": "実行 {run_id} を継続します: 成功済み{where}: {done}。",
+        "continuing_next": "次: {step}",
+        "continuing_done": "全ステップが成功済みです",
         "finish_button": "終了してレコードを作成",
         "rollback_intro": (
             "ロールバックでは、以下のロールバック手順を同じパラメータで順に実行します。"

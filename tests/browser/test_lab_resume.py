@@ -40,6 +40,13 @@ RUNBOOK = textwrap.dedent(
     mkdir -p work && cd work
     export RELEASE="release-42"
     echo ran >> ../prepare.count
+    echo "prepared"
+    ```
+
+    **Expected result**:
+
+    ```text {match=contains}
+    prepared
     ```
 
     **Verify**:

@@ -47,6 +47,13 @@ RUNBOOK = """
     mkdir -p sub && cd sub
     export CARRIED_VALUE="kept-across-restart"
     echo ran >> ../first.count
+    echo "first step done"
+    ```
+
+    **Expected result**:
+
+    ```text {match=contains}
+    first step done
     ```
 
     **Verify**:

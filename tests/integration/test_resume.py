@@ -45,6 +45,13 @@ cd "$work/sub"
 export GREETING="hello from step one"
 export AUTH="Bearer $token"
 echo ran >> "$work/step1.count"
+echo "prepared in $(pwd)"
+```
+
+**Expected result**:
+
+```text {match=contains}
+prepared in
 ```
 
 **Verify**:
