@@ -276,3 +276,21 @@ def test_rollback_after_resume_sees_the_restored_state(demo, run_inprocess):
     refused = run_inprocess(resume_args(second.record_dir.name, records), cwd=work, env=env)
     assert refused.rc == 2 and "rolled back" in refused.stderr
     assert os.path.isdir(work / "sub")
+
+
+def test_a_notebook_that_changed_since_the_run_is_refused(demo, run_inprocess):
+    import nbformat
+
+    work, source, records, env, _run = demo
+    notebook = work / "resume.ipynb"
+    converted = run_inprocess(["convert", source, "-o", notebook], cwd=work)
+    assert converted.rc == 0, converted.stderr
+    run = ["run", notebook, "-p", "work", work, "--records", records, "--no-progress"]
+    first = run_inprocess([*run, "--confirm", "all"], cwd=work, env=env)
+    assert first.rc == 1, first.stdout + first.stderr
+    nb = nbformat.read(notebook, as_version=4)
+    step = next(c for c in nb.cells if c.source.startswith("%%step 1-3"))
+    step.source += "\necho one more command"
+    nbformat.write(nb, notebook)
+    changed = run_inprocess(resume_args(first.record_dir.name, records), cwd=work, env=env)
+    assert changed.rc == 2 and "notebook changed since run" in changed.stderr, changed.stderr
