@@ -236,11 +236,39 @@ def resumes_of(run_dir: Path) -> str | None:
 
 
 def resumed_by(run_dir: Path) -> Path | None:
-    """The record that resumes ``run_dir`` (records of a runbook share one directory)."""
-    for sibling in sorted(run_dir.parent.iterdir()):
-        if sibling.is_dir() and sibling != run_dir and resumes_of(sibling) == run_dir.name:
-            return sibling
-    return None
+    """The record that resumes ``run_dir`` (records of a runbook share one directory).
+
+    Only records started in the same second or later can; unsealed ones are read
+    from their journals, sealed ones from the index when there is one (reading
+    every manifest of a large archive would make ``records show`` slow).
+    """
+    stamp = run_dir.name[:16]  # yyyymmddThhmmssZ
+    later = [
+        p for p in run_dir.parent.iterdir() if p.name[:16] >= stamp and p != run_dir and p.is_dir()
+    ]
+    sealed = {p for p in later if (p / layout.MANIFEST).exists()}
+    found = [p for p in later if p not in sealed and resumes_of(p) == run_dir.name]
+    indexed = _indexed_resumers(run_dir)
+    if indexed is None:
+        found += [p for p in sealed if resumes_of(p) == run_dir.name]
+    else:
+        found += [p for p in sealed if p.name in indexed]
+    return min(found, key=lambda p: p.name) if found else None
+
+
+def _indexed_resumers(run_dir: Path) -> set[str] | None:
+    """Run ids the index says resume ``run_dir``; None when there is no index to ask."""
+    from .index import connect
+
+    records = run_dir.parent.parent
+    if not (records / layout.INDEX).exists():
+        return None
+    try:
+        with connect(records) as db:
+            rows = db.execute("SELECT run_id FROM runs WHERE resumes = ?", (run_dir.name,))
+            return {str(row["run_id"]) for row in rows}
+    except RecordError:
+        return None
 
 
 def resume_chain(run_dir: Path) -> list[Path]:
