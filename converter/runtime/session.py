@@ -164,6 +164,7 @@ def _resume(session: Session, settings: Settings) -> Session:
     )
     register_step_magic(session)
     show_start(session)
+    show_continuation(session)
     return session
 
 
