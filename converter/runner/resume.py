@@ -105,9 +105,7 @@ def _check_resumable(run_dir: Path) -> dict:
     if manifest.get("dry_run"):
         raise RecordError(f"run {name} was a dry run: it ran nothing to continue from")
     if manifest.get("rollback"):
-        raise RecordError(
-            f"run {name} was rolled back: what succeeded was undone; start a new run"
-        )
+        raise RecordError(f"run {name} was rolled back: what succeeded was undone; start a new run")
     chain = resume_chain(run_dir)
     if chain[-1] != run_dir:
         raise RecordError(
@@ -123,9 +121,7 @@ def _check_resumable(run_dir: Path) -> dict:
     return runner
 
 
-def _check_unchanged(
-    run_dir: Path, source: Path, nb: nbformat.NotebookNode, runner: dict
-) -> None:
+def _check_unchanged(run_dir: Path, source: Path, nb: nbformat.NotebookNode, runner: dict) -> None:
     recorded = (load_manifest(run_dir).get("runbook") or {}).get("source_sha256")
     now = nb.metadata["runbook"].get("source_sha256")
     if recorded != now:
@@ -137,8 +133,7 @@ def _check_unchanged(
         )
     if runner.get("notebook_sha256") != notebook_sha256(source, nb):
         raise RecordError(
-            f"the notebook changed since run {run_dir.name} (sha256 differs): "
-            "start a new run",
+            f"the notebook changed since run {run_dir.name} (sha256 differs): start a new run",
             path=str(source),
         )
 

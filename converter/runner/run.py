@@ -23,7 +23,7 @@ from typing import Any
 import nbformat
 
 from ..errors import ParameterError, RunbookError
-from ..parameters import DEFAULT_RECORDS, from_declaration, operator_name, resolve
+from ..parameters import DEFAULT_RECORDS, Resolved, from_declaration, operator_name, resolve
 from ..records import events as ev
 from ..records import layout
 from ..records.carry import claim
@@ -104,42 +104,24 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         finalize_abandoned(options.records)  # seal runs that were killed before they could
     resumes = options.resume_from.name if options.resume_from else None
     masker = SecretMasker(resolved.secrets)
-    with claim(options.records, options.resume_from) if options.resume_from else nullcontext():
-        run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
-        journal = Journal(run_dir / layout.JOURNAL, masker=masker)
+    # Guarded from before the record exists: a signal at any point ends in a sealed record.
+    with SignalGuard() as guard:
         started = utc_now()
-        journal.write(
-            ev.RUN_START,
-            source="runner",
-            pid=os.getpid(),
-            run_id=run_id,
-            operator=operator,
-            dry_run=options.dry_run,
-            parameters=resolved.shown(),
-            confirm=list(options.confirm),
-            # what `runbook resume` needs to continue this run (secret values are never kept)
-            resumes=resumes,
-            runbook_source=str(options.source.resolve()),
-            notebook_sha256=notebook_sha256(options.source, nb),
-            secrets_set=sorted(resolved.secret_environment()),
-            timeout=options.timeout,
-            cwd=os.getcwd(),
-        )
-    # Secrets are not papermill parameters (papermill writes those into the notebook):
-    # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
-    parameters = {
-        **resolved.public(),
-        "dry_run": options.dry_run,
-        "confirm": list(options.confirm),
-        "operator": operator,
-        "runbook_mode": "headless",
-        "records_dir": str(options.records),
-        "run_dir": str(run_dir),
-        "step_timeout": options.timeout,
-        "resume_from": str(options.resume_from or ""),
-    }
-    guard = SignalGuard(run_dir / layout.JOURNAL)
-    with guard:
+        run_dir, journal = _open_record(options, nb, resolved, masker, operator)
+        guard.journal_path = journal.path
+        # Secrets are not papermill parameters (papermill writes those into the notebook):
+        # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
+        parameters = {
+            **resolved.public(),
+            "dry_run": options.dry_run,
+            "confirm": list(options.confirm),
+            "operator": operator,
+            "runbook_mode": "headless",
+            "records_dir": str(options.records),
+            "run_dir": str(run_dir),
+            "step_timeout": options.timeout,
+            "resume_from": str(options.resume_from or ""),
+        }
         verdict = _execute_pass(
             nb,
             run_dir / layout.RECORD_NOTEBOOK,
@@ -181,6 +163,38 @@ def run_runbook(options: RunOptions) -> RunOutcome:
             )
         )
     return RunOutcome(status, run_dir, manifest)
+
+
+def _open_record(
+    options: RunOptions,
+    nb: nbformat.NotebookNode,
+    resolved: Resolved,
+    masker: SecretMasker,
+    operator: str,
+) -> tuple[Path, Journal]:
+    """Create the record and journal ``run_start`` (a resumed run claims its run first)."""
+    resumes = options.resume_from
+    with claim(options.records, resumes) if resumes else nullcontext():
+        run_dir, run_id = create_record_dir(options.records, str(nb.metadata["runbook"]["id"]))
+        journal = Journal(run_dir / layout.JOURNAL, masker=masker)
+        journal.write(
+            ev.RUN_START,
+            source="runner",
+            pid=os.getpid(),
+            run_id=run_id,
+            operator=operator,
+            dry_run=options.dry_run,
+            parameters=resolved.shown(),
+            confirm=list(options.confirm),
+            # what `runbook resume` needs to continue this run (secret values are never kept)
+            resumes=resumes.name if resumes else None,
+            runbook_source=str(options.source.resolve()),
+            notebook_sha256=notebook_sha256(options.source, nb),
+            secrets_set=sorted(resolved.secret_environment()),
+            timeout=options.timeout,
+            cwd=os.getcwd(),
+        )
+    return run_dir, journal
 
 
 def _execute_pass(
