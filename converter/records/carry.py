@@ -9,7 +9,12 @@ keeps, at every ``step_end`` of ``%%step``:
   A value holding a secret parameter is kept as a list of parts, text and
   ``{"secret": PARAM}``, and restored from the secret read again from the
   environment; a value holding a secret in another encoding (base64, URL, …)
-  is ``{"masked": true}``: it cannot be restored, and a resumed session says so.
+  is ``{"masked": true}``, and a variable whose name says it is a credential
+  (``PGPASSWORD``, ``API_TOKEN``, …) but holds no declared secret is
+  ``{"withheld": true}``: a secret fetched by a step (from a vault, a file) must
+  not enter an immutable record either. Neither can be restored; a resumed
+  session names them (``state_restored.not_restored``) so the operator exports
+  them again.
 
 A resumed run journals ``step_carried`` for every step it takes over (with the
 run it succeeded in, ``in``, its shell state, its exit code and duration) and
@@ -23,6 +28,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +40,12 @@ from . import layout
 from .journal import read_journal
 from .mask import SecretMasker
 
+CREDENTIAL_NAME = re.compile(
+    r"PASS(WORD|WD|PHRASE)?($|_)|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)API_?KEY|ACCESS_KEY",
+    re.IGNORECASE,
+)
+"""Names of variables whose values are never journaled unless they hold a declared secret."""
+
 
 def exports_field(
     exports: Mapping[str, str], secrets: Mapping[str, str], masker: SecretMasker
@@ -44,7 +56,7 @@ def exports_field(
     for name, value in exports.items():
         spans = masker.spans(value) if masker else []
         if not spans:
-            kept[name] = value
+            kept[name] = {"withheld": True} if CREDENTIAL_NAME.search(name) else value
             continue
         parts: list[Any] = []
         cursor = 0

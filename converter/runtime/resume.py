@@ -18,6 +18,7 @@ Three ways a kernel starts from what a journal already says happened:
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,8 @@ def restore(session: RunState, point: ResumePoint, *, carried: bool) -> None:
             output=step.output(session.run_dir.parent),  # its expected result is checked again
             in_run=step.run_id if carried else None,
         )
+    if lost:
+        print(message(session.lang, "not_restored", names=", ".join(lost)), file=sys.stderr)
     session.journal.write(
         ev.STATE_RESTORED,
         source="kernel",

@@ -40,6 +40,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "continuing": "Continuing run {run_id}: already succeeded{where}: {done}; ",
         "continuing_next": "next: {step}",
         "continuing_done": "every step has succeeded",
+        "not_restored": (
+            "Not restored (never journaled: a credential, or a secret in another encoding): "
+            "{names}. Export them again before the steps that need them."
+        ),
         "finish_button": "Finish and write the record",
         "rollback_intro": (
             "Rollback runs the rollback steps below, in order, with the same parameters. "
@@ -101,6 +105,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "continuing": "実行 {run_id} を継続します: 成功済み{where}: {done}。",
         "continuing_next": "次: {step}",
         "continuing_done": "全ステップが成功済みです",
+        "not_restored": (
+            "復元されない変数（認証情報、または別の符号化のシークレットのため記録されていない）: "
+            "{names}。必要なステップの前に再度 export してください。"
+        ),
         "finish_button": "終了してレコードを作成",
         "rollback_intro": (
             "ロールバックでは、以下のロールバック手順を同じパラメータで順に実行します。"

@@ -44,6 +44,7 @@ mkdir -p "$work/sub"
 cd "$work/sub"
 export GREETING="hello from step one"
 export AUTH="Bearer $token"
+export VAULT_TOKEN="$(printf 'vault-%s-credential' fetched)"
 echo ran >> "$work/step1.count"
 echo "prepared in $(pwd)"
 ```
@@ -111,7 +112,8 @@ def resume_args(run_id: str, records: Path, *extra: str) -> list:
 def assert_no_secret(records: Path) -> None:
     for path in records.rglob("*"):
         if path.is_file() and path.suffix != ".sqlite":
-            assert SECRET not in path.read_text(encoding="utf-8", errors="replace"), path
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert SECRET not in text and "vault-fetched-credential" not in text, path
 
 
 def test_failed_run_fixed_and_resumed(demo, run_inprocess, run_cli):
@@ -142,6 +144,14 @@ def test_failed_run_fixed_and_resumed(demo, run_inprocess, run_cli):
     first_check = {c["id"]: c for c in manifest(a)["checks"]}["1-1.verify.1"]
     carried = {c["id"]: c for c in m["checks"]}["1-1.verify.1"]
     assert first_check["checked"] and carried == first_check
+
+    (restored,) = [
+        json.loads(line)
+        for line in (b / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+        if '"state_restored"' in line
+    ]
+    assert restored["exported"] == ["AUTH", "GREETING"]
+    assert restored["not_restored"] == ["VAULT_TOKEN"]  # a credential a step fetched: withheld
 
     verify = run_cli(["records", "verify", "--all", "--records", records])
     assert verify.rc == 0, verify.stdout

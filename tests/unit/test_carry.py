@@ -131,3 +131,24 @@ def test_a_step_the_dead_kernel_left_running_is_interrupted_unless_run_again() -
     assert judge(abandoned).status == "interrupted"
     rerun = [*abandoned[:2], ev("step_start", "1-1"), ev("step_end", "1-1", status="succeeded")]
     assert judge([*rerun, ev("session_end")]).status == "succeeded"
+
+
+def test_a_credential_a_step_fetched_itself_is_withheld_not_journaled() -> None:
+    kept = exports_field(
+        {"PGPASSWORD": "from-the-vault", "API_TOKEN": "t0k", "BACKUP_DIR": "/var/b"},
+        {"token": SECRET},
+        SecretMasker([SECRET]),
+    )
+    assert kept == {
+        "PGPASSWORD": {"withheld": True},
+        "API_TOKEN": {"withheld": True},
+        "BACKUP_DIR": "/var/b",
+    }
+    point = ResumePoint.from_events(
+        "RUN-A",
+        [
+            ev("step_start", "1-1", kind="procedure"),
+            ev("step_end", "1-1", status="succeeded", cwd="/a", exports=kept),
+        ],
+    )
+    assert point.environment({}) == ({"BACKUP_DIR": "/var/b"}, ["PGPASSWORD", "API_TOKEN"])
