@@ -10,17 +10,22 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .cli_records import (
     ALLOWED_SIGNERS_OPTION,
+    RECORDS_OPTION,
     SIGNING_KEY_OPTION,
     WITNESS_OPTION,
     evidence_settings,
     records,
 )
 from .errors import RunbookError
+
+if TYPE_CHECKING:
+    from .runner.run import RunOutcome
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -199,17 +204,56 @@ def run(
         if no_record:
             click.echo("status: planned (dry run, not recorded)")
             return
-    outcome = run_runbook(options)
+    _report(run_runbook(options), records)
+
+
+def _report(outcome: RunOutcome, records: Path) -> None:
+    """Status, failure, rollback, how to continue; the record directory last; exit by status."""
+    from .runner.resume import resume_hint
+
     manifest = outcome.manifest
-    click.echo(f"status: {outcome.status}" + (" (dry run)" if dry_run else ""))
+    click.echo(f"status: {outcome.status}" + (" (dry run)" if manifest.get("dry_run") else ""))
+    if manifest.get("resumes"):
+        click.echo(f"resumes: {manifest['resumes']}")
     failure = manifest.get("failure")
     if failure and failure.get("reason"):
         where = f"{failure['step']} " if failure.get("step") else ""
         click.echo(f"{failure.get('status')}: {where}{failure['reason']}")
     if manifest.get("rollback"):
         click.echo(f"rollback: {manifest['rollback']['status']}")
+    hint = resume_hint(outcome, records)
+    if hint:
+        click.echo(f"to continue: {hint}")
     click.echo(str(outcome.run_dir))
     raise SystemExit(outcome.exit_code)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--confirm", multiple=True, metavar="all|ID", help="Confirm a gate (or all).")
+@click.option("--rollback-on-failure", is_flag=True, help="After a failed step, roll back.")
+@RECORDS_OPTION
+@click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+def resume(
+    run_id: str,
+    confirm: tuple,
+    rollback_on_failure: bool,
+    records: Path,
+    operator: str | None,
+    no_progress: bool,
+) -> None:
+    """Continue a failed, blocked or interrupted run where it stopped, in a new linked record:
+    succeeded steps are not run again; the rest runs with the same parameters (secrets from
+    RUNBOOK_SECRET_*), the earlier and new confirmations, the exports and directory left.
+
+    Example: runbook resume 20261128T133457Z-28295569 --confirm all
+    """
+    from .runner.resume import ResumeOptions, resume_runbook
+
+    progress = not no_progress
+    options = ResumeOptions(run_id, confirm, rollback_on_failure, records, operator, progress)
+    _report(resume_runbook(options), records)
 
 
 @cli.command()

@@ -112,6 +112,8 @@ def records_list(
         if matches(row, where)
     ]
     if live:
+        resumed = {row.get("resumes") for row in live}  # a chain shows once: its latest run
+        rows = [row for row in rows if row["run_id"] not in resumed]
         rows = sorted(
             rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True
         )

@@ -32,6 +32,7 @@ LABELS: dict[str, dict[str, str]] = {
         "step_timeout": (
             "default per-step timeout in seconds (default: RUNBOOK_TIMEOUT; the runbook's own wins)"
         ),
+        "resume_from": "set by runbook resume: the record of the run this one continues",
         "expected_comment": "Expected result check: the step fails when its output does not match",
         "rollback_comment": (
             "Rollback: these steps run only in rollback mode; the button below starts it"
@@ -60,6 +61,7 @@ LABELS: dict[str, dict[str, str]] = {
         "step_timeout": (
             "ステップの既定タイムアウト秒数 (既定: RUNBOOK_TIMEOUT。ランブック自身の設定が優先)"
         ),
+        "resume_from": "runbook resume が設定: この実行が継続する実行のレコード",
         "expected_comment": "期待される結果のチェック: 出力が一致しない場合ステップは失敗",
         "rollback_comment": (
             "ロールバック: 以下の手順はロールバックモードでのみ実行。下のボタンで開始"

@@ -76,6 +76,7 @@ RUN_SETTINGS: tuple[RunSetting, ...] = (
     RunSetting("records_dir", "str", "", "RUNBOOK_RECORDS", "records_dir"),
     RunSetting("run_dir", "str", "", None, "run_dir"),
     RunSetting("step_timeout", "float", None, "RUNBOOK_TIMEOUT", "step_timeout"),
+    RunSetting("resume_from", "str", "", None, "resume_from"),
 )
 RESERVED_NAMES = frozenset(s.name for s in RUN_SETTINGS)
 """Names a runbook may not declare as parameters: they are run settings."""
@@ -207,6 +208,14 @@ class Resolved:
     def public(self) -> dict[str, Any]:
         """The non-secret values: what papermill may get (it writes them into the notebook)."""
         return {p.name: self.values.get(p.name) for p in self.declarations if not p.secret}
+
+    def secret_environment(self) -> dict[str, str]:
+        """Each secret parameter that has a value: its name → the text its variable holds."""
+        return {
+            p.name: to_environment(self.values[p.name])
+            for p in self.declarations
+            if p.secret and self.values.get(p.name) not in (None, "")
+        }
 
     def environment(self) -> dict[str, str]:
         """What each shell step receives: one environment variable per parameter."""

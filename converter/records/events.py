@@ -32,8 +32,17 @@ MANUAL_RUN = "manual_run"
 ROLLBACK_MODE = "rollback_mode"
 PARAMETER_SET = "parameter_set"
 """The operator changed a parameter in the setup cell's form (name, shown value, by)."""
+# Written by the kernel of a resumed run (``runbook resume``): what it takes over, not re-done.
+STEP_CARRIED = "step_carried"
+"""A step that succeeded in an earlier run of the resume chain; ``in`` names that run."""
+CHECK_CARRIED = "check_carried"
+"""A check ticked in an earlier run of the chain: its ``by``, ``checked_at``, ``via`` and ``in``."""
+STATE_RESTORED = "state_restored"
+"""The shell state a resumed session starts from: ``cwd``, exported names, names not restored."""
+STEP_ABANDONED = "step_abandoned"
+"""A step whose kernel died mid-step, closed when a new kernel continues the session."""
 
-STEP_OUTCOMES = (STEP_END, STEP_SKIPPED, STEP_DRY_RUN)
+STEP_OUTCOMES = (STEP_END, STEP_SKIPPED, STEP_DRY_RUN, STEP_CARRIED, STEP_ABANDONED)
 """Events that settle what happened to a step."""
 WRITER_EVENTS = (RUN_START, SESSION_START, SESSION_RESUME)
 """Events that name a process (``pid``) that may still append to the journal."""
@@ -86,10 +95,28 @@ class RunFacts:
     def notebook(self) -> str | None:
         return self.session.get("notebook")
 
+    @property
+    def resumes(self) -> str | None:
+        """The run this one resumes (``runbook resume``), if any."""
+        return self.runner.get("resumes") or self.session.get("resumes") or None
+
 
 def check_states(events: list[Event]) -> dict[str, Event]:
-    """The last ``check`` event of every item that was ticked or unticked, by item id."""
-    return {e["id"]: e for e in events if e.get("event") == CHECK and "id" in e}
+    """The last ``check`` event of every item that was ticked or unticked, by item id.
+
+    A ``check_carried`` (a tick taken over from an earlier run of a resume chain)
+    reads as the ``check`` it copies: same ``by``, same ``at`` (when it was ticked
+    then), plus ``in``, the run where it was ticked.
+    """
+    states: dict[str, Event] = {}
+    for e in events:
+        if "id" not in e:
+            continue
+        if e.get("event") == CHECK:
+            states[e["id"]] = e
+        elif e.get("event") == CHECK_CARRIED:
+            states[e["id"]] = {**e, "event": CHECK, "at": e.get("checked_at")}
+    return states
 
 
 def open_steps(events: list[Event]) -> list[str]:

@@ -54,6 +54,7 @@ def index_row(
         "path": run_dir.relative_to(records).as_posix(),
         "manifest_sha256": manifest_sha256 or hash_file(run_dir / MANIFEST),
         "previous": manifest.get("previous") if isinstance(manifest.get("previous"), str) else None,
+        "resumes": manifest.get("resumes"),
     }
 
 
@@ -74,6 +75,7 @@ def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[st
         "failed_step": None,
         "path": run_dir.relative_to(records).as_posix(),
         "manifest_sha256": None,
+        "resumes": facts.resumes,
     }
 
 
@@ -111,8 +113,13 @@ def index_record(records: Path, run_dir: Path, manifest: dict[str, Any]) -> None
 
 
 def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
-    """Index rows matching ``where``, newest first (the index is brought up to date first)."""
-    clauses, args = [], []
+    """Index rows matching ``where``, newest first (the index is brought up to date first).
+
+    A run that a later run resumes is left out: a resume chain is listed once, by
+    its latest run (its ``resumes`` names the one before).
+    """
+    clauses = ["run_id NOT IN (SELECT resumes FROM runs WHERE resumes IS NOT NULL)"]
+    args = []
     for column, value in (
         ("runbook_id", where.runbook),
         ("status", where.status),

@@ -34,7 +34,7 @@ T = TypeVar("T")
 Rows = Callable[[], list[dict[str, Any]]]
 """Every index row, read from the manifests on disk (the truth the cache is rebuilt from)."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: resumes (runbook resume)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -49,16 +49,18 @@ CREATE TABLE IF NOT EXISTS runs (
     failed_step TEXT,
     path TEXT NOT NULL,
     manifest_sha256 TEXT NOT NULL,
-    previous TEXT
+    previous TEXT,
+    resumes TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_manifest ON runs (manifest_sha256);
+CREATE INDEX IF NOT EXISTS runs_resumes ON runs (resumes);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 COLUMNS = (
     "run_id", "runbook_id", "title", "status", "operator", "mode", "dry_run",
-    "started_at", "finished_at", "failed_step", "path", "manifest_sha256", "previous",
+    "started_at", "finished_at", "failed_step", "path", "manifest_sha256", "previous", "resumes",
 )  # fmt: skip
 INSERT = (
     f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"

@@ -3,7 +3,8 @@
 ::
 
     <records>/
-        index.sqlite  .index.lock  .chain-head  .chain.lock  .recover.lock  [.chain-pending]
+        index.sqlite  .index.lock  .chain-head  .chain.lock  .recover.lock  .resume.lock
+        [.chain-pending]
         <runbook-id>/<yyyymmddThhmmssZ>-<8 hex>/
             record.ipynb  [rollback.ipynb]  record.html (both passes)
             journal.jsonl  logs/<step>.log  manifest.json  [manifest.json.sig]
@@ -42,6 +43,8 @@ CHAIN_PENDING = ".chain-pending"
 """A seal in flight: the manifest, signature and witness line the next head update commits."""
 REPAIRS = "chain-repair"
 """The directory (in place of a runbook id) holding the records of ``runbook records repair``."""
+RESUME_LOCK = ".resume.lock"
+"""Held while a resumed run checks that nobody resumed its run yet and claims it."""
 
 
 def log_name(step_id: str) -> str:

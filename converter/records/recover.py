@@ -180,6 +180,7 @@ def finalize_interrupted(
             masker=SecretMasker([]),
             corrupt_journal_line=corrupt_journal_line,
             attestation=attestation,
+            resumes=facts.resumes,
         )
     )
 
@@ -263,6 +264,10 @@ def _recover_lock(records: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+recover_lock = _recover_lock
+"""Held by recovery while it seals; a kernel continuing a record journals its pid under it."""
 
 
 def read_notebook(path: str | Path | None) -> nbformat.NotebookNode | None:

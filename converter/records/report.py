@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from .carry import resume_chain
 from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST
 from .outputs import cap_output
@@ -35,6 +36,8 @@ class RecordView:
     sealed: bool
     timeline: list[dict[str, Any]]
     """One entry per step run: id, title, status, exit, duration, reason, code, output."""
+    chain: tuple[tuple[str, str], ...] = ()
+    """Run id and status of every record of its resume chain (first run first), if resumed."""
 
 
 def load_view(run_dir: Path) -> RecordView:
@@ -46,7 +49,23 @@ def load_view(run_dir: Path) -> RecordView:
         manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
     else:
         manifest = _provisional(run_dir, events)
-    return RecordView(run_dir, manifest, sealed, _timeline(run_dir, events, manifest))
+    chain = tuple((d.name, _status(d)) for d in resume_chain(run_dir))
+    return RecordView(
+        run_dir,
+        manifest,
+        sealed,
+        _timeline(run_dir, events, manifest),
+        chain if len(chain) > 1 else (),
+    )
+
+
+def _status(run_dir: Path) -> str:
+    if not (run_dir / MANIFEST).exists():
+        return "running"
+    try:
+        return str(json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")).get("status"))
+    except (OSError, ValueError):
+        return "unreadable"
 
 
 def _provisional(run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
@@ -116,6 +135,17 @@ def _timeline(
                 "status": final.get(step, {}).get("status") or "running",
                 "output": _log(run_dir, event.get("log"), lang),
             }
+        elif event.get("event") == ev.STEP_CARRIED:  # ran in an earlier run of the chain
+            entries[step] = {
+                "id": step,
+                "title": event.get("title"),
+                "code": "",
+                "started_at": event.get("started_at"),
+                "status": final.get(step, {}).get("status") or "succeeded",
+                "exit_code": event.get("exit_code"),
+                "duration_s": event.get("duration_s"),
+                "output": f"(not run again: ran in {event.get('in')}; see that record)",
+            }
         elif event.get("event") == ev.STEP_END and step in entries:
             if event.get("log"):
                 entries[step]["output"] = _log(run_dir, event["log"], lang)
@@ -150,6 +180,13 @@ def show_text(view: RecordView) -> str:
         f"started    {m.get('started_at')}",
         f"finished   {m.get('finished_at')}",
         f"record     {view.run_dir}",
+    ]
+    if m.get("resumes"):
+        lines.insert(3, f"resumes    {m['resumes']}")
+    if view.chain:
+        steps = " -> ".join(f"{run} ({status})" for run, status in view.chain)
+        lines += [f"chain      {steps}", f"final      {view.chain[-1][1]}"]
+    lines += [
         "",
         "parameters",
     ]
@@ -299,6 +336,8 @@ def list_table(rows: list[dict[str, Any]]) -> str:
         )
         if approvers:
             line += "  " + (", ".join(r.get("approvers") or []) or "-")
+        if r.get("resumes"):
+            line += f"  (resumes {r['resumes']})"
         lines.append(line.rstrip())
     return "\n".join(lines)
 

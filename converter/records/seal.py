@@ -57,6 +57,8 @@ class Seal:
     """Set by recovery when a journal line is corrupt: only the events before it are read."""
     attestation: Attestation | None = None
     """Signer and witness; ``None``: from RUNBOOK_SIGNING_KEY / RUNBOOK_WITNESS, proven now."""
+    resumes: str | None = None
+    """The run this one resumes (``runbook resume``): the manifest names it."""
 
     @property
     def records(self) -> Path:
@@ -129,6 +131,7 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         "finished_at": utc_now(),
         "parameters": seal.parameters,
         "steps": manifest_steps(runbook.get("steps", []), seal.verdict, seal.rollback),
+        **({"resumes": seal.resumes} if seal.resumes else {}),
         "checks": [
             {k: c.get(k) for k in ("id", "text", "checked", "by", "at")}
             for c in final_checks(events, runbook.get("checklists", []))
@@ -169,6 +172,7 @@ def manifest_steps(
                 "status": result.get("status", "not_run"),
                 "exit_code": result.get("exit_code"),
                 "duration_s": result.get("duration_s"),
+                **({"in": result["in"]} if result.get("in") else {}),
             }
         )
     return steps

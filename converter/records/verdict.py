@@ -97,6 +97,16 @@ def _result(event: dict[str, Any]) -> dict[str, Any]:
         }
     if kind == ev.STEP_DRY_RUN:
         return {"status": "dry_run"}
+    if kind == ev.STEP_CARRIED:  # succeeded in an earlier run of the resume chain: not run again
+        return {
+            "status": carried_status(str(event.get("in"))),
+            "in": event.get("in"),
+            "exit_code": event.get("exit_code"),
+            "duration_s": event.get("duration_s"),
+            "started_at": event.get("started_at"),
+        }
+    if kind == ev.STEP_ABANDONED:
+        return {"status": "interrupted", "reason": event.get("reason")}
     return {
         "status": event.get("status"),
         "exit_code": event.get("exit_code"),
@@ -105,6 +115,11 @@ def _result(event: dict[str, Any]) -> dict[str, Any]:
         "reason": event.get("reason"),
         "log": event.get("log"),
     }
+
+
+def carried_status(run_id: str) -> str:
+    """How a record shows a step that succeeded in an earlier run: ``succeeded (in RUN_ID)``."""
+    return f"succeeded (in {run_id})"
 
 
 def _last(steps: dict[str, dict[str, Any]], status: str) -> str | None:

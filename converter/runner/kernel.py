@@ -51,8 +51,9 @@ class SignalGuard:
     starts after it, and the record is still sealed, as ``interrupted``.
     """
 
-    def __init__(self, journal_path: Path):
+    def __init__(self, journal_path: Path | None = None):
         self.journal_path = journal_path
+        """The run's journal, once its record exists (set by the runner)."""
         self.interrupted = False
         self.armed = False  # a pass is inside papermill.execute_notebook
         self.killing: set[int] = set()  # kernels given a few seconds before SIGKILL
@@ -70,8 +71,8 @@ class SignalGuard:
 
     def _handle(self, signum: int, _frame: Any) -> None:
         repeated, self.interrupted = self.interrupted, True
-        if not self.armed:  # no pass runs: the next one checks `interrupted`, sealing goes on
-            return
+        if not self.armed or self.journal_path is None:
+            return  # no pass runs: the next one checks `interrupted`, sealing goes on
         (self.journal_path.parent / STOP_FILE).touch()  # checked by %%step before each step
         pid = self._kernel_pid()
         if pid is None:
@@ -92,7 +93,7 @@ class SignalGuard:
     def _kernel_pid(self) -> int | None:
         """The current pass's kernel: a session_start after the last pass_start."""
         pid = None
-        for event in read_journal(self.journal_path):
+        for event in read_journal(self.journal_path) if self.journal_path else []:
             if event.get("event") == ev.PASS_START:
                 pid = None
             elif event.get("event") == ev.SESSION_START:

@@ -58,7 +58,7 @@ def _update(bar: Any, event: dict[str, Any], kinds: set[str]) -> None:
     if kind == ev.STEP_START:
         bar.set_description_str(f"{event.get('step')} {event.get('title', '')}"[:60])
     elif (
-        kind in (ev.STEP_END, ev.STEP_SKIPPED, ev.STEP_DRY_RUN, ev.BLOCKED)
+        kind in (ev.STEP_END, ev.STEP_SKIPPED, ev.STEP_DRY_RUN, ev.STEP_CARRIED, ev.BLOCKED)
         and event.get("kind", "procedure") in kinds
     ):
         bar.update(1)

@@ -13,7 +13,9 @@ running step's process group is stopped and the record is still sealed, as
 
 from __future__ import annotations
 
+import hashlib
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,21 @@ from typing import Any
 import nbformat
 
 from ..errors import DiskFull, ParameterError, RunbookError, is_disk_full
-from ..parameters import DEFAULT_RECORDS, check_text, from_declaration, operator_name, resolve
+from ..parameters import (
+    DEFAULT_RECORDS,
+    Resolved,
+    check_text,
+    from_declaration,
+    operator_name,
+    resolve,
+)
 from ..records import events as ev
 from ..records import layout
+from ..records.carry import claim
 from ..records.chain import check_chain
 from ..records.evidence import Attestation, Evidence
 from ..records.journal import Journal, read_journal, utc_now
-from ..records.manifest import create_record_dir
+from ..records.manifest import create_record_dir, hash_file
 from ..records.mask import SecretMasker
 from ..records.rebuild import record_notebook
 from ..records.recover import finalize_abandoned, has_run, read_notebook
@@ -55,6 +65,8 @@ class RunOptions:
     progress: bool = True
     evidence: Evidence = field(default_factory=Evidence)
     """Signing key, allowed signers, witness; a signed run's operator is the key's principal."""
+    resume_from: Path | None = None
+    """The record of the run this one continues (``runbook resume``; see :mod:`.resume`)."""
 
 
 @dataclass(frozen=True)
@@ -132,23 +144,13 @@ def _run(
         # A broken chain head, or one the witness disagrees with: refuse (records repair).
         check_chain(options.records, attestation.witness)
         finalize_abandoned(options.records, attestation)  # seal runs killed before they could
-    run_dir, run_id = create_record_dir(options.records, str(meta["id"]))
-    # Guarded from the moment the record exists: a signal from here on ends the run in
-    # order (no pass starts after it) and the record is still sealed, as interrupted.
-    with SignalGuard(run_dir / layout.JOURNAL) as guard:
-        masker = SecretMasker(resolved.secrets)
-        journal = Journal(run_dir / layout.JOURNAL, masker=masker)
+    resumes = options.resume_from.name if options.resume_from else None
+    masker = SecretMasker(resolved.secrets)
+    # Guarded from before the record exists: a signal at any point ends in a sealed record.
+    with SignalGuard() as guard:
         started = utc_now()
-        journal.write(
-            ev.RUN_START,
-            source="runner",
-            pid=os.getpid(),
-            run_id=run_id,
-            operator=operator,
-            dry_run=options.dry_run,
-            parameters=resolved.shown(),
-            confirm=list(options.confirm),
-        )
+        run_dir, journal = _open_record(options, nb, resolved, masker, operator)
+        guard.journal_path = journal.path
         # Secrets are not papermill parameters (papermill writes those into the notebook):
         # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
         parameters = {
@@ -160,6 +162,7 @@ def _run(
             "records_dir": str(options.records),
             "run_dir": str(run_dir),
             "step_timeout": options.timeout,
+            "resume_from": str(options.resume_from or ""),
         }
         verdict = _execute_pass(
             nb,
@@ -175,7 +178,7 @@ def _run(
             rollback = _execute_pass(
                 nb,
                 run_dir / layout.ROLLBACK_NOTEBOOK,
-                {**parameters, "rollback": True},
+                {**parameters, "rollback": True, "resume_from": ""},  # continues this record
                 journal,
                 "rollback",
                 guard,
@@ -198,9 +201,42 @@ def _run(
                 mode="headless",
                 masker=masker,
                 attestation=attestation,
+                resumes=resumes,
             )
         )
     return RunOutcome(status, run_dir, manifest)
+
+
+def _open_record(
+    options: RunOptions,
+    nb: nbformat.NotebookNode,
+    resolved: Resolved,
+    masker: SecretMasker,
+    operator: str,
+) -> tuple[Path, Journal]:
+    """Create the record and journal ``run_start`` (a resumed run claims its run first)."""
+    resumes = options.resume_from
+    with claim(options.records, resumes) if resumes else nullcontext():
+        run_dir, run_id = create_record_dir(options.records, str(nb.metadata["runbook"]["id"]))
+        journal = Journal(run_dir / layout.JOURNAL, masker=masker)
+        journal.write(
+            ev.RUN_START,
+            source="runner",
+            pid=os.getpid(),
+            run_id=run_id,
+            operator=operator,
+            dry_run=options.dry_run,
+            parameters=resolved.shown(),
+            confirm=list(options.confirm),
+            # what `runbook resume` needs to continue this run (secret values are never kept)
+            resumes=resumes.name if resumes else None,
+            runbook_source=str(options.source.resolve()),
+            notebook_sha256=notebook_sha256(options.source, nb),
+            secrets_set=sorted(resolved.secret_environment()),
+            timeout=options.timeout,
+            cwd=os.getcwd(),
+        )
+    return run_dir, journal
 
 
 def _execute_pass(
@@ -264,6 +300,15 @@ def _execute_pass(
         reason=verdict.reason,
     )
     return verdict
+
+
+def notebook_sha256(source: Path, nb: nbformat.NotebookNode) -> str:
+    """What ``runbook resume`` compares: the notebook file, or the one converted from Markdown."""
+    if source.suffix == ".ipynb":
+        return hash_file(source)
+    converted = nbformat.from_dict(nb)
+    converted.metadata["runbook"]["source"] = ""  # the path as typed: not part of what runs
+    return hashlib.sha256(nbformat.writes(converted).encode("utf-8")).hexdigest()
 
 
 def _fill_unsaved(output: Path, events: list[ev.Event], nb: nbformat.NotebookNode) -> None:

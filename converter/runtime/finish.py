@@ -136,5 +136,6 @@ def seal_interactive(session: RunState) -> dict:
             masker=session.masker,
             mode=session.settings.mode,
             attestation=attestation,
+            resumes=facts.resumes,
         )
     )

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..records import events as ev
+from ..records.carry import exports_field
 from ..records.layout import STOP_FILE, log_name
 from ..records.outputs import OUTPUT_CAP_BYTES, capped_notice
 from .checklists import confirm_gate
@@ -67,11 +68,16 @@ def run_step_cell(session: RunState, line: str, code: str) -> StepResult:
     if session.settings.dry_run:
         return _dry_run(session, info, status, code)
     prior = session.results.get(info.id)
-    if prior is not None and prior.status == "succeeded" and session.settings.mode != "headless":
-        status.done(prior)
-        # never twice by accident: ask first
-        show_rerun(session, info, lambda: execute(session, info, code, attrs, status))
-        return prior
+    if prior is not None and prior.status == "succeeded":
+        carried = prior.in_run is not None  # succeeded in an earlier run this one resumes
+        if session.settings.mode != "headless":
+            status.done(prior)
+            # never twice by accident: ask first
+            show_rerun(session, info, lambda: execute(session, info, code, attrs, status))
+            return prior
+        if carried:  # headless resume: what succeeded is not run again
+            status.done(prior)
+            return prior
     _check_gate(session, info, status)
     return execute(session, info, code, attrs, status)
 
@@ -129,6 +135,10 @@ def execute(
         reason=reason,
         output_bytes=result.output_bytes,
         log=output.log_name,
+        cwd=result.cwd,
+        exports=exports_field(
+            result.exports, session.parameters.secret_environment(), session.masker
+        ),
     )
     status.done(step)
     if verdict == "interrupted":
@@ -192,6 +202,7 @@ def _check_gate(session: RunState, info: StepInfo, status: StepStatus) -> None:
     hint = message(
         session.lang,
         "blocked_headless" if session.settings.mode == "headless" else "blocked_interactive",
+        run_id=session.run_dir.name,
     )
     listing = "\n".join(f"  - {m}" for m in missing)
     print(f"{message(session.lang, 'blocked', step=info.id)}\n{listing}\n{hint}", file=sys.stderr)

@@ -14,19 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, RecordError
-from ..parameters import from_declaration, resolve, resolve_settings
+from ..parameters import Resolved, from_declaration, resolve, resolve_settings
 from ..records import events as ev
-from ..records.chain import check_chain
-from ..records.evidence import Evidence
-from ..records.journal import Journal, read_journal
+from ..records.carry import resume_point
+from ..records.journal import read_journal
 from ..records.layout import JOURNAL
-from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
 from .checklists import show_checklist
 from .errors import StopRun
 from .expect import check_expected
 from .finish import finish_run
 from .magic import register_step_magic
+from .resume import Opened, close_abandoned, open_record, restore, show_continuation, take_over
 from .rollback import rollback_panel
 from .state import RunState, Settings, StepInfo
 from .views import show_start
@@ -69,36 +68,69 @@ def start(
     steps: list,
     timeout: float | None,
 ) -> Session:
-    """Validate parameters, open the journal and register ``%%step``; nothing runs on failure."""
+    """Validate parameters, open the journal and register ``%%step``; nothing runs on failure.
+
+    The record is a new one, the runner's (``run_dir``), or the one this kernel
+    continues (:mod:`.resume`: ``runbook resume``, a restarted JupyterLab kernel).
+    """
     try:
         settings = Settings.from_values(resolve_settings(namespace), timeout)
         resolved = resolve(tuple(from_declaration(d) for d in parameters), namespace)
         existing = _resumable(namespace.get("runbook"), runbook, settings, resolved.values)
         if existing is not None:
             return _resume(existing, settings)
-        run_dir = _run_dir(settings, runbook)
+        masker = SecretMasker(resolved.secrets)
+        opened = open_record(settings, runbook, resolved, masker, _notebook_path())
+        session = _session(runbook, resolved, steps, settings, opened, masker)
+        if opened.continued:  # a restarted kernel: the same operator session goes on
+            close_abandoned(session, read_journal(opened.run_dir / JOURNAL))
+            restore(session, resume_point(opened.run_dir), carried=False)
+        else:
+            _journal_start(session, opened)
+            if settings.rollback and settings.run_dir:  # rollback pass: the procedure's state
+                restore(session, resume_point(opened.run_dir), carried=False)
+                session.results.clear()  # its steps are the procedure pass's, not this pass's
+            elif opened.resumes is not None:  # runbook resume
+                take_over(session, opened.resumes)
+        session.prior_checks = _prior_checks(opened.run_dir)
     except (ParameterError, RecordError) as exc:
         raise StopRun(str(exc)) from None
-    masker = SecretMasker(resolved.secrets)
-    env = {**os.environ, **resolved.environment(), "RUNBOOK_RUN_DIR": str(run_dir)}
-    session = Session(
+    register_step_magic(session)
+    show_start(session)
+    show_continuation(session)
+    return session
+
+
+def _session(
+    runbook: dict,
+    resolved: Resolved,
+    steps: list,
+    settings: Settings,
+    opened: Opened,
+    masker: SecretMasker,
+) -> Session:
+    env = {**os.environ, **resolved.environment(), "RUNBOOK_RUN_DIR": str(opened.run_dir)}
+    return Session(
         runbook=runbook,
         parameters=resolved,
         steps={s[0]: StepInfo(s[0], s[1], s[2], tuple(s[3])) for s in steps},
         settings=settings,
-        run_dir=run_dir,
-        journal=Journal(run_dir / JOURNAL, masker=masker),
+        run_dir=opened.run_dir,
+        journal=opened.journal,
         masker=masker,
         env=env,
         cwd=os.getcwd(),
         notebook_path=_notebook_path(),
-        prior_checks=_prior_checks(run_dir),
     )
+
+
+def _journal_start(session: Session, opened: Opened) -> None:
+    settings = session.settings
     session.journal.write(
         ev.SESSION_START,
         source="kernel",
         pid=os.getpid(),
-        runbook=runbook,
+        runbook=session.runbook,
         mode=settings.mode,
         operator=settings.operator,
         dry_run=settings.dry_run,
@@ -106,10 +138,9 @@ def start(
         parameters=session.shown_parameters(),
         steps=[{"id": s.id, "kind": s.kind, "title": s.title} for s in session.steps.values()],
         notebook=session.notebook_path,
+        cwd=session.cwd,
+        resumes=opened.resumes.run_id if opened.resumes else None,
     )
-    register_step_magic(session)
-    show_start(session)
-    return session
 
 
 def _resumable(
@@ -134,6 +165,7 @@ def _resume(session: Session, settings: Settings) -> Session:
     )
     register_step_magic(session)
     show_start(session)
+    show_continuation(session)
     return session
 
 
@@ -154,15 +186,3 @@ def _notebook_path() -> str | None:
             if candidate.is_file():
                 return str(candidate.resolve())
     return None
-
-
-def _run_dir(settings: Settings, runbook: dict[str, Any]) -> Path:
-    if settings.run_dir:
-        path = Path(settings.run_dir)
-        if not path.is_dir():
-            raise RecordError(f"run directory {path} does not exist")
-        return path
-    # No evidence, no execution: the key must sign, the witness take lines, the chain be whole.
-    check_chain(Path(settings.records_dir), Evidence.from_environ().open().witness)
-    path, _run_id = create_record_dir(Path(settings.records_dir), str(runbook.get("id", "runbook")))
-    return path

@@ -37,6 +37,8 @@ class StepResult:
     started_at: str | None = None
     reason: str | None = None
     output: str = ""
+    in_run: str | None = None
+    """The earlier run it succeeded in, when a resumed run carried it over without running it."""
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Settings:
     records_dir: str = ""
     run_dir: str = ""
     timeout: float | None = None
+    resume_from: str = ""
+    """The record of the run this one continues (``runbook resume``), else empty."""
 
     @classmethod
     def from_values(cls, values: dict[str, Any], runbook_timeout: float | None) -> Settings:
@@ -80,6 +84,7 @@ class Settings:
             records_dir=values["records_dir"],
             run_dir=values["run_dir"],
             timeout=runbook_timeout if runbook_timeout is not None else values["step_timeout"],
+            resume_from=values.get("resume_from") or "",
         )
 
 

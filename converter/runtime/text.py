@@ -12,7 +12,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "not_in_rollback": "skipped in rollback mode",
         "gate_not_shown": "checklist {list_id} has not been shown yet (run its cell first)",
         "blocked": "Step {step} is blocked: these confirmations are not ticked:",
-        "blocked_headless": "Confirm them with --confirm ID (or --confirm all) and run again.",
+        "blocked_headless": (
+            "Confirm them and continue this run: runbook resume {run_id} --confirm ID "
+            "(or --confirm all)."
+        ),
         "blocked_interactive": "Tick them above, then run this cell (or Run All) again.",
         "dry_run": "DRY RUN: would run step {step} with:",
         "would_run": "Commands:",
@@ -40,6 +43,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "record": "Record",
         "rerun": "Step {step} already succeeded in this run. To run it again, click the button.",
         "rerun_button": "Run again",
+        "continuing": "Continuing run {run_id}: already succeeded{where}: {done}; ",
+        "continuing_next": "next: {step}",
+        "continuing_done": "every step has succeeded",
+        "not_restored": (
+            "Not restored (never journaled: a credential, or a secret in another encoding): "
+            "{names}. Export them again before the steps that need them."
+        ),
         "finish_button": "Finish and write the record",
         "rollback_intro": (
             "Rollback runs the rollback steps below, in order, with the same parameters. "
@@ -67,7 +77,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "チェックリスト {list_id} がまだ表示されていません（先にそのセルを実行してください）"
         ),
         "blocked": "ステップ {step} はブロックされています。次の確認項目が未チェックです:",
-        "blocked_headless": "--confirm ID（または --confirm all）で確認して再実行してください。",
+        "blocked_headless": (
+            "確認して実行を継続してください: runbook resume {run_id} --confirm ID"
+            "（または --confirm all）"
+        ),
         "blocked_interactive": (
             "上のチェックボックスをチェックしてから、このセル"
             "（または Run All）を再実行してください。"
@@ -101,6 +114,13 @@ MESSAGES: dict[str, dict[str, str]] = {
             "。再実行する場合はボタンをクリックしてください。"
         ),
         "rerun_button": "再実行",
+        "continuing": "実行 {run_id} を継続します: 成功済み{where}: {done}。",
+        "continuing_next": "次: {step}",
+        "continuing_done": "全ステップが成功済みです",
+        "not_restored": (
+            "復元されない変数（認証情報、または別の符号化のシークレットのため記録されていない）: "
+            "{names}。必要なステップの前に再度 export してください。"
+        ),
         "finish_button": "終了してレコードを作成",
         "rollback_intro": (
             "ロールバックでは、以下のロールバック手順を同じパラメータで順に実行します。"
