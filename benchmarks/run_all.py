@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             import bench_execution
 
             sections[name] = bench_execution.section(
-                argparse.Namespace(steps=args.steps, repeat=args.repeat)
+                argparse.Namespace(steps=args.steps, repeat=args.repeat, big_mb=100)
             )
         else:
             import bench_convert

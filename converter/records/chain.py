@@ -35,6 +35,7 @@ from .faults import fault
 from .layout import CHAIN_HEAD, CHAIN_LOCK, CHAIN_PENDING, MANIFEST, SIGNATURE
 from .manifest import RECORD_FORMAT, TMP_PREFIX, check_fields, fsync_dir, hash_tree
 from .signing import Signer
+from .unsealed import unmark as unmark_unsealed
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 REPAIR_HINT = "run 'runbook records repair' to record the gap (see 'runbook records verify --all')"
@@ -156,6 +157,7 @@ def _apply(root: Path, intent: Intent) -> None:
     _atomic_write(root / CHAIN_HEAD, f"{sha} {intent.manifest}\n".encode(), "head")
     (root / CHAIN_PENDING).unlink()
     fsync_dir(root)
+    unmark_unsealed(manifest.parent)
     fault("pending:removed")
 
 

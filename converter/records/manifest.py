@@ -26,6 +26,7 @@ from typing import Any, Literal, TypedDict
 
 from ..errors import RecordError
 from .layout import CHAIN_LOCK, MANIFEST, SIGNATURE
+from .unsealed import mark as mark_unsealed
 
 RECORD_FORMAT = "runbook-record/1"
 STATUSES = frozenset({"succeeded", "failed", "blocked", "interrupted"})
@@ -135,6 +136,7 @@ def create_record_dir(
                 continue
         else:  # pragma: no cover - 5 collisions of 32 random bits
             raise FileExistsError(f"could not find a free record name under {parent}")
+        mark_unsealed(run_dir)  # found by recovery without a walk of the archive
     except OSError as exc:
         raise RecordError(
             f"cannot create the record directory: {exc.strerror or exc}; "

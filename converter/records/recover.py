@@ -35,6 +35,7 @@ from .evidence import Attestation
 from .journal import read_journal_prefix
 from .mask import SecretMasker
 from .seal import Seal, seal_run
+from .unsealed import unsealed_records
 from .verdict import judge
 
 if TYPE_CHECKING:
@@ -43,31 +44,6 @@ if TYPE_CHECKING:
 _PID_REUSE_SLACK_S = 2.0
 ABANDONED = "its processes ended before the record was sealed (killed, or crashed)"
 """The reason recovery states: it cannot know a signal did it (a crash or full disk looks alike)."""
-
-
-def unsealed_records(records: Path) -> list[Path]:
-    """Record directories with a journal but no manifest (one ``scandir`` pass, no glob)."""
-    found = []
-    try:
-        runbooks = [
-            e
-            for e in os.scandir(records)
-            if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-        ]
-    except FileNotFoundError:
-        return []
-    for runbook in runbooks:
-        try:
-            names = os.listdir(runbook.path)
-        except OSError:
-            continue
-        for name in names:
-            run_dir = os.path.join(runbook.path, name)
-            if not os.path.exists(os.path.join(run_dir, layout.MANIFEST)) and os.path.exists(
-                os.path.join(run_dir, layout.JOURNAL)
-            ):
-                found.append(Path(run_dir))
-    return sorted(found)
 
 
 def settle(

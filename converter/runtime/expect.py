@@ -11,7 +11,7 @@ import re
 
 from ..records import events as ev
 from .errors import StepFailed
-from .state import RunState
+from .state import RunState, StepResult
 from .text import message
 from .views import show_step_result
 
@@ -22,7 +22,7 @@ def check_expected(session: RunState, step_id: str, *, match: str, text: str) ->
     if result is None or result.status not in ("succeeded", "failed_allowed"):
         print(message(session.lang, "expected_not_run", step=step_id))
         return
-    missing = _missing(match, text, result.output)
+    missing = _missing(match, text, _full_output(result))
     if not missing:
         print(message(session.lang, "expected_ok", match=match))
         session.journal.write(ev.EXPECT, step=step_id, match=match, ok=True)
@@ -41,6 +41,18 @@ def check_expected(session: RunState, step_id: str, *, match: str, text: str) ->
     )
     show_step_result(session, step_id, result)  # the step's own line must not stay "succeeded"
     raise StepFailed(reason)
+
+
+def _full_output(result: StepResult) -> str:
+    """All of the step's (masked) output: in memory, or in its log when it printed more."""
+    if result.log is None:
+        return result.output
+    try:
+        with open(result.log, "rb") as f:
+            f.seek(result.log_from)
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return result.output
 
 
 def _missing(match: str, text: str, output: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from ..records import events as ev
 from ..records.carry import exports_field
@@ -123,6 +124,8 @@ def execute(
         result.started_at,
         reason,
         output.text(),
+        log=str(output.path) if output.capped else None,
+        log_from=output.log_from,
     )
     session.results[info.id] = step
     session.journal.write(
@@ -234,14 +237,20 @@ def _flag(attrs: dict[str, str], name: str) -> bool:
 
 
 class _Output:
-    """Masks secrets in a step's output, shows it (capped) and logs all of it."""
+    """Masks secrets in a step's output, shows it (capped) and streams all of it to the log.
+
+    Only the first :data:`OUTPUT_CAP_BYTES` stay in memory (what the notebook shows, and
+    what an expected-result check reads unless the step printed more, in which case the
+    check reads the log). The log file is made on the first byte, so a silent step
+    leaves none.
+    """
 
     def __init__(self, session: RunState, step_id: str):
         self.stream = session.masker.stream()
         self.log_name = log_name(step_id)
-        path: Path = session.run_dir / self.log_name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = path.open("a", encoding="utf-8")
+        self.path: Path = session.run_dir / self.log_name
+        self.log: BinaryIO | None = None
+        self.log_from = 0
         self.shown = 0
         self.capped = False
         self.lang = session.lang
@@ -252,7 +261,8 @@ class _Output:
 
     def close(self) -> None:
         self._emit(self.stream.flush())
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
         sys.stdout.flush()
 
     def text(self) -> str:
@@ -261,17 +271,21 @@ class _Output:
     def _emit(self, text: str) -> None:
         if not text:
             return
-        self.parts.append(text)
-        self.log.write(text)
+        data = text.encode("utf-8")
+        if self.log is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.log = self.path.open("ab")
+            self.log_from = self.log.tell()  # a rerun appends to the same log
+        self.log.write(data)
         self.log.flush()
         if self.capped:
             return
         room = OUTPUT_CAP_BYTES - self.shown
-        data = text.encode("utf-8")
         if len(data) > room:
             text = data[:room].decode("utf-8", errors="ignore")
             self.capped = True
-        self.shown += len(text.encode("utf-8"))
+        self.parts.append(text)
+        self.shown += len(text.encode("utf-8")) if self.capped else len(data)
         sys.stdout.write(text)
         if self.capped:
             sys.stdout.write("\n" + capped_notice(self.lang, self.log_name) + "\n")

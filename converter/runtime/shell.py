@@ -4,8 +4,8 @@ A step must stream live and in order, must not hang on background jobs or outliv
 kernel, and must hand its ``cd`` and ``export`` to the next step (measurements behind each
 choice: ``research/papermill-pitfalls.md`` §2). ``setpriv --pdeathsig HUP -- bash -c
 _WRAPPER`` leads a new session and starts ``bash --noprofile --norc -e -o pipefail -c
-SCRIPT``, which reads ``_PRELUDE`` through ``BASH_ENV``: the script text is never pasted
-into other code.
+SCRIPT``, which reads the prelude of :mod:`.stepstate` through ``BASH_ENV``: the script
+text is never pasted into other code.
 
 Limitations: a process that leaves the group (``setsid``) escapes the kills (only a cgroup
 would not); a script ending in ``exec cmd`` or SIGKILLed carries no state; unset variables
@@ -21,24 +21,23 @@ import errno
 import math
 import os
 import selectors
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .stepstate import read_state, state_dir, state_file, which
+
 FLUSH_EVERY_S = 0.1  # at most ~10 output messages a second: JupyterLab drops floods
+HOLD_BYTES = 1 << 20  # ...or sooner, once this much is held (bounded memory for floods)
 DRAIN_AFTER_EXIT_S = 0.2  # background jobs may hold the pipe open forever
 TERM_GRACE_S = 2.0  # time for the script's own cleanup before SIGKILL
 TIMEOUT_EXIT = 124  # what coreutils' timeout(1) returns, so it reads familiar
 INTERRUPT_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 NOT_STARTED_EXIT = 126  # what a shell reports for a command it found but could not execute
 _POLL_S = 0.05  # how soon the leader's exit is noticed
-_STATE_END = b"__RUNBOOK_STATE_END__"
-_INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
 
 # Group leader. HUP comes from pdeathsig (the kernel died): nobody is listening any more,
 # so the group is killed at once. TERM (a timeout, an interrupt, anyone) is relayed once to
@@ -48,43 +47,10 @@ _INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
 _WRAPPER = r"""
 trap 'kill -KILL 0' HUP
 trap 'trap "" TERM; kill -TERM 0; wait "$c" 2>/dev/null; kill -KILL 0' TERM
-(trap - INT QUIT; export BASH_ENV="$3/prelude.sh" __RUNBOOK_STATE="$3/state"
+(trap - INT QUIT; export BASH_ENV="$3" __RUNBOOK_STATE="$4"
  exec "$2" --noprofile --norc -e -o pipefail -c "$1") &
 c=$!
 wait "$c"
-"""
-
-# Sourced by the step's shell. Its EXIT trap dumps the final directory and exported
-# variables, NUL-separated. ``trap`` is shadowed so a script's own EXIT trap runs after
-# the dump instead of replacing it; subshells skip the dump (BASHPID check).
-_PRELUDE = r"""
-__runbook_state=$__RUNBOOK_STATE
-unset __RUNBOOK_STATE BASH_ENV
-__runbook_dump() {
-  local -; set +eux
-  [[ $BASHPID == "$$" ]] || return "$1"
-  local -a __runbook_names; local __runbook_n
-  mapfile -t __runbook_names < <(compgen -e)
-  { builtin printf '%s\0' "$PWD"
-    for __runbook_n in "${__runbook_names[@]}"; do
-      builtin printf '%s=%s\0' "$__runbook_n" "${!__runbook_n-}"
-    done
-    builtin printf '%s\0' __RUNBOOK_STATE_END__; } >"$__runbook_state"
-  return "$1"
-}
-__runbook_exit='{ __runbook_dump "$?" && :; } 2>/dev/null'
-trap() {
-  { local -; set +x; } 2>/dev/null
-  builtin trap "$@" || return
-  local __runbook_t __runbook_user=; __runbook_t=$(builtin trap -p EXIT)
-  [[ $__runbook_t != *__runbook_dump* ]] || return 0
-  if [[ -n $__runbook_t ]]; then eval "set -- $__runbook_t"; __runbook_user=$3; fi
-  builtin trap -- "$__runbook_exit"$'\n'"$__runbook_user" EXIT
-}
-builtin trap -- "$__runbook_exit" EXIT
-if [[ -n ${__RUNBOOK_USER_BASH_ENV-} ]]; then
-  export BASH_ENV=$__RUNBOOK_USER_BASH_ENV; unset __RUNBOOK_USER_BASH_ENV; . "$BASH_ENV"
-fi
 """
 
 
@@ -119,19 +85,27 @@ class _Stream:
         self._on_output = on_output
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending: list[bytes] = []
+        self._held = 0
         self._last_flush = 0.0
         self.total = 0
 
     def feed(self, data: bytes) -> None:
         self._pending.append(data)
+        self._held += len(data)
         self.total += len(data)
 
     def due_in(self, now: float) -> float:
-        """Seconds until pending output must go out; output after a quiet spell goes at once."""
-        return self._last_flush + FLUSH_EVERY_S - now if self._pending else math.inf
+        """Seconds until pending output must go out; output after a quiet spell goes at once.
+
+        A flood goes out every :data:`HOLD_BYTES` too, so memory stays bounded however
+        fast a step prints.
+        """
+        if not self._pending:
+            return math.inf
+        return 0.0 if self._held >= HOLD_BYTES else self._last_flush + FLUSH_EVERY_S - now
 
     def flush(self, *, final: bool = False) -> None:
-        data, self._pending = b"".join(self._pending), []
+        data, self._pending, self._held = b"".join(self._pending), [], 0
         self._last_flush = time.monotonic()
         text = self._decoder.decode(data, final=final)
         if text:
@@ -160,9 +134,10 @@ def run_bash(
     deadline = math.inf if timeout is None else start + timeout
     sent_env = {**env, "PYTHONUNBUFFERED": "1"}
     stream = _Stream(on_output)
-    with tempfile.TemporaryDirectory(prefix="runbook-step-") as state_dir:
+    directory = state_dir()
+    with state_file(directory) as state_path:
         try:
-            proc, fd = _spawn(script, sent_env, cwd, state_dir)
+            proc, fd = _spawn(script, sent_env, cwd, directory, state_path)
         except (OSError, ValueError) as exc:
             reason = _why_not_started(exc, cwd)
             on_output(f"runbook: {reason}\n")
@@ -186,7 +161,7 @@ def run_bash(
             _stop_group(proc, graceful=timed_out or interrupted)
             _drain(proc, fd, stream)
         stream.flush(final=True)
-        final_cwd, exports = _read_state(os.path.join(state_dir, "state"), sent_env, cwd)
+        final_cwd, exports = read_state(state_path, sent_env, cwd)
     code = TIMEOUT_EXIT if timed_out else INTERRUPT_EXIT if interrupted else proc.returncode
     return ShellResult(
         exit_code=code if code >= 0 else 128 - code,
@@ -212,17 +187,27 @@ def _why_not_started(exc: Exception, cwd: str) -> str:
 
 
 def _spawn(
-    script: str, env: dict[str, str], cwd: str, state_dir: str
+    script: str, env: dict[str, str], cwd: str, state_dir: str, state_path: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start the wrapper as leader of a new session; return it and its merged output fd."""
-    with open(os.path.join(state_dir, "prelude.sh"), "w", encoding="utf-8") as f:
-        f.write(_PRELUDE)
     env = dict(env)
-    if "BASH_ENV" in env:  # for the step's shell (see _PRELUDE), not for the wrapper
+    if "BASH_ENV" in env:  # for the step's shell (see stepstate), not for the wrapper
         env["__RUNBOOK_USER_BASH_ENV"] = env.pop("BASH_ENV")
-    bash = shutil.which("bash") or "/bin/bash"
-    argv = [bash, "--noprofile", "--norc", "-c", _WRAPPER, "runbook-step", script, bash, state_dir]
-    if setpriv := shutil.which("setpriv"):
+    bash = which("bash") or "/bin/bash"
+    prelude = os.path.join(state_dir, "prelude.sh")
+    argv = [
+        bash,
+        "--noprofile",
+        "--norc",
+        "-c",
+        _WRAPPER,
+        "runbook-step",
+        script,
+        bash,
+        prelude,
+        state_path,
+    ]
+    if setpriv := which("setpriv"):
         argv = [setpriv, "--pdeathsig", "HUP", "--", *argv]
     proc = subprocess.Popen(
         argv,
@@ -326,22 +311,3 @@ def _drain(proc: subprocess.Popen[bytes], fd: int, stream: _Stream) -> None:
     if proc.stdout:  # not communicate(): a process that left the group may hold the pipe
         proc.stdout.close()
     proc.wait()
-
-
-def _read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict[str, str]]:
-    """Parse the EXIT trap's dump; without a complete dump, nothing is carried."""
-    try:
-        with open(path, "rb") as f:
-            parts = f.read().split(b"\0")
-    except FileNotFoundError:
-        return cwd, {}
-    if len(parts) < 3 or parts[-2:] != [_STATE_END, b""]:
-        return cwd, {}
-    pairs = (os.fsdecode(item).partition("=") for item in parts[1:-2])
-    exports = {k: v for k, _, v in pairs if not _is_internal(k) and sent_env.get(k) != v}
-    return os.fsdecode(parts[0]), exports
-
-
-def _is_internal(name: str) -> bool:
-    """Variables bash maintains itself (or we add), which must not leak into the next step."""
-    return name in _INTERNAL or name.startswith(("BASH", "__RUNBOOK", "__runbook"))

@@ -37,6 +37,10 @@ class StepResult:
     started_at: str | None = None
     reason: str | None = None
     output: str = ""
+    """The (masked) output, cut at ``OUTPUT_CAP_BYTES``: all of it only in the log."""
+    log: str | None = None
+    """Set when ``output`` is cut: the log file holding all of it, from ``log_from`` on."""
+    log_from: int = 0
     in_run: str | None = None
     """The earlier run it succeeded in, when a resumed run carried it over without running it."""
 

@@ -100,7 +100,7 @@ def listed(records: Path) -> list[str]:
 def test_sealed_files_are_read_only(work):
     for record in records_of(work):
         files = [p for p in record.rglob("*") if p.is_file()]
-        assert len(files) >= 5
+        assert len(files) >= 4  # a step that printed nothing leaves no log
         for path in files:
             assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0, path
 

@@ -1,0 +1,116 @@
+"""A step's state across steps: the ``BASH_ENV`` prelude whose EXIT trap dumps it, and its parsing.
+
+The step's shell writes its final directory and its exported variables to a state file
+at exit, with builtins only (no fork); the next step starts there with those variables.
+The prelude and the state files live in one private directory per process (the
+kernel), made on first use, instead of a temporary directory per step.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+
+_STATE_END = b"__RUNBOOK_STATE_END__"
+_INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
+
+# Sourced by the step's shell. Its EXIT trap dumps the final directory and exported
+# variables, NUL-separated. ``trap`` is shadowed so a script's own EXIT trap runs after
+# the dump instead of replacing it; subshells skip the dump (BASHPID check). Builtins
+# only, no process substitution: the names go through the state file itself (written
+# by ``compgen -e``, read back by ``mapfile``, then overwritten), so the dump forks nothing.
+_PRELUDE = r"""
+__runbook_state=$__RUNBOOK_STATE
+unset __RUNBOOK_STATE BASH_ENV
+__runbook_dump() {
+  local -; set +eux
+  [[ $BASHPID == "$$" ]] || return "$1"
+  local -a __runbook_names; local __runbook_n
+  builtin compgen -e >"$__runbook_state" && mapfile -t __runbook_names <"$__runbook_state"
+  { builtin printf '%s\0' "$PWD"
+    for __runbook_n in "${__runbook_names[@]}"; do
+      builtin printf '%s=%s\0' "$__runbook_n" "${!__runbook_n-}"
+    done
+    builtin printf '%s\0' __RUNBOOK_STATE_END__; } >"$__runbook_state"
+  return "$1"
+}
+__runbook_exit='{ __runbook_dump "$?" && :; } 2>/dev/null'
+trap() {
+  { local -; set +x; } 2>/dev/null
+  builtin trap "$@" || return
+  local __runbook_t __runbook_user=; __runbook_t=$(builtin trap -p EXIT)
+  [[ $__runbook_t != *__runbook_dump* ]] || return 0
+  if [[ -n $__runbook_t ]]; then eval "set -- $__runbook_t"; __runbook_user=$3; fi
+  builtin trap -- "$__runbook_exit"$'\n'"$__runbook_user" EXIT
+}
+builtin trap -- "$__runbook_exit" EXIT
+if [[ -n ${__RUNBOOK_USER_BASH_ENV-} ]]; then
+  export BASH_ENV=$__RUNBOOK_USER_BASH_ENV; unset __RUNBOOK_USER_BASH_ENV; . "$BASH_ENV"
+fi
+"""
+
+
+_state_lock = threading.Lock()
+_state_dirs: dict[int, str] = {}  # pid → this process's private state directory
+_state_serial = itertools.count(1)
+_tools: dict[str, str | None] = {}
+
+
+def state_dir() -> str:
+    """This process's private directory holding the prelude and the steps' state dumps.
+
+    One per kernel (made on first use, 0700, removed at exit), instead of a temporary
+    directory per step; made again if something (a tmp cleaner) removed it.
+    """
+    with _state_lock:
+        path = _state_dirs.get(os.getpid())
+        if path is None or not os.path.isfile(os.path.join(path, "prelude.sh")):
+            path = tempfile.mkdtemp(prefix="runbook-steps-")
+            with open(os.path.join(path, "prelude.sh"), "w", encoding="utf-8") as f:
+                f.write(_PRELUDE)
+            _state_dirs[os.getpid()] = path
+            atexit.register(shutil.rmtree, path, ignore_errors=True)
+        return path
+
+
+@contextlib.contextmanager
+def state_file(directory: str) -> Iterator[str]:
+    """A state-dump path unique to one call (steps may run from several threads)."""
+    path = os.path.join(directory, f"state.{next(_state_serial)}")
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def which(name: str) -> str | None:
+    """``shutil.which``, looked up once per process (PATH is the kernel's, not the step's)."""
+    if name not in _tools:
+        _tools[name] = shutil.which(name)
+    return _tools[name]
+
+
+def read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict[str, str]]:
+    """Parse the EXIT trap's dump; without a complete dump, nothing is carried."""
+    try:
+        with open(path, "rb") as f:
+            parts = f.read().split(b"\0")
+    except FileNotFoundError:
+        return cwd, {}
+    if len(parts) < 3 or parts[-2:] != [_STATE_END, b""]:
+        return cwd, {}
+    pairs = (os.fsdecode(item).partition("=") for item in parts[1:-2])
+    exports = {k: v for k, _, v in pairs if not _is_internal(k) and sent_env.get(k) != v}
+    return os.fsdecode(parts[0]), exports
+
+
+def _is_internal(name: str) -> bool:
+    """Variables bash maintains itself (or we add), which must not leak into the next step."""
+    return name in _INTERNAL or name.startswith(("BASH", "__RUNBOOK", "__runbook"))

@@ -1,0 +1,41 @@
+"""The benchmark scripts still run, in a tiny configuration, so they cannot rot.
+
+No time is asserted: the figures depend on the machine (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _run(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, *args, "--no-write"],
+        check=False,
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_bench_execution_tiny() -> None:
+    out = _run("bench_execution.py", "--steps", "2", "--repeat", "1", "--big-mb", "1")
+    assert "`%%step` printing 1 MB" in out
+    assert "200,000 characters" in out  # only the capped part stays in memory
+
+
+def test_bench_convert_tiny() -> None:
+    pytest.importorskip("jupytext")
+    out = _run("bench_convert.py", "--repeat", "1")
+    assert "jupytext" in out
