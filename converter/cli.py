@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .cli_approvals import approve, plan
 from .cli_records import (
     ALLOWED_SIGNERS_OPTION,
     SIGNING_KEY_OPTION,
@@ -131,6 +132,14 @@ def lint(sources: tuple[str, ...]) -> None:
 )
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--plan", "plan_ref", metavar="PLAN", help="The approved plan (runbook plan).")
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=0, min_open=True),
+    default=7.0,
+    show_default=True,
+    help="Days an approved plan stays valid.",
+)
 @SIGNING_KEY_OPTION
 @ALLOWED_SIGNERS_OPTION
 @WITNESS_OPTION
@@ -145,6 +154,8 @@ def run(
     timeout: float | None,
     operator: str | None,
     no_progress: bool,
+    plan_ref: str | None,
+    max_age: float,
     signing_key: str | None,
     allowed_signers: str | None,
     witness: str | None,
@@ -153,11 +164,14 @@ def run(
 
     Prints the record directory as the last line. Exit codes: 0 succeeded,
     1 a step failed, 2 bad input (also: a key that cannot sign, a broken chain
-    head), 3 blocked on confirmation, 130 interrupted. With a signing key the
-    operator recorded is the key's principal.
+    head), 3 blocked on confirmation or on missing/invalid approvals, 130
+    interrupted. With a signing key the operator recorded is the key's principal.
+    A runbook with approval roles runs only with --plan, approved by others.
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
+    from datetime import timedelta
+
     from .notebook.convert import stale_sibling
     from .parameters import load_parameters_file
     from .runner.run import RunOptions, run_runbook
@@ -179,6 +193,8 @@ def run(
         operator=operator,
         progress=not no_progress,
         evidence=evidence_settings(signing_key, allowed_signers, witness),
+        plan=plan_ref,
+        max_age=timedelta(days=max_age),
     )
     outcome = run_runbook(options)
     manifest = outcome.manifest
@@ -210,6 +226,8 @@ def lab(path: Path | None, port: int | None, open_browser: bool) -> None:
 
 
 cli.add_command(records)
+cli.add_command(plan)
+cli.add_command(approve)
 
 
 def _finite(value: float | None) -> float | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,12 @@ from ..records.evidence import Attestation, Evidence
 from ..records.journal import Journal, read_journal, utc_now
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
+from ..records.plans import DEFAULT_MAX_AGE, Review, environ_allowed_signers, find_plan
 from ..records.rebuild import record_notebook
 from ..records.recover import finalize_abandoned, has_run, read_notebook
 from ..records.seal import Seal, seal_run
 from ..records.verdict import Verdict, judge
+from .approvals import gate, keep
 from .kernel import SignalGuard, kernel_sockets
 from .progress import progress
 
@@ -55,6 +58,10 @@ class RunOptions:
     progress: bool = True
     evidence: Evidence = field(default_factory=Evidence)
     """Signing key, allowed signers, witness; a signed run's operator is the key's principal."""
+    plan: str | None = None
+    """The approved plan (id or path) a runbook that needs approvals runs by."""
+    max_age: timedelta = DEFAULT_MAX_AGE
+    """How old an approved plan may be."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,20 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         declared, options.parameters, from_text=options.parameters_from_text, strict=True
     )
     _check_confirm_ids(meta, options.confirm)
+    review = None
+    if not options.dry_run or options.plan:  # a dry run runs nothing: it needs no approval
+        review = gate(
+            options.source,
+            nb,
+            options.plan,
+            records=options.records,
+            parameters_shown=resolved.shown(),
+            operator=operator,
+            allowed_signers=environ_allowed_signers(options.evidence.allowed_signers),
+            max_age=options.max_age,
+        )
     try:
-        return _run(options, nb, resolved, operator, attestation)
+        return _run(options, nb, resolved, operator, attestation, review)
     except (OSError, RunbookError) as exc:
         # A full disk anywhere (journal, papermill's save, sealing) leaves the record unsealed
         # and its files intact; recovery seals it later from the journal, with no made-up reason.
@@ -126,6 +145,7 @@ def _run(
     resolved: Any,
     operator: str,
     attestation: Attestation,
+    review: Review | None = None,
 ) -> RunOutcome:
     meta = nb.metadata["runbook"]
     if options.records.is_dir():
@@ -149,6 +169,8 @@ def _run(
             parameters=resolved.shown(),
             confirm=list(options.confirm),
         )
+        if review is not None and options.plan is not None:
+            keep(review, find_plan(options.records, options.plan), run_dir, journal, meta)
         # Secrets are not papermill parameters (papermill writes those into the notebook):
         # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
         parameters = {

@@ -1,0 +1,169 @@
+"""Four eyes for ``runbook run``: make a plan, and check one before any kernel starts.
+
+The roles come from the runbook (:mod:`converter.markdown.approvals`); plans,
+signatures and their verification from :mod:`converter.records.plans`. A
+runbook that needs approvals runs only with a complete, valid, unexpired plan
+for exactly this source and these parameters; ``--confirm`` never stands in.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..errors import RunbookError
+from ..markdown.approvals import approval_spec, required_roles, role_of
+from ..parameters import check_text, from_declaration, resolve
+from ..records import events as ev
+from ..records import layout
+from ..records.journal import Journal
+from ..records.plans import (
+    DEFAULT_MAX_AGE,
+    Review,
+    check_plan,
+    find_plan,
+    render_html,
+    write_plan,
+)
+
+
+class Blocked(RunbookError):
+    """The run may not start: approvals missing or wrong (exit 3, before any step)."""
+
+    exit_code = 3
+
+
+def spec_of(source: Path, nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The approval roles of a runbook: from its Markdown, else from the notebook's lists."""
+    if source.suffix != ".ipynb":
+        from ..markdown import parse_file
+
+        return approval_spec(parse_file(source))
+    roles: list[dict[str, Any]] = []
+    for checklist in nb.metadata["runbook"].get("checklists", []):
+        if checklist.get("role") == "approval":
+            roles.extend(role_of(item["text"]) for item in checklist["items"])
+    return {"roles": roles, "distinct": True}
+
+
+def make_plan(
+    source: Path,
+    nb: nbformat.NotebookNode,
+    parameters: dict[str, Any],
+    from_text: frozenset[str],
+    records: Path,
+    not_applicable: tuple[str, ...] = (),
+) -> tuple[str, Path, dict[str, Any]]:
+    """Resolve the parameters as ``run`` would and write the plan; (id, directory, plan)."""
+    check_text("the records directory", str(records))
+    meta = nb.metadata["runbook"]
+    declared = tuple(from_declaration(d) for d in meta.get("parameters", []))
+    resolved = resolve(declared, parameters, from_text=from_text, strict=True)
+    spec = spec_of(source, nb)
+    conditional = {r["role"] for r in spec["roles"] if r["condition"]}
+    for role in not_applicable:
+        if role not in conditional:
+            raise RunbookError(
+                f"--role-not-applicable {role!r}: only a conditional role can be ruled out; "
+                f"conditional roles: {', '.join(sorted(conditional)) or '(none)'}",
+                path=str(source),
+            )
+    steps = [
+        {
+            "step": cell.metadata["runbook"].get("step_id", cell.id),
+            "kind": str(cell.metadata["runbook"].get("kind", "")),
+            "code": cell.source,
+        }
+        for cell in nb.cells
+        if cell.cell_type == "code" and cell.metadata.get("runbook", {}).get("role") == "step"
+    ]
+    body = {
+        "runbook": {"id": meta["id"], "title": meta.get("title", ""), "lang": meta.get("lang")},
+        "source": str(source),
+        "source_sha256": meta.get("source_sha256"),
+        "parameters": resolved.shown(),
+        "steps": steps,
+        "roles": spec["roles"],
+        "roles_not_applicable": sorted(not_applicable),
+        "roles_required": required_roles(spec, not_applicable),
+        "distinct": spec["distinct"],
+    }
+    plan_id, directory = write_plan(records, body, render_html({**body}))
+    return plan_id, directory, json.loads((directory / layout.PLAN).read_text("utf-8"))
+
+
+def gate(
+    source: Path,
+    nb: nbformat.NotebookNode,
+    plan: str | None,
+    *,
+    records: Path,
+    parameters_shown: dict[str, Any],
+    operator: str,
+    allowed_signers: str | None,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> Review | None:
+    """None when no approval is needed; the complete review; else raise Blocked."""
+    spec = spec_of(source, nb)
+    if plan is None:
+        needed = required_roles(spec)
+        if needed:
+            raise Blocked(
+                f"blocked: this runbook needs approvals ({', '.join(needed)}); make a plan "
+                f"(runbook plan {source}), have it approved (runbook approve PLAN --role ROLE "
+                "--key KEY) and run with --plan PLAN; --confirm never stands in for an approval"
+            )
+        return None
+    directory = find_plan(records, plan)
+    review = check_plan(
+        directory,
+        source_sha256=str(nb.metadata["runbook"].get("source_sha256")),
+        parameters=parameters_shown,
+        operator=operator,
+        allowed_signers=allowed_signers,
+        max_age=max_age,
+    )
+    if review.problems:
+        raise Blocked(f"blocked by plan {review.plan['plan_id']}: " + "; ".join(review.problems))
+    return review
+
+
+def keep(review: Review, directory: Path, run_dir: Path, journal: Journal, meta: dict) -> None:
+    """Copy the plan and the verified approvals into the record; tick the approval list."""
+    shutil.copyfile(directory / layout.PLAN, run_dir / layout.RECORD_PLAN)
+    (run_dir / layout.RECORD_APPROVALS).write_text(
+        json.dumps(review.approvals, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    journal.write(
+        ev.APPROVALS,
+        source="runner",
+        plan=review.plan["plan_id"],
+        digest=review.plan["digest"],
+        approvals=[
+            {k: a.get(k) for k in ("role", "principal", "signed_at", "comment", "valid")}
+            for a in review.approvals
+        ],
+    )
+    by_role = {a["role"]: a for a in review.approvals if a.get("valid")}
+    for checklist in meta.get("checklists", []):
+        if checklist.get("role") != "approval":
+            continue
+        for item in checklist["items"]:
+            approval = by_role.get(role_of(item["text"])["role"])
+            if approval is None:
+                continue
+            journal.write(
+                ev.CHECK,
+                source="runner",
+                id=item["id"],
+                text=item["text"],
+                checked=True,
+                by=approval["principal"],
+                via="signature",
+                signed_at=approval["signed_at"],
+            )
