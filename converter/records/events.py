@@ -88,7 +88,11 @@ class RunFacts:
 
 def check_states(events: list[Event]) -> dict[str, Event]:
     """The last ``check`` event of every item that was ticked or unticked, by item id."""
-    return {e["id"]: e for e in events if e.get("event") == CHECK and "id" in e}
+    return {
+        e["id"]: ({**e, "at": e["signed_at"]} if e.get("signed_at") else e)
+        for e in events
+        if e.get("event") == CHECK and "id" in e
+    }
 
 
 def open_steps(events: list[Event]) -> list[str]:

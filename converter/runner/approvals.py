@@ -133,7 +133,9 @@ def gate(
     return review
 
 
-def keep(review: Review, directory: Path, run_dir: Path, journal: Journal, meta: dict) -> None:
+def keep(
+    review: Review, directory: Path, run_dir: Path, journal: Journal, meta: dict, operator: str
+) -> None:
     """Copy the plan and the verified approvals into the record; tick the approval list."""
     shutil.copyfile(directory / layout.PLAN, run_dir / layout.RECORD_PLAN)
     (run_dir / layout.RECORD_APPROVALS).write_text(
@@ -154,7 +156,19 @@ def keep(review: Review, directory: Path, run_dir: Path, journal: Journal, meta:
         if checklist.get("role") != "approval":
             continue
         for item in checklist["items"]:
-            approval = by_role.get(role_of(item["text"])["role"])
+            role = role_of(item["text"])
+            if role["operator"]:  # satisfied by the person who runs
+                journal.write(
+                    ev.CHECK,
+                    source="runner",
+                    id=item["id"],
+                    text=item["text"],
+                    checked=True,
+                    by=operator,
+                    via="operator",
+                )
+                continue
+            approval = by_role.get(role["role"])
             if approval is None:
                 continue
             journal.write(

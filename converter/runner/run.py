@@ -170,7 +170,7 @@ def _run(
             confirm=list(options.confirm),
         )
         if review is not None and options.plan is not None:
-            keep(review, find_plan(options.records, options.plan), run_dir, journal, meta)
+            keep(review, find_plan(options.records, options.plan), run_dir, journal, meta, operator)
         # Secrets are not papermill parameters (papermill writes those into the notebook):
         # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
         parameters = {

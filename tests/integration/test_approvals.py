@@ -5,11 +5,13 @@ Real ssh-keygen, real keys made by the test: Alice and Bob approve, Carol runs.
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from evidence import disagreements
 from sshkeys import allowed_signers, make_key, require_ssh_keygen
 
 pytestmark = pytest.mark.integration
@@ -128,6 +130,56 @@ def test_alice_and_bob_approve_carol_runs(run_inprocess, tmp_path, keys, source)
     assert "approvals.json" in json.dumps(manifest)
     journal = (result.record_dir / "journal.jsonl").read_text("utf-8")
     assert '"via": "signature"' in journal and '"by": "alice"' in journal
+    signed = {a["principal"]: a["signed_at"] for a in approvals}
+    checks = {c["text"].split(":")[0].split(" (")[0]: c for c in manifest["checks"]}
+    assert (checks["Reviewer"]["by"], checks["Reviewer"]["at"]) == ("alice", signed["alice"])
+    assert (checks["Approver"]["by"], checks["Approver"]["at"]) == ("bob", signed["bob"])
+    assert checks["Operator"]["by"] == "carol" and checks["Operator"]["checked"]
+    shown = run_inprocess(
+        ["records", "show", "last", "--records", tmp_path / "records"], cwd=tmp_path
+    )
+    assert "Reviewer: alice at" in shown.stdout and "valid signature" in shown.stdout
+    views = {"show": shown.stdout}
+    for fmt in ("md", "html"):
+        exported = run_inprocess(
+            ["records", "export", "last", "--format", fmt, "--records", tmp_path / "records"],
+            cwd=tmp_path,
+        )
+        views[f"export.{fmt}"] = html.unescape(exported.stdout)
+    assert not disagreements(result.record_dir, views)
+    page = html.unescape((result.record_dir / "record.html").read_text("utf-8"))
+    assert "approved by alice, signature of " + signed["alice"] in page
+    verified = run_inprocess(
+        [
+            "records",
+            "verify",
+            "--all",
+            "--records",
+            tmp_path / "records",
+            "--allowed-signers",
+            keys["allowed"],
+        ],
+        cwd=tmp_path,
+    )
+    assert verified.rc == 0, verified.stdout
+    approvals[0]["comment"] = "changed"
+    kept = result.record_dir / "approvals.json"
+    kept.chmod(0o644)
+    kept.write_text(json.dumps(approvals), "utf-8")
+    tampered = run_inprocess(
+        [
+            "records",
+            "verify",
+            "--all",
+            "--records",
+            tmp_path / "records",
+            "--allowed-signers",
+            keys["allowed"],
+        ],
+        cwd=tmp_path,
+    )
+    assert tampered.rc == 1
+    assert "does not verify" in tampered.stdout + tampered.stderr
 
 
 def test_operator_cannot_approve_own_run(run_inprocess, tmp_path, keys, source):
