@@ -18,15 +18,18 @@ import html
 import json
 import os
 import secrets
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import RecordError
+from . import events as ev
 from .journal import utc_now
-from .layout import APPROVALS, PLAN, PLAN_HTML, PLANS
+from .layout import APPROVALS, PLAN, PLAN_HTML, PLANS, RECORD_APPROVALS, RECORD_PLAN
 from .signing import APPROVAL_NAMESPACE, SigningError, check_signature, open_signer
 
 DEFAULT_MAX_AGE = timedelta(days=7)
@@ -241,3 +244,47 @@ def render_html(plan: dict[str, Any]) -> str:
 def environ_allowed_signers(given: str | None) -> str | None:
     """``--allowed-signers`` or ``RUNBOOK_ALLOWED_SIGNERS``."""
     return given or os.environ.get("RUNBOOK_ALLOWED_SIGNERS") or None
+
+
+def record_approvals(
+    review: Review,
+    directory: Path,
+    run_dir: Path,
+    write: Callable[..., Any],
+    items: list[tuple[str, str, str, bool]],
+    operator: str,
+) -> None:
+    """Keep the plan and the verified approvals in the record; tick the approval items.
+
+    ``items`` are (item id, text, role, names the operator) of the approval lists;
+    ``write`` is the journal's ``write``. An approver's item is ticked
+    ``via="signature"`` by the approver at the signature's time.
+    """
+    shutil.copyfile(directory / PLAN, run_dir / RECORD_PLAN)
+    (run_dir / RECORD_APPROVALS).write_text(
+        json.dumps(review.approvals, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    write(
+        ev.APPROVALS,
+        plan=review.plan["plan_id"],
+        digest=review.plan["digest"],
+        approvals=[
+            {k: a.get(k) for k in ("role", "principal", "signed_at", "comment", "valid")}
+            for a in review.approvals
+        ],
+    )
+    by_role = {a["role"]: a for a in review.approvals if a.get("valid")}
+    for item_id, text, role, is_operator in items:
+        approval = by_role.get(role)
+        if is_operator:
+            write(ev.CHECK, id=item_id, text=text, checked=True, by=operator, via="operator")
+        elif approval is not None:
+            write(
+                ev.CHECK,
+                id=item_id,
+                text=text,
+                checked=True,
+                by=approval["principal"],
+                via="signature",
+                signed_at=approval["signed_at"],
+            )

@@ -9,7 +9,6 @@ for exactly this source and these parameters; ``--confirm`` never stands in.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import nbformat
 from ..errors import RunbookError
 from ..markdown.approvals import approval_spec, required_roles, role_of
 from ..parameters import check_text, from_declaration, resolve
-from ..records import events as ev
 from ..records import layout
 from ..records.journal import Journal
 from ..records.plans import (
@@ -27,6 +25,7 @@ from ..records.plans import (
     Review,
     check_plan,
     find_plan,
+    record_approvals,
     render_html,
     write_plan,
 )
@@ -44,6 +43,8 @@ def spec_of(source: Path, nb: nbformat.NotebookNode) -> dict[str, Any]:
         from ..markdown import parse_file
 
         return approval_spec(parse_file(source))
+    if "approvals" in nb.metadata["runbook"]:
+        return dict(nb.metadata["runbook"]["approvals"])
     roles: list[dict[str, Any]] = []
     for checklist in nb.metadata["runbook"].get("checklists", []):
         if checklist.get("role") == "approval":
@@ -110,7 +111,7 @@ def gate(
 ) -> Review | None:
     """None when no approval is needed; the complete review; else raise Blocked."""
     spec = spec_of(source, nb)
-    if plan is None:
+    if not plan:
         needed = required_roles(spec)
         if needed:
             raise Blocked(
@@ -133,51 +134,23 @@ def gate(
     return review
 
 
+def approval_items(meta: dict) -> list[tuple[str, str, str, bool]]:
+    """(item id, text, role, names the operator) of every approval list item."""
+    found = []
+    for checklist in meta.get("checklists", []):
+        if checklist.get("role") == "approval":
+            for item in checklist["items"]:
+                role = role_of(item["text"])
+                found.append((item["id"], item["text"], role["role"], role["operator"]))
+    return found
+
+
 def keep(
     review: Review, directory: Path, run_dir: Path, journal: Journal, meta: dict, operator: str
 ) -> None:
     """Copy the plan and the verified approvals into the record; tick the approval list."""
-    shutil.copyfile(directory / layout.PLAN, run_dir / layout.RECORD_PLAN)
-    (run_dir / layout.RECORD_APPROVALS).write_text(
-        json.dumps(review.approvals, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    journal.write(
-        ev.APPROVALS,
-        source="runner",
-        plan=review.plan["plan_id"],
-        digest=review.plan["digest"],
-        approvals=[
-            {k: a.get(k) for k in ("role", "principal", "signed_at", "comment", "valid")}
-            for a in review.approvals
-        ],
-    )
-    by_role = {a["role"]: a for a in review.approvals if a.get("valid")}
-    for checklist in meta.get("checklists", []):
-        if checklist.get("role") != "approval":
-            continue
-        for item in checklist["items"]:
-            role = role_of(item["text"])
-            if role["operator"]:  # satisfied by the person who runs
-                journal.write(
-                    ev.CHECK,
-                    source="runner",
-                    id=item["id"],
-                    text=item["text"],
-                    checked=True,
-                    by=operator,
-                    via="operator",
-                )
-                continue
-            approval = by_role.get(role["role"])
-            if approval is None:
-                continue
-            journal.write(
-                ev.CHECK,
-                source="runner",
-                id=item["id"],
-                text=item["text"],
-                checked=True,
-                by=approval["principal"],
-                via="signature",
-                signed_at=approval["signed_at"],
-            )
+
+    def write(event: str, **fields: object) -> None:
+        journal.write(event, source="runner", **fields)
+
+    record_approvals(review, directory, run_dir, write, approval_items(meta), operator)

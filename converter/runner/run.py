@@ -182,6 +182,7 @@ def _run(
             "records_dir": str(options.records),
             "run_dir": str(run_dir),
             "step_timeout": options.timeout,
+            "plan": options.plan or "",
         }
         verdict = _execute_pass(
             nb,

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..records import events as ev
 from ..records.layout import STOP_FILE, log_name
 from ..records.outputs import OUTPUT_CAP_BYTES, capped_notice
+from .approvals import check_approvals
 from .checklists import confirm_gate
 from .errors import StepBlocked, StepFailed, StopRun
 from .shell import ShellResult, run_bash
@@ -72,6 +73,7 @@ def run_step_cell(session: RunState, line: str, code: str) -> StepResult:
         # never twice by accident: ask first
         show_rerun(session, info, lambda: execute(session, info, code, attrs, status))
         return prior
+    check_approvals(session, info, status)
     _check_gate(session, info, status)
     return execute(session, info, code, attrs, status)
 

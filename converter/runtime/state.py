@@ -67,6 +67,7 @@ class Settings:
     records_dir: str = ""
     run_dir: str = ""
     timeout: float | None = None
+    plan: str = ""
 
     @classmethod
     def from_values(cls, values: dict[str, Any], runbook_timeout: float | None) -> Settings:
@@ -80,6 +81,7 @@ class Settings:
             records_dir=values["records_dir"],
             run_dir=values["run_dir"],
             timeout=runbook_timeout if runbook_timeout is not None else values["step_timeout"],
+            plan=values.get("plan") or "",
         )
 
 
@@ -101,6 +103,8 @@ class RunState:
     check_views: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Each shown checklist's title and display id, to update its view when it is ticked."""
     prior_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approved: bool = False
+    """The approvals were checked (or none are needed): procedure steps may run."""
     """Check states an earlier pass of this run journaled (the rollback pass starts from them)."""
     finished: bool = False
     display_seq: int = 0

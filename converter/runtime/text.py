@@ -13,6 +13,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gate_not_shown": "checklist {list_id} has not been shown yet (run its cell first)",
         "blocked": "Step {step} is blocked: these confirmations are not ticked:",
         "blocked_headless": "Confirm them with --confirm ID (or --confirm all) and run again.",
+        "approvals_blocked": "Step {step} is blocked: the approvals are not complete:",
+        "approvals_missing": "approval missing for: {roles}",
+        "approvals_how": (
+            "Make a plan (runbook plan SOURCE), have each role approved by someone else "
+            "(runbook approve PLAN --role ROLE --key KEY) and put the plan id in the parameters "
+            'cell (plan = "..."); ticking the approval list is not an approval.'
+        ),
         "blocked_interactive": "Tick them above, then run this cell (or Run All) again.",
         "dry_run": "DRY RUN: would run step {step} with:",
         "would_run": "Commands:",
@@ -62,6 +69,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "blocked": "ステップ {step} はブロックされています。次の確認項目が未チェックです:",
         "blocked_headless": "--confirm ID（または --confirm all）で確認して再実行してください。",
+        "approvals_blocked": "ステップ {step} はブロックされています。承認がそろっていません:",
+        "approvals_missing": "承認がありません: {roles}",
+        "approvals_how": (
+            "プランを作成し (runbook plan SOURCE)、各ロールを作業者以外が承認して "
+            "(runbook approve PLAN --role ROLE --key KEY)、プラン ID をパラメータセルに"
+            '設定してください (plan = "...")。承認リストのチェックは承認になりません。'
+        ),
         "blocked_interactive": (
             "上のチェックボックスをチェックしてから、このセル"
             "（または Run All）を再実行してください。"

@@ -262,3 +262,33 @@ def test_sqlite_example_with_reviewer(run_inprocess, tmp_path, keys):
     result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "--confirm", "all", *db)
     assert result.rc == 0, result.stdout + result.stderr
     shutil.rmtree(tmp_path / "records")
+
+
+def test_kernel_blocks_without_plan_and_runs_with_one(
+    run_inprocess, tmp_path, keys, source, monkeypatch
+):
+    """The JupyterLab/papermill path: the ``plan`` setting in the parameters cell."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    monkeypatch.setenv("RUNBOOK_ALLOWED_SIGNERS", str(keys["allowed"]))
+    notebook = tmp_path / "four-eyes.ipynb"
+    assert run_inprocess(["convert", source, "-o", notebook], cwd=tmp_path).rc == 0
+    records = tmp_path / "records"
+    settings = {"records_dir": str(records), "operator": "carol", "confirm": ["all"]}
+    with pytest.raises(PapermillExecutionError, match="approvals"):
+        papermill.execute_notebook(
+            str(notebook), str(tmp_path / "blocked.ipynb"), parameters=settings, cwd=tmp_path
+        )
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    papermill.execute_notebook(
+        str(notebook),
+        str(tmp_path / "approved.ipynb"),
+        parameters={**settings, "plan": plan},
+        cwd=tmp_path,
+    )
+    kept = sorted(records.glob("four-eyes/*/approvals.json"))
+    assert len(kept) == 1
+    assert {a["principal"] for a in json.loads(kept[0].read_text("utf-8"))} == {"alice", "bob"}
