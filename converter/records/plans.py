@@ -208,10 +208,16 @@ def check_plan(
             approval["valid"] = False
             approval["problem"] = "the operator cannot approve their own run"
             review.problems.append(f"{operator} cannot approve their own run ({approval['role']})")
-    valid = [a for a in review.approvals if a["valid"]]
-    principals = [a["principal"] for a in valid]
-    if plan.get("distinct", True) and len(set(principals)) < len(principals):
-        review.problems.append("one principal approved more than one role (distinct approvers)")
+    roles_of: dict[str, set[str]] = {}
+    for a in review.approvals:
+        if a["valid"]:
+            roles_of.setdefault(a["principal"], set()).add(a["role"])
+    for principal, roles in sorted(roles_of.items()):
+        if plan.get("distinct", True) and len(roles) > 1:
+            review.problems.append(
+                f"{principal} approved more than one role ({', '.join(sorted(roles))}); "
+                "the approvers must be distinct"
+            )
     missing = review.missing()
     if missing:
         review.problems.append(f"approval missing for: {', '.join(missing)}")

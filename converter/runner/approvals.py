@@ -114,6 +114,13 @@ def gate(
     if not plan:
         needed = required_roles(spec)
         if needed:
+            if nb.metadata["runbook"].get("lang") == "ja":
+                raise Blocked(
+                    f"ブロック: このランブックには承認が必要です ({'、'.join(needed)})。"
+                    f"プランを作成し (runbook plan {source})、作業者以外が承認して "
+                    "(runbook approve PLAN --role ROLE --key KEY)、--plan PLAN で実行してください。"
+                    "--confirm は承認の代わりになりません (blocked: approvals missing)"
+                )
             raise Blocked(
                 f"blocked: this runbook needs approvals ({', '.join(needed)}); make a plan "
                 f"(runbook plan {source}), have it approved (runbook approve PLAN --role ROLE "

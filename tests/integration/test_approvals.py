@@ -292,3 +292,12 @@ def test_kernel_blocks_without_plan_and_runs_with_one(
     kept = sorted(records.glob("four-eyes/*/approvals.json"))
     assert len(kept) == 1
     assert {a["principal"] for a in json.loads(kept[0].read_text("utf-8"))} == {"alice", "bob"}
+
+
+def test_one_person_cannot_approve_two_roles(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "alice")
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    assert result.rc == 3
+    assert "alice approved more than one role" in result.stderr
