@@ -301,3 +301,23 @@ def test_one_person_cannot_approve_two_roles(run_inprocess, tmp_path, keys, sour
     result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
     assert result.rc == 3
     assert "alice approved more than one role" in result.stderr
+
+
+def test_plan_never_holds_a_secret(run_inprocess, write_runbook, tmp_path):
+    text = FOUR_EYES.replace(
+        "        default: db1\n",
+        "        default: db1\n      token:\n        type: str\n        secret: true\n",
+    )
+    source = write_runbook(tmp_path, text, "secret.md")
+    made = run_inprocess(
+        ["plan", source, "--records", tmp_path / "records"],
+        cwd=tmp_path,
+        env={"RUNBOOK_SECRET_TOKEN": "s3cr3t-value"},
+    )
+    assert made.rc == 0, made.stderr
+    plan = made.stdout.strip().splitlines()[-1]
+    written = next((tmp_path / "records" / ".plans").glob(f"{plan}/plan.json"))
+    body = json.loads(written.read_text("utf-8"))
+    assert body["parameters"]["token"] == "***"
+    assert "s3cr3t-value" not in written.read_text("utf-8")
+    assert "s3cr3t-value" not in (written.parent / "plan.html").read_text("utf-8")
