@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .cli_approvals import approve, plan
 from .cli_records import (
     ALLOWED_SIGNERS_OPTION,
     RECORDS_OPTION,
@@ -136,6 +137,14 @@ def lint(sources: tuple[str, ...]) -> None:
 )
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--plan", "plan_ref", metavar="PLAN", help="The approved plan (runbook plan).")
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=0, min_open=True),
+    default=7.0,
+    show_default=True,
+    help="Days an approved plan stays valid.",
+)
 @SIGNING_KEY_OPTION
 @ALLOWED_SIGNERS_OPTION
 @WITNESS_OPTION
@@ -155,6 +164,8 @@ def run(
     timeout: float | None,
     operator: str | None,
     no_progress: bool,
+    plan_ref: str | None,
+    max_age: float,
     signing_key: str | None,
     allowed_signers: str | None,
     witness: str | None,
@@ -164,14 +175,17 @@ def run(
 
     Prints the record directory as the last line. Exit codes: 0 succeeded,
     1 a step failed, 2 bad input (also: a key that cannot sign, a broken chain
-    head), 3 blocked on confirmation, 130 interrupted. With a signing key the
-    operator recorded is the key's principal.
+    head), 3 blocked on confirmation or on missing/invalid approvals, 130
+    interrupted. With a signing key the operator recorded is the key's principal.
+    A runbook with approval roles runs only with --plan, approved by others.
     --dry-run prints the plan (each step's commands with the parameter values,
     secrets ***, expected results, the gates that would block) and keeps it as
     a record of kind "plan", or none with --no-record.
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
+    from datetime import timedelta
+
     from .notebook.convert import stale_sibling
     from .parameters import load_parameters_file
     from .runner.run import RunOptions, run_runbook
@@ -193,6 +207,8 @@ def run(
         operator=operator,
         progress=not no_progress,
         evidence=evidence_settings(signing_key, allowed_signers, witness),
+        plan=plan_ref,
+        max_age=timedelta(days=max_age),
     )
     if no_record and not dry_run:
         raise click.UsageError("--no-record keeps no evidence: it is only for --dry-run")
@@ -287,6 +303,8 @@ def lab(
 
 
 cli.add_command(records)
+cli.add_command(plan)
+cli.add_command(approve)
 
 
 def _finite(value: float | None) -> float | None:

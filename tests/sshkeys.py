@@ -36,12 +36,12 @@ def make_key(directory: Path, principal: str) -> Path:
     return key
 
 
-def allowed_signers(directory: Path, *keys: Path) -> Path:
-    """An allowed_signers file trusting each key for its comment, in namespace runbook-record."""
+def allowed_signers(directory: Path, *keys: Path, namespaces: str = "runbook-record") -> Path:
+    """An allowed_signers file trusting each key for its comment, in ``namespaces``."""
     path = Path(directory) / "allowed_signers"
     lines = []
     for key in keys:
         public = key.with_name(key.name + ".pub").read_text(encoding="utf-8").split()
-        lines.append(f'{public[2]} namespaces="runbook-record" {public[0]} {public[1]}')
+        lines.append(f'{public[2]} namespaces="{namespaces}" {public[0]} {public[1]}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -19,6 +19,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .. import __version__
+from ..markdown.approvals import approval_spec
 from ..model import Checklist, Expected, Runbook, Section, ShellBlock, Step
 from ..parameters import RUN_SETTINGS, secret_variable, to_declaration
 from .gates import step_gates
@@ -50,6 +51,7 @@ def build_notebook(runbook: Runbook, *, source_name: str | None = None) -> Noteb
             "source_sha256": runbook.source_sha256,
             "converter_version": __version__,
             "parameters": [to_declaration(p) for p in runbook.parameters],
+            "approvals": approval_spec(runbook),
             "timeout": runbook.meta.timeout,
             "steps": [
                 {
@@ -311,6 +313,7 @@ class _Builder:
             "lang": rb.meta.lang,
             "source_sha256": rb.source_sha256,
             "checklists": _checklists(rb),
+            "approvals": approval_spec(rb),
         }
         params = (
             "\n".join(f"        {_py(to_declaration(p))}," for p in rb.parameters)

@@ -29,6 +29,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rollback": "True runs the rollback steps instead of the procedure",
         "records_dir": "where records go (default: RUNBOOK_RECORDS or ./records)",
         "run_dir": "set by runbook run: this run's record directory",
+        "plan": "approved plan id (runbook plan, runbook approve) if the runbook needs approvals",
         "step_timeout": (
             "default per-step timeout in seconds (default: RUNBOOK_TIMEOUT; the runbook's own wins)"
         ),
@@ -58,6 +59,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rollback": "True でロールバック手順を実行",
         "records_dir": "レコードの保存先 (既定: RUNBOOK_RECORDS または ./records)",
         "run_dir": "runbook run が設定: この実行のレコードディレクトリ",
+        "plan": "承認が必要な場合の承認済みプラン ID (runbook plan / runbook approve)",
         "step_timeout": (
             "ステップの既定タイムアウト秒数 (既定: RUNBOOK_TIMEOUT。ランブック自身の設定が優先)"
         ),

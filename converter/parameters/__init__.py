@@ -77,6 +77,7 @@ RUN_SETTINGS: tuple[RunSetting, ...] = (
     RunSetting("run_dir", "str", "", None, "run_dir"),
     RunSetting("step_timeout", "float", None, "RUNBOOK_TIMEOUT", "step_timeout"),
     RunSetting("resume_from", "str", "", None, "resume_from"),
+    RunSetting("plan", "str", "", "RUNBOOK_PLAN", "plan"),
 )
 RESERVED_NAMES = frozenset(s.name for s in RUN_SETTINGS)
 """Names a runbook may not declare as parameters: they are run settings."""

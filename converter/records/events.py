@@ -26,6 +26,7 @@ STEP_SKIPPED = "step_skipped"
 STEP_DRY_RUN = "step_dry_run"
 BLOCKED = "blocked"
 CHECK = "check"
+APPROVALS = "approvals"
 EXPECT = "expect"
 RERUN = "rerun"
 MANUAL_RUN = "manual_run"
@@ -106,14 +107,15 @@ def check_states(events: list[Event]) -> dict[str, Event]:
 
     A ``check_carried`` (a tick taken over from an earlier run of a resume chain)
     reads as the ``check`` it copies: same ``by``, same ``at`` (when it was ticked
-    then), plus ``in``, the run where it was ticked.
+    then), plus ``in``, the run where it was ticked. An approval's tick reads with
+    the time of its signature (``signed_at``).
     """
     states: dict[str, Event] = {}
     for e in events:
         if "id" not in e:
             continue
         if e.get("event") == CHECK:
-            states[e["id"]] = e
+            states[e["id"]] = {**e, "at": e["signed_at"]} if e.get("signed_at") else e
         elif e.get("event") == CHECK_CARRIED:
             states[e["id"]] = {**e, "event": CHECK, "at": e.get("checked_at")}
     return states

@@ -51,3 +51,14 @@ def log_name(step_id: str) -> str:
     """The record-relative path of a step's full output log."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in step_id)
     return f"{LOGS}/{safe}.log"
+
+
+PLANS = ".plans"
+"""``<records>/.plans/<plan-id>/``: plans and their approvals (``runbook plan``, ``approve``)."""
+PLAN = "plan.json"
+PLAN_HTML = "plan.html"
+APPROVALS = "approvals"
+"""``<plan-dir>/approvals/<n>.json``: one signed approval each (namespace ``runbook-approval``)."""
+RECORD_PLAN = "plan.json"
+"""The plan a run was approved by, copied into its record (with ``approvals.json``)."""
+RECORD_APPROVALS = "approvals.json"

@@ -38,12 +38,16 @@ _WORDS: dict[str, dict[str, str]] = {
         "checked_by": "ticked by {by} at {at}",
         "confirmed_by": "confirmed by {by} via parameter at {at}",
         "unchecked_by": "unticked by {by} at {at}",
+        "signed_by": "approved by {by}, signature of {at}",
+        "operator_by": "the operator, {by}, at {at}",
         "output_capped": "[output cut here; the full output is in {log} of the record]",
     },
     "ja": {
         "checked_by": "{by} がチェック ({at})",
         "confirmed_by": "{by} がパラメータで確認 ({at})",
         "unchecked_by": "{by} がチェックを外しました ({at})",
+        "signed_by": "{by} が署名で承認 ({at})",
+        "operator_by": "作業担当者 {by} ({at})",
         "output_capped": "[出力はここで省略されました。全出力はレコードの {log} にあります]",
     },
 }
@@ -123,7 +127,9 @@ def who_text(item: Mapping[str, Any], lang: str) -> str:
         return ""
     if not item.get("checked"):
         return _word(lang, "unchecked_by", by=item["by"], at=item.get("at"))
-    key = "confirmed_by" if item.get("via") == "parameter" else "checked_by"
+    key = {"parameter": "confirmed_by", "signature": "signed_by", "operator": "operator_by"}.get(
+        str(item.get("via")), "checked_by"
+    )
     return _word(lang, key, by=item["by"], at=item.get("at"))
 
 

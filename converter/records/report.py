@@ -19,7 +19,7 @@ from typing import Any
 from . import events as ev
 from .carry import resume_chain
 from .journal import read_journal_prefix
-from .layout import JOURNAL, MANIFEST
+from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
 from .outputs import cap_output
 from .recover import writer_alive
 from .verdict import judge
@@ -203,6 +203,7 @@ def show_text(view: RecordView) -> str:
         mark = "[x]" if c.get("checked") else "[ ]"
         who = f"  — {c.get('by')} at {c.get('at')}" if c.get("checked") else ""
         lines.append(f"  {mark} {c['id']}: {c.get('text')}{who}")
+    lines += _approval_lines(view.run_dir)
     if m.get("failure"):
         f = m["failure"]
         lines += ["", f"failure    {f.get('status')} at {f.get('step') or '-'}: {f.get('reason')}"]
@@ -211,6 +212,25 @@ def show_text(view: RecordView) -> str:
         where = f" at {r.get('failed_step')}: {r.get('reason')}" if r.get("failed_step") else ""
         lines += [f"rollback   {r.get('status')}{where}"]
     return "\n".join(lines)
+
+
+def _approval_lines(run_dir: Path) -> list[str]:
+    """The approvals kept in the record (``approvals.json``), one line each."""
+    path = run_dir / RECORD_APPROVALS
+    if not path.is_file():
+        return []
+    try:
+        approvals = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["", "approvals  (unreadable)"]
+    lines = ["", "approvals"]
+    for a in approvals:
+        verdict = "valid signature" if a.get("valid") else f"INVALID: {a.get('problem')}"
+        comment = f"  “{a['comment']}”" if a.get("comment") else ""
+        lines.append(
+            f"  {a.get('role')}: {a.get('principal')} at {a.get('signed_at')} ({verdict}){comment}"
+        )
+    return lines
 
 
 def _step_line(entry: dict[str, Any]) -> str:

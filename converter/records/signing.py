@@ -24,6 +24,8 @@ from pathlib import Path
 from ..errors import RecordError
 
 NAMESPACE = "runbook-record"
+APPROVAL_NAMESPACE = "runbook-approval"
+"""Approvals of a plan (:mod:`.plans`): a record signature can never pass for one."""
 _PROBE = b"runbook-record signing probe\n"
 _TIMEOUT_S = 60.0
 
@@ -47,6 +49,10 @@ class Signer:
         """The armored ``-----BEGIN SSH SIGNATURE-----`` text over ``data``."""
         return sign_bytes(self.key, data)
 
+    def sign_as(self, data: bytes, namespace: str) -> str:
+        """The signature over ``data`` in another namespace (an approval)."""
+        return sign_bytes(self.key, data, namespace)
+
     def stamp(self) -> dict[str, str]:
         """What a manifest says about its signer (checked against the signature by verify)."""
         return {
@@ -56,21 +62,25 @@ class Signer:
         }
 
 
-def open_signer(key: str | os.PathLike[str], allowed_signers: str | None = None) -> Signer:
+def open_signer(
+    key: str | os.PathLike[str],
+    allowed_signers: str | None = None,
+    namespace: str = NAMESPACE,
+) -> Signer:
     """Prove ``key`` signs (a probe signature) and find its principal, or raise SigningError."""
     path = Path(key).expanduser()
     if not path.is_file():
         raise SigningError(
             "signing key not found (--signing-key / RUNBOOK_SIGNING_KEY)", path=str(path)
         )
-    probe = sign_bytes(str(path), _PROBE)
+    probe = sign_bytes(str(path), _PROBE, namespace)
     fingerprint, comment = _fingerprint(str(path))
     if allowed_signers is None:
         return Signer(str(path), comment or fingerprint, fingerprint)
     with tempfile.TemporaryDirectory(prefix="runbook-sig-") as tmp:
         sig = Path(tmp) / "probe.sig"
         sig.write_text(probe, encoding="utf-8")
-        principal, problem = check_signature(_PROBE, str(sig), allowed_signers)
+        principal, problem = check_signature(_PROBE, str(sig), allowed_signers, namespace)
     if principal is None:
         raise SigningError(
             f"key {fingerprint} cannot sign for anyone in the allowed signers "
@@ -80,12 +90,12 @@ def open_signer(key: str | os.PathLike[str], allowed_signers: str | None = None)
     return Signer(str(path), principal, fingerprint)
 
 
-def sign_bytes(key: str, data: bytes) -> str:
-    """``ssh-keygen -Y sign -f KEY -n runbook-record`` over ``data``; the signature text."""
+def sign_bytes(key: str, data: bytes, namespace: str = NAMESPACE) -> str:
+    """``ssh-keygen -Y sign -f KEY -n NAMESPACE`` over ``data``; the signature text."""
     with tempfile.TemporaryDirectory(prefix="runbook-sig-") as tmp:
         message = Path(tmp) / "message"
         message.write_bytes(data)
-        result = _ssh_keygen("-Y", "sign", "-f", key, "-n", NAMESPACE, str(message))
+        result = _ssh_keygen("-Y", "sign", "-f", key, "-n", namespace, str(message))
         signature = message.with_name(message.name + ".sig")
         if result.returncode != 0 or not signature.is_file():
             raise SigningError(
@@ -96,8 +106,10 @@ def sign_bytes(key: str, data: bytes) -> str:
         return signature.read_text(encoding="utf-8")
 
 
-def check_signature(data: bytes, signature: str, allowed_signers: str) -> tuple[str | None, str]:
-    """(principal, "") when ``signature`` over ``data`` verifies, else (None, why not)."""
+def check_signature(
+    data: bytes, signature: str, allowed_signers: str, namespace: str = NAMESPACE
+) -> tuple[str | None, str]:
+    """(principal, "") when ``signature`` (a file) over ``data`` verifies, else (None, why not)."""
     found = _ssh_keygen("-Y", "find-principals", "-s", signature, "-f", allowed_signers)
     principals = [
         p.strip() for p in found.stdout.decode(errors="replace").splitlines() if p.strip()
@@ -113,7 +125,7 @@ def check_signature(data: bytes, signature: str, allowed_signers: str) -> tuple[
             "-I",
             principal,
             "-n",
-            NAMESPACE,
+            namespace,
             "-s",
             signature,
             data=data,

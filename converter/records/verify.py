@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .damage import is_checkpoint, sealed_damage
-from .layout import JOURNAL, MANIFEST, SIGNATURE
+from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS, RECORD_PLAN, SIGNATURE
+from .plans import verify_approvals
 from .signing import check_signature
 from .walk import Entry, Problem, pending_sha, walk
 from .witness import Sealed, check_witness, read_witness
@@ -190,7 +191,28 @@ def _check_record(
     signer = None
     if options.checks_signatures:
         signer = _check_signature(where, base, data, manifest or {}, options, problems)
+    if options.allowed_signers and RECORD_APPROVALS in files:
+        problems.extend(_check_approvals(where, base, options.allowed_signers))
     return problems, entry, signer
+
+
+def _check_approvals(where: str, base: str, allowed_signers: str) -> list[Problem]:
+    """Re-verify every approval kept in the record against the allowed signers."""
+    try:
+        with open(os.path.join(base, RECORD_PLAN), encoding="utf-8") as f:
+            plan = json.load(f)
+        with open(os.path.join(base, RECORD_APPROVALS), encoding="utf-8") as f:
+            approvals = json.load(f)
+    except (OSError, ValueError) as exc:
+        return [Problem(f"{where}/{RECORD_APPROVALS}", f"unreadable: {exc}")]
+    return [
+        Problem(
+            f"{where}/{RECORD_APPROVALS}",
+            f"approval of {a.get('role')} by {a.get('principal')} does not verify: {a['problem']}",
+        )
+        for a in verify_approvals(plan, approvals, allowed_signers)
+        if not a["valid"]
+    ]
 
 
 def _check_signature(

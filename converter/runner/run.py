@@ -17,6 +17,7 @@ import hashlib
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,12 @@ from ..records.evidence import Attestation, Evidence
 from ..records.journal import Journal, read_journal, utc_now
 from ..records.manifest import create_record_dir, hash_file
 from ..records.mask import SecretMasker
+from ..records.plans import DEFAULT_MAX_AGE, Review, environ_allowed_signers, find_plan
 from ..records.rebuild import record_notebook
 from ..records.recover import finalize_abandoned, has_run, read_notebook
 from ..records.seal import Seal, seal_run
 from ..records.verdict import Verdict, judge
+from .approvals import gate, keep
 from .kernel import SignalGuard, kernel_sockets
 from .progress import progress
 
@@ -67,6 +70,10 @@ class RunOptions:
     """Signing key, allowed signers, witness; a signed run's operator is the key's principal."""
     resume_from: Path | None = None
     """The record of the run this one continues (``runbook resume``; see :mod:`.resume`)."""
+    plan: str | None = None
+    """The approved plan (id or path) a runbook that needs approvals runs by."""
+    max_age: timedelta = DEFAULT_MAX_AGE
+    """How old an approved plan may be."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +127,20 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         declared, options.parameters, from_text=options.parameters_from_text, strict=True
     )
     _check_confirm_ids(meta, options.confirm)
+    review = None
+    if not options.dry_run or options.plan:  # a dry run runs nothing: it needs no approval
+        review = gate(
+            options.source,
+            nb,
+            options.plan,
+            records=options.records,
+            parameters_shown=resolved.shown(),
+            operator=operator,
+            allowed_signers=environ_allowed_signers(options.evidence.allowed_signers),
+            max_age=options.max_age,
+        )
     try:
-        return _run(options, nb, resolved, operator, attestation)
+        return _run(options, nb, resolved, operator, attestation, review)
     except (OSError, RunbookError) as exc:
         # A full disk anywhere (journal, papermill's save, sealing) leaves the record unsealed
         # and its files intact; recovery seals it later from the journal, with no made-up reason.
@@ -138,6 +157,7 @@ def _run(
     resolved: Any,
     operator: str,
     attestation: Attestation,
+    review: Review | None = None,
 ) -> RunOutcome:
     meta = nb.metadata["runbook"]
     if options.records.is_dir():
@@ -151,6 +171,8 @@ def _run(
         started = utc_now()
         run_dir, journal = _open_record(options, nb, resolved, masker, operator)
         guard.journal_path = journal.path
+        if review is not None and options.plan is not None:
+            keep(review, find_plan(options.records, options.plan), run_dir, journal, meta, operator)
         # Secrets are not papermill parameters (papermill writes those into the notebook):
         # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
         parameters = {
@@ -163,6 +185,7 @@ def _run(
             "run_dir": str(run_dir),
             "step_timeout": options.timeout,
             "resume_from": str(options.resume_from or ""),
+            "plan": options.plan or "",
         }
         verdict = _execute_pass(
             nb,

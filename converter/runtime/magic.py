@@ -17,6 +17,7 @@ from ..records import events as ev
 from ..records.carry import exports_field
 from ..records.layout import STOP_FILE, log_name
 from ..records.outputs import OUTPUT_CAP_BYTES, capped_notice
+from .approvals import check_approvals
 from .checklists import confirm_gate
 from .errors import StepBlocked, StepFailed, StopRun
 from .shell import ShellResult, run_bash
@@ -79,6 +80,7 @@ def run_step_cell(session: RunState, line: str, code: str) -> StepResult:
         if carried:  # headless resume: what succeeded is not run again
             status.done(prior)
             return prior
+    check_approvals(session, info, status)
     _check_gate(session, info, status)
     return execute(session, info, code, attrs, status)
 

@@ -75,6 +75,7 @@ class Settings:
     timeout: float | None = None
     resume_from: str = ""
     """The record of the run this one continues (``runbook resume``), else empty."""
+    plan: str = ""
 
     @classmethod
     def from_values(cls, values: dict[str, Any], runbook_timeout: float | None) -> Settings:
@@ -89,6 +90,7 @@ class Settings:
             run_dir=values["run_dir"],
             timeout=runbook_timeout if runbook_timeout is not None else values["step_timeout"],
             resume_from=values.get("resume_from") or "",
+            plan=values.get("plan") or "",
         )
 
 
@@ -110,6 +112,8 @@ class RunState:
     check_views: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Each shown checklist's title and display id, to update its view when it is ticked."""
     prior_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approved: bool = False
+    """The approvals were checked (or none are needed): procedure steps may run."""
     """Check states an earlier pass of this run journaled (the rollback pass starts from them)."""
     finished: bool = False
     display_seq: int = 0

@@ -16,6 +16,13 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Confirm them and continue this run: runbook resume {run_id} --confirm ID "
             "(or --confirm all)."
         ),
+        "approvals_blocked": "Step {step} is blocked: the approvals are not complete:",
+        "approvals_missing": "approval missing for: {roles}",
+        "approvals_how": (
+            "Make a plan (runbook plan SOURCE), have each role approved by someone else "
+            "(runbook approve PLAN --role ROLE --key KEY) and put the plan id in the parameters "
+            'cell (plan = "..."); ticking the approval list is not an approval.'
+        ),
         "blocked_interactive": "Tick them above, then run this cell (or Run All) again.",
         "dry_run": "DRY RUN: would run step {step} with:",
         "would_run": "Commands:",
@@ -80,6 +87,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "blocked_headless": (
             "確認して実行を継続してください: runbook resume {run_id} --confirm ID"
             "（または --confirm all）"
+        ),
+        "approvals_blocked": "ステップ {step} はブロックされています。承認がそろっていません:",
+        "approvals_missing": "承認がありません: {roles}",
+        "approvals_how": (
+            "プランを作成し (runbook plan SOURCE)、各ロールを作業者以外が承認して "
+            "(runbook approve PLAN --role ROLE --key KEY)、プラン ID をパラメータセルに"
+            '設定してください (plan = "...")。承認リストのチェックは承認になりません。'
         ),
         "blocked_interactive": (
             "上のチェックボックスをチェックしてから、このセル"

@@ -1,0 +1,125 @@
+"""``runbook plan`` and ``runbook approve``: four eyes before a run (see docs/format.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli_records import ALLOWED_SIGNERS_OPTION, RECORDS_OPTION
+
+
+@click.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter value, converted by its declared type.",
+)
+@click.option(
+    "-f",
+    "--parameters-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML mapping of parameter values.",
+)
+@click.option(
+    "--role-not-applicable",
+    "not_applicable",
+    multiple=True,
+    metavar="ROLE",
+    help="A conditional role that does not apply to this run (part of what approvers sign).",
+)
+@RECORDS_OPTION
+def plan(
+    source: Path,
+    parameters: tuple,
+    parameters_file: Path | None,
+    not_applicable: tuple[str, ...],
+    records: Path,
+) -> None:
+    """Write the plan of a run for approvers to read and sign: plan.json and plan.html.
+
+    Parameters are resolved exactly as `runbook run` resolves them (secrets as ***).
+    Prints the steps, the roles that must approve, and the plan id as the last line.
+
+    Example: runbook plan templates/runbook-template.ja.md -p target_host db1
+    """
+    from .parameters import load_parameters_file
+    from .runner.approvals import make_plan
+    from .runner.run import load_notebook
+
+    given = load_parameters_file(parameters_file) if parameters_file else {}
+    given.update({name: value for name, value in parameters})
+    nb = load_notebook(source)
+    plan_id, directory, body = make_plan(
+        source, nb, given, frozenset(given), Path(records), tuple(not_applicable)
+    )
+    click.echo(f"runbook: {body['runbook']['id']} (sha256 {body['source_sha256']})")
+    for name, value in body["parameters"].items():
+        click.echo(f"  {name} = {value}")
+    for step in body["steps"]:
+        click.echo(f"step {step['step']}:")
+        for line in step["code"].splitlines():
+            click.echo(f"    {line}")
+    click.echo("roles required: " + (", ".join(body["roles_required"]) or "(none)"))
+    if body["roles_not_applicable"]:
+        click.echo("roles not applicable: " + ", ".join(body["roles_not_applicable"]))
+    click.echo(f"digest: {body['digest']}")
+    click.echo(f"plan: {directory}")
+    for role in body["roles_required"]:
+        click.echo(f"approve: runbook approve {plan_id} --role '{role}' --key KEY")
+    click.echo(plan_id)
+
+
+@click.command()
+@click.argument("plan_ref", metavar="PLAN")
+@click.option("--role", required=True, help="The role approved (as listed by runbook plan).")
+@click.option(
+    "--key",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The approver's OpenSSH private key (or public key with its half in ssh-agent).",
+)
+@click.option("--comment", default="", help="Kept with the approval and signed with it.")
+@ALLOWED_SIGNERS_OPTION
+@RECORDS_OPTION
+def approve(
+    plan_ref: str,
+    role: str,
+    key: Path,
+    comment: str,
+    allowed_signers: str | None,
+    records: Path,
+) -> None:
+    """Sign a plan's digest and ROLE with your key (namespace runbook-approval).
+
+    Your principal is found in the allowed signers; an unknown key or role exits 2.
+    Prints the roles still missing.
+
+    Example: runbook approve 20261130T094500Z-1a2b3c4d --role 'SRE Lead' --key ~/.ssh/id_ed25519
+    """
+    from .records.plans import approve as sign
+    from .records.plans import (
+        environ_allowed_signers,
+        find_plan,
+        read_approvals,
+        read_plan,
+        verify_approvals,
+    )
+
+    directory = find_plan(Path(records), plan_ref)
+    signers = environ_allowed_signers(allowed_signers)
+    approval = sign(directory, role, str(key), signers, comment)
+    click.echo(
+        f"approved: {approval['role']} by {approval['principal']} at {approval['signed_at']}"
+    )
+    body = read_plan(directory)
+    done = {
+        a["role"] for a in verify_approvals(body, read_approvals(directory), signers) if a["valid"]
+    }
+    missing = [r for r in body["roles_required"] if r not in done]
+    click.echo("missing: " + (", ".join(missing) if missing else "none (the plan is complete)"))

@@ -1,0 +1,163 @@
+"""Four eyes for ``runbook run``: make a plan, and check one before any kernel starts.
+
+The roles come from the runbook (:mod:`converter.markdown.approvals`); plans,
+signatures and their verification from :mod:`converter.records.plans`. A
+runbook that needs approvals runs only with a complete, valid, unexpired plan
+for exactly this source and these parameters; ``--confirm`` never stands in.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..errors import RunbookError
+from ..markdown.approvals import approval_spec, required_roles, role_of
+from ..parameters import check_text, from_declaration, resolve
+from ..records import layout
+from ..records.journal import Journal
+from ..records.plans import (
+    DEFAULT_MAX_AGE,
+    Review,
+    check_plan,
+    find_plan,
+    record_approvals,
+    render_html,
+    write_plan,
+)
+
+
+class Blocked(RunbookError):
+    """The run may not start: approvals missing or wrong (exit 3, before any step)."""
+
+    exit_code = 3
+
+
+def spec_of(source: Path, nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The approval roles of a runbook: from its Markdown, else from the notebook's lists."""
+    if source.suffix != ".ipynb":
+        from ..markdown import parse_file
+
+        return approval_spec(parse_file(source))
+    if "approvals" in nb.metadata["runbook"]:
+        return dict(nb.metadata["runbook"]["approvals"])
+    roles: list[dict[str, Any]] = []
+    for checklist in nb.metadata["runbook"].get("checklists", []):
+        if checklist.get("role") == "approval":
+            roles.extend(role_of(item["text"]) for item in checklist["items"])
+    return {"roles": roles, "distinct": True}
+
+
+def make_plan(
+    source: Path,
+    nb: nbformat.NotebookNode,
+    parameters: dict[str, Any],
+    from_text: frozenset[str],
+    records: Path,
+    not_applicable: tuple[str, ...] = (),
+) -> tuple[str, Path, dict[str, Any]]:
+    """Resolve the parameters as ``run`` would and write the plan; (id, directory, plan)."""
+    check_text("the records directory", str(records))
+    meta = nb.metadata["runbook"]
+    declared = tuple(from_declaration(d) for d in meta.get("parameters", []))
+    resolved = resolve(declared, parameters, from_text=from_text, strict=True)
+    spec = spec_of(source, nb)
+    conditional = {r["role"] for r in spec["roles"] if r["condition"]}
+    for role in not_applicable:
+        if role not in conditional:
+            raise RunbookError(
+                f"--role-not-applicable {role!r}: only a conditional role can be ruled out; "
+                f"conditional roles: {', '.join(sorted(conditional)) or '(none)'}",
+                path=str(source),
+            )
+    steps = [
+        {
+            "step": cell.metadata["runbook"].get("step_id", cell.id),
+            "kind": str(cell.metadata["runbook"].get("kind", "")),
+            "code": cell.source,
+        }
+        for cell in nb.cells
+        if cell.cell_type == "code" and cell.metadata.get("runbook", {}).get("role") == "step"
+    ]
+    body = {
+        "runbook": {"id": meta["id"], "title": meta.get("title", ""), "lang": meta.get("lang")},
+        "source": str(source),
+        "source_sha256": meta.get("source_sha256"),
+        "parameters": resolved.shown(),
+        "steps": steps,
+        "roles": spec["roles"],
+        "roles_not_applicable": sorted(not_applicable),
+        "roles_required": required_roles(spec, not_applicable),
+        "distinct": spec["distinct"],
+    }
+    plan_id, directory = write_plan(records, body, render_html({**body}))
+    return plan_id, directory, json.loads((directory / layout.PLAN).read_text("utf-8"))
+
+
+def gate(
+    source: Path,
+    nb: nbformat.NotebookNode,
+    plan: str | None,
+    *,
+    records: Path,
+    parameters_shown: dict[str, Any],
+    operator: str,
+    allowed_signers: str | None,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> Review | None:
+    """None when no approval is needed; the complete review; else raise Blocked."""
+    spec = spec_of(source, nb)
+    if not plan:
+        needed = required_roles(spec)
+        if needed:
+            if nb.metadata["runbook"].get("lang") == "ja":
+                raise Blocked(
+                    f"ブロック: このランブックには承認が必要です ({'、'.join(needed)})。"
+                    f"プランを作成し (runbook plan {source})、作業者以外が承認して "
+                    "(runbook approve PLAN --role ROLE --key KEY)、--plan PLAN で実行してください。"
+                    "--confirm は承認の代わりになりません (blocked: approvals missing)"
+                )
+            raise Blocked(
+                f"blocked: this runbook needs approvals ({', '.join(needed)}); make a plan "
+                f"(runbook plan {source}), have it approved (runbook approve PLAN --role ROLE "
+                "--key KEY) and run with --plan PLAN; --confirm never stands in for an approval"
+            )
+        return None
+    directory = find_plan(records, plan)
+    review = check_plan(
+        directory,
+        source_sha256=str(nb.metadata["runbook"].get("source_sha256")),
+        parameters=parameters_shown,
+        operator=operator,
+        allowed_signers=allowed_signers,
+        max_age=max_age,
+    )
+    if review.problems:
+        raise Blocked(f"blocked by plan {review.plan['plan_id']}: " + "; ".join(review.problems))
+    return review
+
+
+def approval_items(meta: dict) -> list[tuple[str, str, str, bool]]:
+    """(item id, text, role, names the operator) of every approval list item."""
+    found = []
+    for checklist in meta.get("checklists", []):
+        if checklist.get("role") == "approval":
+            for item in checklist["items"]:
+                role = role_of(item["text"])
+                found.append((item["id"], item["text"], role["role"], role["operator"]))
+    return found
+
+
+def keep(
+    review: Review, directory: Path, run_dir: Path, journal: Journal, meta: dict, operator: str
+) -> None:
+    """Copy the plan and the verified approvals into the record; tick the approval list."""
+
+    def write(event: str, **fields: object) -> None:
+        journal.write(event, source="runner", **fields)
+
+    record_approvals(review, directory, run_dir, write, approval_items(meta), operator)

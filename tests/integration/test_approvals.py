@@ -1,0 +1,323 @@
+"""Four eyes (issue 10): plan, signed approvals by other people, then run.
+
+Real ssh-keygen, real keys made by the test: Alice and Bob approve, Carol runs.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from evidence import disagreements
+from sshkeys import allowed_signers, make_key, require_ssh_keygen
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FOUR_EYES = """
+    ---
+    id: four-eyes
+    lang: en
+    parameters:
+      target:
+        type: str
+        default: db1
+    ---
+
+    # Runbook: Four eyes
+
+    ## Procedure
+
+    #### 1-1. Say hello
+
+    ```bash
+    echo "hello $target"
+    ```
+
+    ## Approval
+
+    - [ ] Operator: the person who runs
+    - [ ] Reviewer: reads the plan
+    - [ ] Approver (if production is affected): signs off
+"""
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    require_ssh_keygen()
+    made = {name: make_key(tmp_path, name) for name in ("alice", "bob", "carol", "mallory")}
+    trusted = allowed_signers(
+        tmp_path,
+        made["alice"],
+        made["bob"],
+        made["carol"],
+        namespaces="runbook-record,runbook-approval",
+    )
+    return {**made, "allowed": trusted}
+
+
+def _plan(run_inprocess, tmp_path: Path, source: Path, *extra: object) -> str:
+    result = run_inprocess(
+        ["plan", source, "--records", tmp_path / "records", *extra], cwd=tmp_path
+    )
+    assert result.rc == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _approve(run_inprocess, tmp_path: Path, keys, plan: str, role: str, who: str, *extra):
+    return run_inprocess(
+        [
+            "approve",
+            plan,
+            "--role",
+            role,
+            "--key",
+            keys[who],
+            "--allowed-signers",
+            keys["allowed"],
+            "--records",
+            tmp_path / "records",
+            *extra,
+        ],
+        cwd=tmp_path,
+    )
+
+
+def _run(run_inprocess, tmp_path: Path, keys, source: Path, *extra: object):
+    return run_inprocess(
+        [
+            "run",
+            source,
+            "--records",
+            tmp_path / "records",
+            "--no-progress",
+            "--signing-key",
+            keys["carol"],
+            "--allowed-signers",
+            keys["allowed"],
+            *extra,
+        ],
+        cwd=tmp_path,
+    )
+
+
+@pytest.fixture
+def source(write_runbook, tmp_path: Path) -> Path:
+    return write_runbook(tmp_path, FOUR_EYES, "four-eyes.md")
+
+
+def test_alice_and_bob_approve_carol_runs(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    first = _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice", "--comment", "ok")
+    assert first.rc == 0, first.stderr
+    assert "missing: Approver" in first.stdout
+    second = _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    assert "missing: none" in second.stdout
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    assert result.rc == 0, result.stdout + result.stderr
+    approvals = json.loads((result.record_dir / "approvals.json").read_text("utf-8"))
+    assert {(a["role"], a["principal"], a["valid"]) for a in approvals} == {
+        ("Reviewer", "alice", True),
+        ("Approver", "bob", True),
+    }
+    assert [a["comment"] for a in approvals if a["role"] == "Reviewer"] == ["ok"]
+    assert (result.record_dir / "plan.json").is_file()
+    manifest = json.loads((result.record_dir / "manifest.json").read_text("utf-8"))
+    assert "approvals.json" in json.dumps(manifest)
+    journal = (result.record_dir / "journal.jsonl").read_text("utf-8")
+    assert '"via": "signature"' in journal and '"by": "alice"' in journal
+    signed = {a["principal"]: a["signed_at"] for a in approvals}
+    checks = {c["text"].split(":")[0].split(" (")[0]: c for c in manifest["checks"]}
+    assert (checks["Reviewer"]["by"], checks["Reviewer"]["at"]) == ("alice", signed["alice"])
+    assert (checks["Approver"]["by"], checks["Approver"]["at"]) == ("bob", signed["bob"])
+    assert checks["Operator"]["by"] == "carol" and checks["Operator"]["checked"]
+    shown = run_inprocess(
+        ["records", "show", "last", "--records", tmp_path / "records"], cwd=tmp_path
+    )
+    assert "Reviewer: alice at" in shown.stdout and "valid signature" in shown.stdout
+    views = {"show": shown.stdout}
+    for fmt in ("md", "html"):
+        exported = run_inprocess(
+            ["records", "export", "last", "--format", fmt, "--records", tmp_path / "records"],
+            cwd=tmp_path,
+        )
+        views[f"export.{fmt}"] = html.unescape(exported.stdout)
+    assert not disagreements(result.record_dir, views)
+    page = html.unescape((result.record_dir / "record.html").read_text("utf-8"))
+    assert "approved by alice, signature of " + signed["alice"] in page
+    verified = run_inprocess(
+        [
+            "records",
+            "verify",
+            "--all",
+            "--records",
+            tmp_path / "records",
+            "--allowed-signers",
+            keys["allowed"],
+        ],
+        cwd=tmp_path,
+    )
+    assert verified.rc == 0, verified.stdout
+    approvals[0]["comment"] = "changed"
+    kept = result.record_dir / "approvals.json"
+    kept.chmod(0o644)
+    kept.write_text(json.dumps(approvals), "utf-8")
+    tampered = run_inprocess(
+        [
+            "records",
+            "verify",
+            "--all",
+            "--records",
+            tmp_path / "records",
+            "--allowed-signers",
+            keys["allowed"],
+        ],
+        cwd=tmp_path,
+    )
+    assert tampered.rc == 1
+    assert "does not verify" in tampered.stdout + tampered.stderr
+
+
+def test_operator_cannot_approve_own_run(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "carol")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    assert result.rc == 3
+    assert "carol cannot approve their own run" in result.stderr
+    assert not list((tmp_path / "records").glob("four-eyes/*"))
+
+
+def test_unknown_key_and_unknown_role_are_refused(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    unknown_key = _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "mallory")
+    assert unknown_key.rc == 2, unknown_key.stdout
+    unknown_role = _approve(run_inprocess, tmp_path, keys, plan, "Janitor", "alice")
+    assert unknown_role.rc == 2
+    assert "Janitor" in unknown_role.stderr
+
+
+def test_changed_parameters_or_runbook_are_refused(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    changed = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "-p", "target", "db2")
+    assert changed.rc == 3
+    assert "parameters differ from the plan: target" in changed.stderr
+    source.write_text(source.read_text("utf-8").replace("hello", "bye"), "utf-8")
+    edited = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    assert edited.rc == 3
+    assert "runbook changed" in edited.stderr
+
+
+def test_expired_plan_is_refused(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "--max-age", "1e-9")
+    assert result.rc == 3
+    assert "expired" in result.stderr
+
+
+def test_confirm_all_alone_is_blocked(run_inprocess, tmp_path, keys, source):
+    result = _run(run_inprocess, tmp_path, keys, source, "--confirm", "all")
+    assert result.rc == 3
+    assert "Reviewer, Approver" in result.stderr
+
+
+def test_role_not_applicable_is_signed_and_needs_no_approval(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source, "--role-not-applicable", "Approver")
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    assert result.rc == 0, result.stderr
+    refused = run_inprocess(
+        ["plan", source, "--records", tmp_path / "records", "--role-not-applicable", "Reviewer"],
+        cwd=tmp_path,
+    )
+    assert refused.rc == 2
+
+
+def test_japanese_template_roles(run_inprocess, tmp_path):
+    source = ROOT / "templates" / "runbook-template.ja.md"
+    result = run_inprocess(["plan", source, "--records", tmp_path / "records"], cwd=tmp_path)
+    if result.rc != 0:  # required parameters without defaults: the roles still print
+        pytest.skip(result.stderr)
+    assert "roles required: エンジニアリングマネージャー, SRE Lead, セキュリティチーム" in (
+        result.stdout
+    )
+
+
+def test_sqlite_example_with_reviewer(run_inprocess, tmp_path, keys):
+    source = tmp_path / "sqlite.md"
+    text = (ROOT / "templates" / "sqlite-phone-number.ja.md").read_text("utf-8")
+    source.write_text(text.replace("approvals: none\n", ""), "utf-8")
+    db = ["-p", "db_path", tmp_path / "demo.db"]
+    plan = _plan(run_inprocess, tmp_path, source, *db)
+    approved = _approve(run_inprocess, tmp_path, keys, plan, "レビュー担当者", "alice")
+    assert approved.rc == 0, approved.stderr
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "--confirm", "all", *db)
+    assert result.rc == 0, result.stdout + result.stderr
+    shutil.rmtree(tmp_path / "records")
+
+
+def test_kernel_blocks_without_plan_and_runs_with_one(
+    run_inprocess, tmp_path, keys, source, monkeypatch
+):
+    """The JupyterLab/papermill path: the ``plan`` setting in the parameters cell."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    monkeypatch.setenv("RUNBOOK_ALLOWED_SIGNERS", str(keys["allowed"]))
+    notebook = tmp_path / "four-eyes.ipynb"
+    assert run_inprocess(["convert", source, "-o", notebook], cwd=tmp_path).rc == 0
+    records = tmp_path / "records"
+    settings = {"records_dir": str(records), "operator": "carol", "confirm": ["all"]}
+    with pytest.raises(PapermillExecutionError, match="approvals"):
+        papermill.execute_notebook(
+            str(notebook), str(tmp_path / "blocked.ipynb"), parameters=settings, cwd=tmp_path
+        )
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    papermill.execute_notebook(
+        str(notebook),
+        str(tmp_path / "approved.ipynb"),
+        parameters={**settings, "plan": plan},
+        cwd=tmp_path,
+    )
+    kept = sorted(records.glob("four-eyes/*/approvals.json"))
+    assert len(kept) == 1
+    assert {a["principal"] for a in json.loads(kept[0].read_text("utf-8"))} == {"alice", "bob"}
+
+
+def test_one_person_cannot_approve_two_roles(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "alice")
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    assert result.rc == 3
+    assert "alice approved more than one role" in result.stderr
+
+
+def test_plan_never_holds_a_secret(run_inprocess, write_runbook, tmp_path):
+    text = FOUR_EYES.replace(
+        "        default: db1\n",
+        "        default: db1\n      token:\n        type: str\n        secret: true\n",
+    )
+    source = write_runbook(tmp_path, text, "secret.md")
+    made = run_inprocess(
+        ["plan", source, "--records", tmp_path / "records"],
+        cwd=tmp_path,
+        env={"RUNBOOK_SECRET_TOKEN": "s3cr3t-value"},
+    )
+    assert made.rc == 0, made.stderr
+    plan = made.stdout.strip().splitlines()[-1]
+    written = next((tmp_path / "records" / ".plans").glob(f"{plan}/plan.json"))
+    body = json.loads(written.read_text("utf-8"))
+    assert body["parameters"]["token"] == "***"
+    assert "s3cr3t-value" not in written.read_text("utf-8")
+    assert "s3cr3t-value" not in (written.parent / "plan.html").read_text("utf-8")
