@@ -17,6 +17,8 @@ import click
 from .cli_approvals import approve, plan
 from .cli_records import (
     ALLOWED_SIGNERS_OPTION,
+    PARAMETER_OPTION,
+    PARAMETERS_FILE_OPTION,
     RECORDS_OPTION,
     SIGNING_KEY_OPTION,
     WITNESS_OPTION,
@@ -96,21 +98,8 @@ def lint(sources: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option(
-    "-p",
-    "--parameter",
-    "parameters",
-    nargs=2,
-    multiple=True,
-    metavar="NAME VALUE",
-    help="A parameter value, converted by its declared type.",
-)
-@click.option(
-    "-f",
-    "--parameters-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML mapping of parameter values.",
-)
+@PARAMETER_OPTION
+@PARAMETERS_FILE_OPTION
 @click.option("--dry-run", is_flag=True, help="Show what each step would run; run nothing.")
 @click.option(
     "--confirm",

@@ -6,26 +6,18 @@ from pathlib import Path
 
 import click
 
-from .cli_records import ALLOWED_SIGNERS_OPTION, RECORDS_OPTION
+from .cli_records import (
+    ALLOWED_SIGNERS_OPTION,
+    PARAMETER_OPTION,
+    PARAMETERS_FILE_OPTION,
+    RECORDS_OPTION,
+)
 
 
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option(
-    "-p",
-    "--parameter",
-    "parameters",
-    nargs=2,
-    multiple=True,
-    metavar="NAME VALUE",
-    help="A parameter value, converted by its declared type.",
-)
-@click.option(
-    "-f",
-    "--parameters-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML mapping of parameter values.",
-)
+@PARAMETER_OPTION
+@PARAMETERS_FILE_OPTION
 @click.option(
     "--role-not-applicable",
     "not_applicable",

@@ -46,6 +46,21 @@ def evidence_settings(
     return Evidence(signing_key, allowed_signers, witness)
 
 
+PARAMETER_OPTION = click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter value, converted by its declared type.",
+)
+PARAMETERS_FILE_OPTION = click.option(
+    "-f",
+    "--parameters-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML mapping of parameter values.",
+)
 RECORDS_OPTION = click.option(
     "--records",
     type=click.Path(path_type=Path),
