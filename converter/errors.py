@@ -7,6 +7,8 @@ A message names the place, the problem and the fix, e.g.
 from __future__ import annotations
 
 import errno
+import os
+from pathlib import Path
 
 
 class RunbookError(Exception):
@@ -59,3 +61,24 @@ def is_disk_full(exc: BaseException | None) -> bool:
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
+
+
+def read_user_text(path: str | os.PathLike[str], error: type[RunbookError], what: str) -> str:
+    """The UTF-8 text of a file a user named (runbook, parameters file).
+
+    Anything that keeps it from being read is ``error`` at ``path`` (and the line of
+    the first byte that is not UTF-8), never a traceback.
+    """
+    shown = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror}", path=shown) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",
+            path=shown,
+            line=data[: exc.start].count(b"\n") + 1,
+        ) from None

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ParseError
+from ..errors import ParseError, read_user_text
 from ..model import (
     Checklist,
     ChecklistItem,
@@ -44,19 +44,7 @@ ID_PREFIX = {"rollback": "rollback-", "troubleshooting": "trouble-", "prerequisi
 def parse_file(path: str | Path) -> Runbook:
     """Read and parse a runbook file; every problem is a ParseError with ``path:line``."""
     shown = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ParseError(f"cannot read file: {exc.strerror}", path=shown) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ParseError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
-            path=shown,
-            line=line,
-        ) from None
+    text = read_user_text(path, ParseError, "file")
     return parse_text(text.removeprefix("\ufeff"), path=shown)
 
 

@@ -26,10 +26,9 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..errors import ParameterError
+from ..errors import ParameterError, read_user_text
 from ..model import Parameter
 from .values import (
     ENVIRONMENT_STRING_MAX,
@@ -288,19 +287,7 @@ def load_parameters_file(path: os.PathLike[str]) -> dict[str, Any]:
     from ..yamltext import load_yaml
 
     shown = os.fspath(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ParameterError(f"cannot read parameters file: {exc.strerror}", path=shown) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ParameterError(
-            f"parameters file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
-            path=shown,
-            line=line,
-        ) from None
+    text = read_user_text(path, ParameterError, "parameters file")
     loaded = load_yaml(text, path=shown, line=1, base=True, what="parameters file")
     if not isinstance(loaded, dict):
         raise ParameterError("parameters file must be a YAML mapping of name: value", path=shown)
