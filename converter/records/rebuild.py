@@ -59,16 +59,20 @@ def _step_outputs(
 ) -> dict[str, list[NotebookNode]]:
     titles = {s.get("id"): str(s.get("title") or "") for s in ev.RunFacts.from_events(events).steps}
     outputs: dict[str, list[NotebookNode]] = {}
+    logs: dict[str, str | None] = {}
     for event in events:
         kind, step = event.get("event"), str(event.get("step"))
         title = titles.get(step, step)
         if kind == ev.STEP_START:  # replaced by step_end; if none came, the output so far stays
+            logs[step] = event.get("log")
             outputs[step] = [_display(status_bundle(step, title, "running"))]
             text = _log(run_dir, event.get("log"), lang)
             if text:
                 outputs[step].append(nbformat.v4.new_output("stream", name="stdout", text=text))
         elif kind == ev.STEP_END:
-            text = _log(run_dir, event.get("log"), lang)
+            # A failed expected-result check journals a second step_end without a log:
+            # the step's output is still the one its step_start named.
+            text = _log(run_dir, event.get("log") or logs.get(step), lang)
             detail = f"exit {event.get('exit_code')}, {event.get('duration_s')} s" + (
                 f", {event['reason']}" if event.get("reason") else ""
             )
