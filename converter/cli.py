@@ -96,6 +96,18 @@ def lint(sources: tuple[str, ...]) -> None:
     raise SystemExit(2 if unreadable else 1 if errors else 0)
 
 
+PLAN_OPTION = click.option(
+    "--plan", "plan_ref", metavar="PLAN", help="The approved plan (runbook plan)."
+)
+MAX_AGE_OPTION = click.option(
+    "--max-age",
+    type=click.FloatRange(min=0, min_open=True),
+    default=7.0,
+    show_default=True,
+    help="Days an approved plan stays valid.",
+)
+
+
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @PARAMETER_OPTION
@@ -126,14 +138,8 @@ def lint(sources: tuple[str, ...]) -> None:
 )
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
-@click.option("--plan", "plan_ref", metavar="PLAN", help="The approved plan (runbook plan).")
-@click.option(
-    "--max-age",
-    type=click.FloatRange(min=0, min_open=True),
-    default=7.0,
-    show_default=True,
-    help="Days an approved plan stays valid.",
-)
+@PLAN_OPTION
+@MAX_AGE_OPTION
 @SIGNING_KEY_OPTION
 @ALLOWED_SIGNERS_OPTION
 @WITNESS_OPTION
@@ -240,6 +246,11 @@ def _report(outcome: RunOutcome, records: Path) -> None:
 @RECORDS_OPTION
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@PLAN_OPTION
+@MAX_AGE_OPTION
+@SIGNING_KEY_OPTION
+@ALLOWED_SIGNERS_OPTION
+@WITNESS_OPTION
 def resume(
     run_id: str,
     confirm: tuple,
@@ -247,17 +258,34 @@ def resume(
     records: Path,
     operator: str | None,
     no_progress: bool,
+    plan_ref: str | None,
+    max_age: float,
+    signing_key: str | None,
+    allowed_signers: str | None,
+    witness: str | None,
 ) -> None:
     """Continue a failed, blocked or interrupted run where it stopped, in a new linked record:
     succeeded steps are not run again; the rest runs with the same parameters (secrets from
     RUNBOOK_SECRET_*), the earlier and new confirmations, the exports and directory left.
+    A run blocked on approvals continues with --plan PLAN once the plan is approved.
 
     Example: runbook resume 20261128T133457Z-28295569 --confirm all
     """
+    from datetime import timedelta
+
     from .runner.resume import ResumeOptions, resume_runbook
 
-    progress = not no_progress
-    options = ResumeOptions(run_id, confirm, rollback_on_failure, records, operator, progress)
+    options = ResumeOptions(
+        run_id,
+        confirm,
+        rollback_on_failure,
+        records,
+        operator,
+        progress=not no_progress,
+        plan=plan_ref,
+        max_age=timedelta(days=max_age),
+        evidence=evidence_settings(signing_key, allowed_signers, witness),
+    )
     _report(resume_runbook(options), records)
 
 

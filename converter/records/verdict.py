@@ -74,12 +74,10 @@ def judge(
     if failed is not None:
         return Verdict("failed", failed, steps[failed].get("reason"), steps)
     if blocked is not None:
-        return Verdict(
-            "blocked",
-            blocked.get("step"),
-            "unchecked: " + ", ".join(blocked.get("unchecked", [])),
-            steps,
-        )
+        unchecked = [str(u) for u in blocked.get("unchecked", [])]
+        if "approval" in (blocked.get("gate") or []):  # the approvals: what is missing or wrong
+            return Verdict("blocked", blocked.get("step"), "; ".join(unchecked), steps)
+        return Verdict("blocked", blocked.get("step"), "unchecked: " + ", ".join(unchecked), steps)
     if not ended:
         why = stopped or "the run stopped before its finish cell (kernel death or sys.exit)"
         return Verdict("failed", None, why, steps)

@@ -18,10 +18,12 @@ import nbformat
 from ..errors import RunbookError
 from ..markdown.approvals import approval_spec, required_roles, role_of
 from ..parameters import check_text, from_declaration, resolve
+from ..records import events as ev
 from ..records import layout
-from ..records.journal import Journal
+from ..records.journal import Journal, read_journal
 from ..records.plans import (
     DEFAULT_MAX_AGE,
+    PlanError,
     Review,
     check_plan,
     find_plan,
@@ -29,6 +31,8 @@ from ..records.plans import (
     render_html,
     write_plan,
 )
+from ..records.rebuild import record_notebook
+from ..records.verdict import Verdict, judge
 
 
 class Blocked(RunbookError):
@@ -108,37 +112,55 @@ def gate(
     operator: str,
     allowed_signers: str | None,
     max_age: timedelta = DEFAULT_MAX_AGE,
-) -> Review | None:
-    """None when no approval is needed; the complete review; else raise Blocked."""
+) -> tuple[Review | None, list[str]]:
+    """The complete review (or None: no plan given) and every reason to refuse the run.
+
+    Without a plan the run starts and its kernel blocks at the first procedure step
+    (prerequisites may run); with a plan that is wrong, the run is refused before any
+    step, in a sealed ``blocked`` record (:func:`refuse`). A plan id that names no plan
+    is bad input (exit 2).
+    """
     spec = spec_of(source, nb)
     if not plan:
         needed = required_roles(spec)
-        if needed:
-            if nb.metadata["runbook"].get("lang") == "ja":
-                raise Blocked(
-                    f"ブロック: このランブックには承認が必要です ({'、'.join(needed)})。"
-                    f"プランを作成し (runbook plan {source})、作業者以外が承認して "
-                    "(runbook approve PLAN --role ROLE --key KEY)、--plan PLAN で実行してください。"
-                    "--confirm は承認の代わりになりません (blocked: approvals missing)"
-                )
+        if needed and "approvals" not in nb.metadata["runbook"]:
+            # a notebook converted before approvals existed: its kernel cannot check them
             raise Blocked(
-                f"blocked: this runbook needs approvals ({', '.join(needed)}); make a plan "
-                f"(runbook plan {source}), have it approved (runbook approve PLAN --role ROLE "
-                "--key KEY) and run with --plan PLAN; --confirm never stands in for an approval"
+                f"blocked: this runbook needs approvals ({', '.join(needed)}); "
+                f"convert it again (runbook convert {source})"
             )
-        return None
+        return None, []
     directory = find_plan(records, plan)
-    review = check_plan(
-        directory,
-        source_sha256=str(nb.metadata["runbook"].get("source_sha256")),
-        parameters=parameters_shown,
-        operator=operator,
-        allowed_signers=allowed_signers,
-        max_age=max_age,
+    try:
+        review = check_plan(
+            directory,
+            source_sha256=str(nb.metadata["runbook"].get("source_sha256")),
+            parameters=parameters_shown,
+            operator=operator,
+            allowed_signers=allowed_signers,
+            max_age=max_age,
+        )
+    except PlanError as exc:  # plan.json changed after it was made: its digest is wrong
+        return None, [str(exc)]
+    return review, list(review.problems)
+
+
+def refuse(
+    nb: nbformat.NotebookNode, run_dir: Path, journal: Journal, plan: str, problems: list[str]
+) -> Verdict:
+    """Block the run before any step: journal why, write record.ipynb; the verdict."""
+    steps = nb.metadata["runbook"].get("steps") or [{"id": "approval"}]
+    journal.write(
+        ev.BLOCKED,
+        source="runner",
+        step=str(steps[0]["id"]),
+        unchecked=problems,
+        gate=["approval"],
+        plan=plan,
     )
-    if review.problems:
-        raise Blocked(f"blocked by plan {review.plan['plan_id']}: " + "; ".join(review.problems))
-    return review
+    events = read_journal(journal.path)
+    nbformat.write(record_notebook(run_dir, events, nb), run_dir / layout.RECORD_NOTEBOOK)
+    return judge(events)
 
 
 def approval_items(meta: dict) -> list[tuple[str, str, str, bool]]:

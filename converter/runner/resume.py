@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import nbformat
@@ -28,9 +29,11 @@ from ..parameters import DEFAULT_RECORDS, secret_variable
 from ..records import events as ev
 from ..records import layout
 from ..records.carry import resume_chain, resume_point
+from ..records.evidence import Evidence
 from ..records.index import find_run
 from ..records.journal import read_journal
 from ..records.manifest import load_manifest
+from ..records.plans import DEFAULT_MAX_AGE
 from ..records.recover import finalize_abandoned
 from .run import RunOptions, RunOutcome, load_notebook, notebook_sha256, run_runbook
 
@@ -48,6 +51,10 @@ class ResumeOptions:
     records: Path = Path(DEFAULT_RECORDS)
     operator: str | None = None
     progress: bool = True
+    plan: str | None = None
+    """The approved plan a run blocked on approvals continues with."""
+    max_age: timedelta = DEFAULT_MAX_AGE
+    evidence: Evidence = field(default_factory=Evidence)
 
 
 def resume_runbook(options: ResumeOptions) -> RunOutcome:
@@ -87,6 +94,9 @@ def resume_runbook(options: ResumeOptions) -> RunOutcome:
             operator=options.operator,
             progress=options.progress,
             resume_from=run_dir,
+            plan=options.plan,
+            max_age=options.max_age,
+            evidence=options.evidence,
         )
     )
 
@@ -149,7 +159,8 @@ def resume_hint(outcome: RunOutcome, records: Path) -> str | None:
         events = read_journal(outcome.run_dir / layout.JOURNAL)
         blocked = [e for e in events if e.get("event") == ev.BLOCKED]
         for gate in (blocked[-1].get("gate") or []) if blocked else []:
-            words += ["--confirm", str(gate)]
+            # blocked on approvals: continue with an approved plan (runbook plan, approve)
+            words += ["--plan", "PLAN"] if gate == "approval" else ["--confirm", str(gate)]
     if records != Path(DEFAULT_RECORDS):
         words += ["--records", str(records)]
     return " ".join(shlex.quote(w) for w in words)

@@ -45,7 +45,7 @@ from ..records.rebuild import record_notebook
 from ..records.recover import finalize_abandoned, has_run, read_notebook
 from ..records.seal import Seal, seal_run
 from ..records.verdict import Verdict, judge
-from .approvals import gate, keep
+from .approvals import gate, keep, refuse
 from .kernel import SignalGuard, kernel_sockets
 from .progress import progress
 
@@ -127,9 +127,10 @@ def run_runbook(options: RunOptions) -> RunOutcome:
         declared, options.parameters, from_text=options.parameters_from_text, strict=True
     )
     _check_confirm_ids(meta, options.confirm)
-    review = None
+    review: Review | None = None
+    refused: list[str] = []
     if not options.dry_run or options.plan:  # a dry run runs nothing: it needs no approval
-        review = gate(
+        review, refused = gate(
             options.source,
             nb,
             options.plan,
@@ -140,7 +141,7 @@ def run_runbook(options: RunOptions) -> RunOutcome:
             max_age=options.max_age,
         )
     try:
-        return _run(options, nb, resolved, operator, attestation, review)
+        return _run(options, nb, resolved, operator, attestation, review, refused)
     except (OSError, RunbookError) as exc:
         # A full disk anywhere (journal, papermill's save, sealing) leaves the record unsealed
         # and its files intact; recovery seals it later from the journal, with no made-up reason.
@@ -158,6 +159,7 @@ def _run(
     operator: str,
     attestation: Attestation,
     review: Review | None = None,
+    refused: list[str] | None = None,
 ) -> RunOutcome:
     meta = nb.metadata["runbook"]
     if options.records.is_dir():
@@ -171,42 +173,13 @@ def _run(
         started = utc_now()
         run_dir, journal = _open_record(options, nb, resolved, masker, operator)
         guard.journal_path = journal.path
-        if review is not None and options.plan is not None:
-            keep(review, find_plan(options.records, options.plan), run_dir, journal, meta, operator)
-        # Secrets are not papermill parameters (papermill writes those into the notebook):
-        # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
-        parameters = {
-            **resolved.public(),
-            "dry_run": options.dry_run,
-            "confirm": list(options.confirm),
-            "operator": operator,
-            "runbook_mode": "headless",
-            "records_dir": str(options.records),
-            "run_dir": str(run_dir),
-            "step_timeout": options.timeout,
-            "resume_from": str(options.resume_from or ""),
-            "plan": options.plan or "",
-        }
-        verdict = _execute_pass(
-            nb,
-            run_dir / layout.RECORD_NOTEBOOK,
-            {**parameters, "rollback": False},
-            journal,
-            "main",
-            guard,
-            options,
-        )
-        rollback = None
-        if verdict.status == "failed" and options.rollback_on_failure and not guard.interrupted:
-            rollback = _execute_pass(
-                nb,
-                run_dir / layout.ROLLBACK_NOTEBOOK,
-                {**parameters, "rollback": True, "resume_from": ""},  # continues this record
-                journal,
-                "rollback",
-                guard,
-                options,
-            )
+        if refused:  # a wrong plan: blocked before any step, no kernel started
+            verdict, rollback = refuse(nb, run_dir, journal, str(options.plan), refused), None
+        else:
+            if review is not None and options.plan is not None:
+                plan_dir = find_plan(options.records, options.plan)
+                keep(review, plan_dir, run_dir, journal, meta, operator)
+            verdict, rollback = _execute(options, nb, resolved, operator, run_dir, journal, guard)
         status = "interrupted" if guard.interrupted else verdict.status
         journal.write(ev.RUN_END, source="runner", status=status)
         journal.close()
@@ -228,6 +201,53 @@ def _run(
             )
         )
     return RunOutcome(status, run_dir, manifest)
+
+
+def _execute(
+    options: RunOptions,
+    nb: nbformat.NotebookNode,
+    resolved: Resolved,
+    operator: str,
+    run_dir: Path,
+    journal: Journal,
+    guard: SignalGuard,
+) -> tuple[Verdict, Verdict | None]:
+    """The main pass and, when it failed and was asked for, the rollback pass."""
+    # Secrets are not papermill parameters (papermill writes those into the notebook):
+    # the kernel reads them from RUNBOOK_SECRET_<NAME> itself.
+    parameters = {
+        **resolved.public(),
+        "dry_run": options.dry_run,
+        "confirm": list(options.confirm),
+        "operator": operator,
+        "runbook_mode": "headless",
+        "records_dir": str(options.records),
+        "run_dir": str(run_dir),
+        "step_timeout": options.timeout,
+        "resume_from": str(options.resume_from or ""),
+        "plan": options.plan or "",
+    }
+    verdict = _execute_pass(
+        nb,
+        run_dir / layout.RECORD_NOTEBOOK,
+        {**parameters, "rollback": False},
+        journal,
+        "main",
+        guard,
+        options,
+    )
+    rollback = None
+    if verdict.status == "failed" and options.rollback_on_failure and not guard.interrupted:
+        rollback = _execute_pass(
+            nb,
+            run_dir / layout.ROLLBACK_NOTEBOOK,
+            {**parameters, "rollback": True, "resume_from": ""},  # continues this record
+            journal,
+            "rollback",
+            guard,
+            options,
+        )
+    return verdict, rollback
 
 
 def _open_record(

@@ -30,6 +30,12 @@ FOUR_EYES = """
 
     # Runbook: Four eyes
 
+    ## Prerequisites
+
+    ```bash
+    echo "tool-check-ran"
+    ```
+
     ## Procedure
 
     #### 1-1. Say hello
@@ -82,6 +88,36 @@ def _approve(run_inprocess, tmp_path: Path, keys, plan: str, role: str, who: str
             "--records",
             tmp_path / "records",
             *extra,
+        ],
+        cwd=tmp_path,
+    )
+
+
+def _blocked_before_any_step(result, *why: str) -> list[dict]:
+    """A sealed ``blocked`` record that ran no step, naming ``why``; its journal."""
+    assert result.rc == 3, result.stdout + result.stderr
+    assert result.record_dir is not None, result.stdout
+    manifest = json.loads((result.record_dir / "manifest.json").read_text("utf-8"))
+    assert manifest["status"] == "blocked"
+    assert manifest["failure"]["step"] == "pre-1"
+    for text in why:
+        assert text in manifest["failure"]["reason"] and text in result.stdout
+    lines = (result.record_dir / "journal.jsonl").read_text("utf-8").splitlines()
+    journal = [json.loads(line) for line in lines]
+    assert not [e for e in journal if e["event"] == "step_start"]
+    return journal
+
+
+def _verify(run_inprocess, tmp_path: Path, keys):
+    return run_inprocess(
+        [
+            "records",
+            "verify",
+            "--all",
+            "--records",
+            tmp_path / "records",
+            "--allowed-signers",
+            keys["allowed"],
         ],
         cwd=tmp_path,
     )
@@ -187,9 +223,20 @@ def test_operator_cannot_approve_own_run(run_inprocess, tmp_path, keys, source):
     _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "carol")
     _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
     result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
-    assert result.rc == 3
-    assert "carol cannot approve their own run" in result.stderr
-    assert not list((tmp_path / "records").glob("four-eyes/*"))
+    _blocked_before_any_step(result, "carol cannot approve their own run")
+    assert _verify(run_inprocess, tmp_path, keys).rc == 0
+
+
+def test_a_plan_changed_after_it_was_made_blocks_before_any_step(
+    run_inprocess, tmp_path, keys, source
+):
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    written = tmp_path / "records" / ".plans" / plan / "plan.json"
+    written.write_text(written.read_text("utf-8").replace('"db1"', '"db9"'), "utf-8")
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "-p", "target", "db9")
+    _blocked_before_any_step(result, "plan.json was changed after it was made")
 
 
 def test_unknown_key_and_unknown_role_are_refused(run_inprocess, tmp_path, keys, source):
@@ -206,12 +253,10 @@ def test_changed_parameters_or_runbook_are_refused(run_inprocess, tmp_path, keys
     _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
     _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
     changed = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "-p", "target", "db2")
-    assert changed.rc == 3
-    assert "parameters differ from the plan: target" in changed.stderr
+    _blocked_before_any_step(changed, "parameters differ from the plan: target")
     source.write_text(source.read_text("utf-8").replace("hello", "bye"), "utf-8")
     edited = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
-    assert edited.rc == 3
-    assert "runbook changed" in edited.stderr
+    _blocked_before_any_step(edited, "runbook changed")
 
 
 def test_expired_plan_is_refused(run_inprocess, tmp_path, keys, source):
@@ -219,14 +264,70 @@ def test_expired_plan_is_refused(run_inprocess, tmp_path, keys, source):
     _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
     _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
     result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "--max-age", "1e-9")
-    assert result.rc == 3
-    assert "expired" in result.stderr
+    _blocked_before_any_step(result, "expired")
 
 
-def test_confirm_all_alone_is_blocked(run_inprocess, tmp_path, keys, source):
+def test_an_unknown_signer_blocks_before_any_step(run_inprocess, tmp_path, keys, source):
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    trusted = keys["allowed"].read_text("utf-8").splitlines()
+    keys["allowed"].write_text("\n".join(t for t in trusted if "bob" not in t) + "\n", "utf-8")
+    result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    _blocked_before_any_step(result, "approval of Approver by bob is invalid")
+
+
+def test_confirm_all_alone_is_blocked_at_the_first_procedure_step(
+    run_inprocess, tmp_path, keys, source
+):
     result = _run(run_inprocess, tmp_path, keys, source, "--confirm", "all")
-    assert result.rc == 3
-    assert "Reviewer, Approver" in result.stderr
+    assert result.rc == 3, result.stdout + result.stderr
+    manifest = json.loads((result.record_dir / "manifest.json").read_text("utf-8"))
+    assert manifest["status"] == "blocked"
+    assert manifest["failure"]["step"] == "1-1"
+    assert "approval missing for: Reviewer, Approver" in manifest["failure"]["reason"]
+    assert "blocked: 1-1 approval missing for: Reviewer, Approver" in result.stdout
+    statuses = {s["id"]: s["status"] for s in manifest["steps"]}
+    assert statuses == {"pre-1": "succeeded", "1-1": "blocked"}  # the tool check ran
+    checks = {c["text"].split(":")[0].split(" (")[0]: c for c in manifest["checks"]}
+    assert not checks["Reviewer"]["checked"] and not checks["Approver"]["checked"]
+    assert "--plan PLAN" in result.stdout  # how to continue once approved
+    assert _verify(run_inprocess, tmp_path, keys).rc == 0
+
+
+def test_a_run_blocked_on_approvals_resumes_with_the_approved_plan(
+    run_inprocess, tmp_path, keys, source
+):
+    blocked = _run(run_inprocess, tmp_path, keys, source)
+    assert blocked.rc == 3, blocked.stdout + blocked.stderr
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    resumed = run_inprocess(
+        [
+            "resume",
+            blocked.record_dir.name,
+            "--plan",
+            plan,
+            "--records",
+            tmp_path / "records",
+            "--no-progress",
+            "--signing-key",
+            keys["carol"],
+            "--allowed-signers",
+            keys["allowed"],
+        ],
+        cwd=tmp_path,
+    )
+    assert resumed.rc == 0, resumed.stdout + resumed.stderr
+    manifest = json.loads((resumed.record_dir / "manifest.json").read_text("utf-8"))
+    assert manifest["resumes"] == blocked.record_dir.name
+    statuses = {s["id"]: s["status"] for s in manifest["steps"]}
+    assert statuses["1-1"] == "succeeded"
+    assert statuses["pre-1"].startswith("succeeded (in ")  # not run again
+    approvals = json.loads((resumed.record_dir / "approvals.json").read_text("utf-8"))
+    assert {a["principal"] for a in approvals} == {"alice", "bob"}
+    assert _verify(run_inprocess, tmp_path, keys).rc == 0
 
 
 def test_role_not_applicable_is_signed_and_needs_no_approval(run_inprocess, tmp_path, keys, source):
@@ -299,8 +400,7 @@ def test_one_person_cannot_approve_two_roles(run_inprocess, tmp_path, keys, sour
     _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
     _approve(run_inprocess, tmp_path, keys, plan, "Approver", "alice")
     result = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
-    assert result.rc == 3
-    assert "alice approved more than one role" in result.stderr
+    _blocked_before_any_step(result, "alice approved more than one role")
 
 
 def test_plan_never_holds_a_secret(run_inprocess, write_runbook, tmp_path):
