@@ -19,7 +19,7 @@ from ..errors import RecordError
 from . import events as ev
 from . import indexdb
 from .indexdb import COLUMNS, INSERT
-from .layout import JOURNAL, MANIFEST
+from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
 from .manifest import hash_file
 
 
@@ -55,7 +55,28 @@ def index_row(
         "manifest_sha256": manifest_sha256 or hash_file(run_dir / MANIFEST),
         "previous": manifest.get("previous") if isinstance(manifest.get("previous"), str) else None,
         "resumes": manifest.get("resumes"),
+        "rollback": (manifest.get("rollback") or {}).get("status"),
+        "approvers": json.dumps(approvers_of(run_dir, manifest), ensure_ascii=False),
     }
+
+
+def approvers_of(run_dir: Path, manifest: dict[str, Any]) -> list[list[str]]:
+    """``[principal, role]`` of each valid approval of the run.
+
+    From the manifest, or from ``approvals.json`` for records sealed before the
+    manifest named them.
+    """
+    approvals = manifest.get("approvals")
+    if approvals is None and (run_dir / RECORD_APPROVALS).is_file():
+        try:
+            approvals = json.loads((run_dir / RECORD_APPROVALS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            approvals = None
+    return [
+        [str(a.get("principal")), str(a.get("role"))]
+        for a in (approvals if isinstance(approvals, list) else [])
+        if isinstance(a, dict) and a.get("valid")
+    ]
 
 
 def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:

@@ -305,33 +305,39 @@ def export_html(view: RecordView) -> str:
 
 
 def list_rows(records: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Index rows with what ``records list`` shows beyond the index: from each manifest.
+    """Index rows as ``records list`` shows them, from the index alone (no manifest is read).
 
     Adds ``kind`` (``run`` or ``plan`` for a dry run), ``stopped_at`` (the step
     where a failed, blocked or interrupted run stopped), ``rollback`` (its
-    outcome, or ``None`` when none ran), ``approvers`` and ``duration_s``.
+    outcome, or ``None`` when none ran), ``approvers`` (``principal`` and
+    ``role`` of each valid approval) and ``duration_s``.
     """
     out = []
     for row in rows:
-        # Only runs that stopped can have rolled back; reading every manifest would cost
-        # ~1.7 s for 10,000 runs (the index should carry these columns: see its schema).
-        settled = row.get("status") in ("succeeded", "running") and not row.get("approvals")
-        manifest = {} if settled else _manifest_of(records / str(row.get("path") or ""))
-        rollback = manifest.get("rollback") or {}
         stopped = row.get("failed_step") if row.get("status") != "succeeded" else None
         out.append(
             {
                 **row,
-                "kind": manifest.get("kind") or ("plan" if row.get("dry_run") else "run"),
+                "kind": "plan" if row.get("dry_run") else "run",
                 "stopped_at": stopped,
-                "rollback": rollback.get("status"),
+                "rollback": row.get("rollback"),
                 "approvers": [
-                    str(a.get("principal")) for a in manifest.get("approvals") or [] if a
+                    {"principal": principal, "role": role}
+                    for principal, role in _approvers(row.get("approvers"))
                 ],
                 "duration_s": _duration(row.get("started_at"), row.get("finished_at")),
             }
         )
     return out
+
+
+def _approvers(column: Any) -> list[tuple[str, str]]:
+    """The index's ``approvers`` column (JSON ``[[principal, role], …]``) as pairs."""
+    try:
+        pairs = json.loads(column) if isinstance(column, str) else column or []
+        return [(str(p), str(r)) for p, r in pairs]
+    except (ValueError, TypeError):
+        return []
 
 
 def list_table(rows: list[dict[str, Any]]) -> str:
@@ -355,19 +361,12 @@ def list_table(rows: list[dict[str, Any]]) -> str:
             f"{_duration_text(r.get('duration_s')):>9}"
         )
         if approvers:
-            line += "  " + (", ".join(r.get("approvers") or []) or "-")
+            named = [f"{a['principal']} ({a['role']})" for a in r.get("approvers") or []]
+            line += "  " + (", ".join(named) or "-")
         if r.get("resumes"):
             line += f"  (resumes {r['resumes']})"
         lines.append(line.rstrip())
     return "\n".join(lines)
-
-
-def _manifest_of(run_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _duration(started: Any, finished: Any) -> float | None:

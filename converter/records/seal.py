@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import DiskFull, RecordError, is_disk_full
 from . import layout
 from .chain import finalize_record
-from .events import Event
+from .events import APPROVALS, Event
 from .evidence import Attestation, Evidence
 from .index import index_record
 from .journal import masked_json, read_journal, read_journal_prefix, utc_now
@@ -137,6 +137,10 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
             for c in final_checks(events, runbook.get("checklists", []))
         ],
     }
+    approved = [e for e in events if e.get("event") == APPROVALS]
+    if approved:  # the plan this run ran by, and each approval (signatures: approvals.json)
+        manifest["plan"] = approved[-1].get("plan")
+        manifest["approvals"] = list(approved[-1].get("approvals") or [])
     if seal.verdict.status != "succeeded":
         verdict = seal.verdict
         manifest["failure"] = {

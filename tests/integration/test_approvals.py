@@ -175,6 +175,23 @@ def test_alice_and_bob_approve_carol_runs(run_inprocess, tmp_path, keys, source)
         ["records", "show", "last", "--records", tmp_path / "records"], cwd=tmp_path
     )
     assert "Reviewer: alice at" in shown.stdout and "valid signature" in shown.stdout
+    assert "“ok”" in shown.stdout  # the comment
+    assert {(a["principal"], a["role"]) for a in manifest["approvals"]} == {
+        ("alice", "Reviewer"),
+        ("bob", "Approver"),
+    }
+    listed = run_inprocess(
+        ["records", "list", "--records", tmp_path / "records"], cwd=tmp_path
+    ).stdout.splitlines()
+    assert "APPROVERS" in listed[0]
+    assert listed[1].endswith("alice (Reviewer), bob (Approver)"), listed
+    as_json = run_inprocess(
+        ["records", "list", "--json", "--records", tmp_path / "records"], cwd=tmp_path
+    )
+    assert json.loads(as_json.stdout)[0]["approvers"] == [
+        {"principal": "alice", "role": "Reviewer"},
+        {"principal": "bob", "role": "Approver"},
+    ]
     views = {"show": shown.stdout}
     for fmt in ("md", "html"):
         exported = run_inprocess(
