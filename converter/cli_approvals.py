@@ -50,20 +50,25 @@ def plan(
     plan_id, directory, body = make_plan(
         source, nb, given, frozenset(given), Path(records), tuple(not_applicable)
     )
-    click.echo(f"runbook: {body['runbook']['id']} (sha256 {body['source_sha256']})")
+    from .records.plantext import lang_of, say
+
+    lang = lang_of(body)
+    none = say(lang, "none")
+    click.echo(say(lang, "runbook", id=body["runbook"]["id"], sha=body["source_sha256"]))
     for name, value in body["parameters"].items():
         click.echo(f"  {name} = {value}")
     for step in body["steps"]:
-        click.echo(f"step {step['step']}:")
+        click.echo(say(lang, "step", step=step["step"]))
         for line in step["code"].splitlines():
             click.echo(f"    {line}")
-    click.echo("roles required: " + (", ".join(body["roles_required"]) or "(none)"))
+    click.echo(say(lang, "roles_required", roles=", ".join(body["roles_required"]) or none))
     if body["roles_not_applicable"]:
-        click.echo("roles not applicable: " + ", ".join(body["roles_not_applicable"]))
-    click.echo(f"digest: {body['digest']}")
-    click.echo(f"plan: {directory}")
+        roles = ", ".join(body["roles_not_applicable"])
+        click.echo(say(lang, "roles_not_applicable", roles=roles))
+    click.echo(say(lang, "digest", digest=body["digest"]))
+    click.echo(say(lang, "plan", path=directory))
     for role in body["roles_required"]:
-        click.echo(f"approve: runbook approve {plan_id} --role '{role}' --key KEY")
+        click.echo(say(lang, "approve_command", plan=plan_id, role=role))
     click.echo(plan_id)
 
 
@@ -102,16 +107,24 @@ def approve(
         read_plan,
         verify_approvals,
     )
+    from .records.plantext import lang_of, say
 
     directory = find_plan(Path(records), plan_ref)
     signers = environ_allowed_signers(allowed_signers)
     approval = sign(directory, role, str(key), signers, comment)
-    click.echo(
-        f"approved: {approval['role']} by {approval['principal']} at {approval['signed_at']}"
-    )
     body = read_plan(directory)
+    lang = lang_of(body)
+    click.echo(
+        say(
+            lang,
+            "approved",
+            role=approval["role"],
+            principal=approval["principal"],
+            at=approval["signed_at"],
+        )
+    )
     done = {
         a["role"] for a in verify_approvals(body, read_approvals(directory), signers) if a["valid"]
     }
     missing = [r for r in body["roles_required"] if r not in done]
-    click.echo("missing: " + (", ".join(missing) if missing else "none (the plan is complete)"))
+    click.echo(say(lang, "missing", roles=", ".join(missing)) if missing else say(lang, "complete"))

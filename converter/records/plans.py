@@ -30,6 +30,7 @@ from ..errors import RecordError
 from . import events as ev
 from .journal import utc_now
 from .layout import APPROVALS, PLAN, PLAN_HTML, PLANS, RECORD_APPROVALS, RECORD_PLAN
+from .plantext import lang_of, say
 from .signing import APPROVAL_NAMESPACE, SigningError, check_signature, open_signer
 
 DEFAULT_MAX_AGE = timedelta(days=7)
@@ -82,7 +83,7 @@ def read_plan(directory: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise PlanError(f"cannot read plan: {exc}", path=str(directory / PLAN)) from None
     if not isinstance(plan, dict) or plan.get("digest") != digest_of(plan):
-        raise PlanError("plan.json was changed after it was made", path=str(directory / PLAN))
+        raise PlanError(say(lang_of(plan), "plan_changed"), path=str(directory / PLAN))
     return plan
 
 
@@ -97,10 +98,10 @@ def approve(
     """Sign ``role`` of the plan in ``directory`` with ``key``; the approval written."""
     plan = read_plan(directory)
     if role not in plan["roles_required"]:
+        lang = lang_of(plan)
+        roles = ", ".join(plan["roles_required"]) or say(lang, "none")
         raise PlanError(
-            f"role {role!r} needs no approval in this plan; roles: "
-            + (", ".join(plan["roles_required"]) or "(none)"),
-            path=str(directory / PLAN),
+            say(lang, "unknown_role", role=role, roles=roles), path=str(directory / PLAN)
         )
     if not allowed_signers:
         raise SigningError("approving needs --allowed-signers (or RUNBOOK_ALLOWED_SIGNERS)")
@@ -185,29 +186,35 @@ def check_plan(
 ) -> Review:
     """Whether a run of this source with these parameters by ``operator`` may start."""
     plan = read_plan(directory)
+    lang = lang_of(plan)
     review = Review(plan, verify_approvals(plan, read_approvals(directory), allowed_signers))
     if plan.get("source_sha256") != source_sha256:
-        review.problems.append("the runbook changed after the plan was made (sha256 differs)")
+        review.problems.append(say(lang, "source_changed"))
     if plan.get("parameters") != parameters:
         changed = sorted(
             k
             for k in set(plan.get("parameters", {})) | set(parameters)
             if plan.get("parameters", {}).get(k) != parameters.get(k)
         )
-        review.problems.append(f"parameters differ from the plan: {', '.join(changed)}")
+        review.problems.append(say(lang, "parameters_differ", names=", ".join(changed)))
     created = datetime.fromisoformat(str(plan["created_at"]).replace("Z", "+00:00"))
     if (now or datetime.now(timezone.utc)) - created > max_age:
-        review.problems.append(f"the plan expired (made {plan['created_at']}, max age {max_age})")
+        review.problems.append(say(lang, "expired", made=plan["created_at"], max_age=max_age))
     for approval in review.approvals:
         if not approval["valid"]:
             review.problems.append(
-                f"approval of {approval.get('role')} by {approval.get('principal')} is invalid: "
-                f"{approval['problem']}"
+                say(
+                    lang,
+                    "invalid",
+                    role=approval.get("role"),
+                    principal=approval.get("principal"),
+                    problem=approval["problem"],
+                )
             )
         elif approval.get("principal") == operator:
             approval["valid"] = False
             approval["problem"] = "the operator cannot approve their own run"
-            review.problems.append(f"{operator} cannot approve their own run ({approval['role']})")
+            review.problems.append(say(lang, "own_run", operator=operator, role=approval["role"]))
     roles_of: dict[str, set[str]] = {}
     for a in review.approvals:
         if a["valid"]:
@@ -215,12 +222,11 @@ def check_plan(
     for principal, roles in sorted(roles_of.items()):
         if plan.get("distinct", True) and len(roles) > 1:
             review.problems.append(
-                f"{principal} approved more than one role ({', '.join(sorted(roles))}); "
-                "the approvers must be distinct"
+                say(lang, "two_roles", principal=principal, roles=", ".join(sorted(roles)))
             )
     missing = review.missing()
     if missing:
-        review.problems.append(f"approval missing for: {', '.join(missing)}")
+        review.problems.append(say(lang, "approval_missing", roles=", ".join(missing)))
     return review
 
 
@@ -236,14 +242,16 @@ def render_html(plan: dict[str, Any]) -> str:
         for s in plan["steps"]
     )
     roles = "".join(f"<li>{esc(r)}</li>" for r in plan["roles_required"])
+    lang = lang_of(plan)
+    heading = {k: esc(say(lang, k)) for k in ("html_plan", "html_parameters", "html_roles")}
     return (
-        "<!doctype html><meta charset='utf-8'>"
-        f"<title>Plan {esc(plan['runbook']['id'])}</title>"
-        f"<h1>Plan: {esc(plan['runbook']['title'])}</h1>"
-        f"<p>runbook {esc(plan['runbook']['id'])}, source sha256 "
-        f"<code>{esc(plan['source_sha256'])}</code></p>"
-        f"<h2>Parameters</h2><table>{rows}</table><h2>Roles required</h2><ul>{roles}</ul>"
-        f"<h2>Steps</h2>{steps}\n"
+        f"<!doctype html><html lang='{lang}'><meta charset='utf-8'>"
+        f"<title>{heading['html_plan']} {esc(plan['runbook']['id'])}</title>"
+        f"<h1>{heading['html_plan']}: {esc(plan['runbook']['title'])}</h1>"
+        f"<p>{esc(say(lang, 'runbook', id=plan['runbook']['id'], sha=plan['source_sha256']))}</p>"
+        f"<h2>{heading['html_parameters']}</h2><table>{rows}</table>"
+        f"<h2>{heading['html_roles']}</h2><ul>{roles}</ul>"
+        f"<h2>{esc(say(lang, 'html_steps'))}</h2>{steps}\n"
     )
 
 

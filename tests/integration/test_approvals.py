@@ -364,7 +364,7 @@ def test_japanese_template_roles(run_inprocess, tmp_path):
     result = run_inprocess(["plan", source, "--records", tmp_path / "records"], cwd=tmp_path)
     if result.rc != 0:  # required parameters without defaults: the roles still print
         pytest.skip(result.stderr)
-    assert "roles required: エンジニアリングマネージャー, SRE Lead, セキュリティチーム" in (
+    assert "必要な承認: エンジニアリングマネージャー, SRE Lead, セキュリティチーム" in (
         result.stdout
     )
 
@@ -438,3 +438,76 @@ def test_plan_never_holds_a_secret(run_inprocess, write_runbook, tmp_path):
     assert body["parameters"]["token"] == "***"
     assert "s3cr3t-value" not in written.read_text("utf-8")
     assert "s3cr3t-value" not in (written.parent / "plan.html").read_text("utf-8")
+
+
+FOUR_EYES_JA = """
+    ---
+    id: four-eyes-ja
+    lang: ja
+    parameters:
+      target:
+        type: str
+        default: db1
+    ---
+
+    # Runbook: 四つの目
+
+    ## 前提条件
+
+    ```bash
+    echo "tool-check-ran"
+    ```
+
+    ## 手順
+
+    #### 1-1. あいさつ
+
+    ```bash
+    echo "hello $target"
+    ```
+
+    ## 承認
+
+    - [ ] 作業担当者: 実行する人
+    - [ ] レビュー担当者: プランを読む
+"""
+
+
+def test_japanese_runbook_plan_approve_and_refusals_are_japanese(
+    run_inprocess, write_runbook, tmp_path, keys
+):
+    source = write_runbook(tmp_path, FOUR_EYES_JA, "four-eyes-ja.md")
+    blocked = _run(run_inprocess, tmp_path, keys, source, "--confirm", "all")
+    assert blocked.rc == 3, blocked.stdout + blocked.stderr
+    assert "承認がありません: レビュー担当者" in blocked.stdout
+    made = run_inprocess(["plan", source, "--records", tmp_path / "records"], cwd=tmp_path)
+    assert made.rc == 0, made.stderr
+    for line in ("ランブック: four-eyes-ja", "ステップ 1-1:", "必要な承認: レビュー担当者"):
+        assert line in made.stdout, made.stdout
+    plan = made.stdout.strip().splitlines()[-1]
+    assert f"承認コマンド: runbook approve {plan} --role 'レビュー担当者' --key KEY" in made.stdout
+    page = next((tmp_path / "records" / ".plans").glob(f"{plan}/plan.html"))
+    assert "<h2>必要な承認</h2>" in page.read_text("utf-8")
+    unknown = _approve(run_inprocess, tmp_path, keys, plan, "SRE Lead", "alice")
+    assert unknown.rc == 2
+    assert "ロール 'SRE Lead' はこのプランで承認を必要としません" in unknown.stderr
+    own = _approve(run_inprocess, tmp_path, keys, plan, "レビュー担当者", "carol")
+    assert own.rc == 0, own.stderr
+    assert "承認しました: レビュー担当者（carol、" in own.stdout
+    assert "未承認: なし（プランの承認がそろいました）" in own.stdout
+    refused = _run(run_inprocess, tmp_path, keys, source, "--plan", plan, "-p", "target", "db2")
+    _blocked_before_any_step(
+        refused, "carol は自分の実行を承認できません", "パラメータがプランと異なります: target"
+    )
+
+
+def test_english_runbook_messages_stay_english(run_inprocess, tmp_path, keys, source):
+    made = run_inprocess(["plan", source, "--records", tmp_path / "records"], cwd=tmp_path)
+    assert "roles required: Reviewer, Approver" in made.stdout
+    plan = made.stdout.strip().splitlines()[-1]
+    assert f"approve: runbook approve {plan} --role 'Reviewer' --key KEY" in made.stdout
+    first = _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    assert "approved: Reviewer by alice at " in first.stdout
+    assert "missing: Approver" in first.stdout
+    page = next((tmp_path / "records" / ".plans").glob(f"{plan}/plan.html"))
+    assert "<h2>Roles required</h2>" in page.read_text("utf-8")

@@ -1,0 +1,83 @@
+"""What ``runbook plan``, ``runbook approve`` and a refused plan say, in the runbook's language.
+
+A plan keeps its runbook's ``lang`` (``ja`` for the user's Japanese template);
+its terminal rendering, ``plan.html``, the approve command's output and every
+reason a run is refused by its plan are written in that language, English
+otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "runbook": "runbook: {id} (sha256 {sha})",
+        "step": "step {step}:",
+        "roles_required": "roles required: {roles}",
+        "roles_not_applicable": "roles not applicable: {roles}",
+        "digest": "digest: {digest}",
+        "plan": "plan: {path}",
+        "approve_command": "approve: runbook approve {plan} --role '{role}' --key KEY",
+        "none": "(none)",
+        "approved": "approved: {role} by {principal} at {at}",
+        "missing": "missing: {roles}",
+        "complete": "missing: none (the plan is complete)",
+        "source_changed": "the runbook changed after the plan was made (sha256 differs)",
+        "parameters_differ": "parameters differ from the plan: {names}",
+        "expired": "the plan expired (made {made}, max age {max_age})",
+        "invalid": "approval of {role} by {principal} is invalid: {problem}",
+        "own_run": "{operator} cannot approve their own run ({role})",
+        "two_roles": (
+            "{principal} approved more than one role ({roles}); the approvers must be distinct"
+        ),
+        "approval_missing": "approval missing for: {roles}",
+        "unknown_role": "role {role!r} needs no approval in this plan; roles: {roles}",
+        "plan_changed": "plan.json was changed after it was made",
+        "html_plan": "Plan",
+        "html_parameters": "Parameters",
+        "html_roles": "Roles required",
+        "html_steps": "Steps",
+    },
+    "ja": {
+        "runbook": "ランブック: {id} (sha256 {sha})",
+        "step": "ステップ {step}:",
+        "roles_required": "必要な承認: {roles}",
+        "roles_not_applicable": "該当しないロール: {roles}",
+        "digest": "ダイジェスト: {digest}",
+        "plan": "プラン: {path}",
+        "approve_command": "承認コマンド: runbook approve {plan} --role '{role}' --key KEY",
+        "none": "（なし）",
+        "approved": "承認しました: {role}（{principal}、{at}）",
+        "missing": "未承認: {roles}",
+        "complete": "未承認: なし（プランの承認がそろいました）",
+        "source_changed": "プラン作成後にランブックが変更されました (sha256 が異なります)",
+        "parameters_differ": "パラメータがプランと異なります: {names}",
+        "expired": "プランの有効期限が切れています (作成 {made}、有効期間 {max_age})",
+        "invalid": "{principal} による {role} の承認は無効です: {problem}",
+        "own_run": "{operator} は自分の実行を承認できません ({role})",
+        "two_roles": (
+            "{principal} が複数のロールを承認しています ({roles})。"
+            "承認者は別々の人である必要があります"
+        ),
+        "approval_missing": "承認がありません: {roles}",
+        "unknown_role": "ロール {role!r} はこのプランで承認を必要としません。ロール: {roles}",
+        "plan_changed": "plan.json が作成後に変更されています",
+        "html_plan": "プラン",
+        "html_parameters": "パラメータ",
+        "html_roles": "必要な承認",
+        "html_steps": "ステップ",
+    },
+}
+
+
+def lang_of(plan: Any) -> str:
+    """The language of a plan (its runbook's), ``en`` when unknown."""
+    runbook = plan.get("runbook") if isinstance(plan, dict) else None
+    lang = runbook.get("lang") if isinstance(runbook, dict) else None
+    return lang if lang in MESSAGES else "en"
+
+
+def say(lang: str, key: str, **values: object) -> str:
+    """The message ``key`` in ``lang`` (English fallback), formatted with ``values``."""
+    return MESSAGES.get(lang, MESSAGES["en"])[key].format(**values)
