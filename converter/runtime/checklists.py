@@ -17,6 +17,7 @@ from typing import Any
 
 from ..records import events as ev
 from ..records.outputs import WIDGET_VIEW, checklist_bundle, inline_markdown, who_text
+from .approvals import show_approvals
 from .state import CheckState, RunState
 from .views import display_bundle
 
@@ -45,9 +46,12 @@ def show_checklist(
     session.check_views[list_id] = (title, view_id)
     if _reached(session, role, step, section):
         _confirm_by_parameter(session, list_id, states)
-    if session.settings.mode != "headless":
+    if session.settings.mode != "headless" and role != "approval":
+        # approvals are signatures of other people: no checkbox to tick here (show_approvals)
         session.check_panels[list_id] = _widgets(session, list_id, title, states, view_id)
     _render_state(session, list_id, title, states, view_id, update=False)
+    if role == "approval":
+        show_approvals(session)
 
 
 def confirm_gate(session: RunState, list_id: str) -> None:

@@ -160,6 +160,7 @@ def _resumable(
 
 def _resume(session: Session, settings: Settings) -> Session:
     session.settings.rollback, session.settings.confirm = settings.rollback, settings.confirm
+    session.settings.plan = settings.plan  # a plan id pasted into the parameters cell
     session.journal.write(
         ev.SESSION_RESUME, source="kernel", pid=os.getpid(), rollback=settings.rollback
     )

@@ -24,6 +24,14 @@ MESSAGES: dict[str, dict[str, str]] = {
             'cell (plan = "..."); ticking the approval list is not an approval.'
         ),
         "blocked_interactive": "Tick them above, then run this cell (or Run All) again.",
+        "approvals_title": "Approvals",
+        "approved_by": "approved by {by}, signature of {at}",
+        "approval_needed": "missing: needs an approval",
+        "approvals_no_plan": (
+            "No plan yet: make one, have each role approved with runbook approve, then put "
+            'its id in the parameters cell (plan = "...") and run again:'
+        ),
+        "approvals_run_these": "Each approver runs, with their own key (not on this server):",
         "dry_run": "DRY RUN: would run step {step} with:",
         "would_run": "Commands:",
         "expected_ok": "Expected result matched ({match})",
@@ -99,6 +107,14 @@ MESSAGES: dict[str, dict[str, str]] = {
             "上のチェックボックスをチェックしてから、このセル"
             "（または Run All）を再実行してください。"
         ),
+        "approvals_title": "承認",
+        "approved_by": "{by} が承認 ({at} の署名)",
+        "approval_needed": "未承認: 承認が必要です",
+        "approvals_no_plan": (
+            "プランがありません。プランを作成し、各ロールを runbook approve で承認してもらい、"
+            'プラン ID をパラメータセルに設定して (plan = "...") 再実行してください:'
+        ),
+        "approvals_run_these": "各承認者が自分の鍵で実行します（このサーバーには置きません）:",
         "dry_run": "ドライラン: ステップ {step} は次の値で実行されます:",
         "would_run": "コマンド:",
         "expected_ok": "期待される結果と一致しました ({match})",

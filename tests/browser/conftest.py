@@ -5,7 +5,8 @@
 - ``jupyter_lab``: a private JupyterLab (temporary root, config, settings and
   workspaces; random token; news, update checks and notification toasts off;
   no notebook windowing, so every cell is in the DOM) whose kernels see
-  ``RUNBOOK_RECORDS=<tmp>/records`` and ``RUNBOOK_OPERATOR=browser-test``.
+  ``RUNBOOK_RECORDS=<tmp>/records`` and ``RUNBOOK_OPERATOR=browser-test`` (plus
+  ``lab_env``, a fixture a test module overrides).
   Stopped at teardown: SIGTERM (the server shuts its kernels down), then SIGKILL.
 - ``lab_page``: a Playwright page (1400x1000) wrapped in :class:`LabPage`, the
   few operator gestures the scenario needs and ``shot()`` for screenshots in
@@ -159,7 +160,15 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def jupyter_lab(tmp_path: Path, artifacts_dir: Path) -> Iterator[JupyterLab]:
+def lab_env() -> dict[str, str]:
+    """Extra environment for the lab's kernels (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def jupyter_lab(
+    tmp_path: Path, artifacts_dir: Path, lab_env: dict[str, str]
+) -> Iterator[JupyterLab]:
     """A private JupyterLab on a free loopback port; no process is left behind."""
     root, records, home = tmp_path / "lab", tmp_path / "records", tmp_path / "jupyter"
     for path in (root, records, home):
@@ -177,6 +186,7 @@ def jupyter_lab(tmp_path: Path, artifacts_dir: Path) -> Iterator[JupyterLab]:
             "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
             "JUPYTER_PLATFORM_DIRS": "1",
             "PYTHONIOENCODING": "utf-8",
+            **lab_env,
         }
     )
     port, token = _free_port(), secrets.token_hex(24)
