@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 
 
@@ -24,3 +25,16 @@ def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     base.setdefault("PYTHONIOENCODING", "utf-8")
     base.update(env or {})
     return base
+
+
+def run_runbook(*args: object, cwd: object, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run ``runbook ARGS`` in a child (text output); never raises on a non-zero exit."""
+    return subprocess.run(
+        [*runbook_command(), *[str(a) for a in args]],
+        cwd=str(cwd),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -11,12 +11,11 @@ record keeps both approvals.
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
-from clitools import cli_env, runbook_command
+from clitools import run_runbook
 from sshkeys import allowed_signers, make_key, require_ssh_keygen
 
 from converter.markdown.parse import parse_file
@@ -80,15 +79,7 @@ def lab_env(keys: dict[str, Path]) -> dict[str, str]:
 
 
 def _cli(*args: object, cwd: Path) -> str:
-    done = subprocess.run(
-        [*runbook_command(), *[str(a) for a in args]],
-        cwd=cwd,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    done = run_runbook(*args, cwd=cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

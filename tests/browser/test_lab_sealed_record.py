@@ -9,11 +9,10 @@ copies inside a record are notes, never failures).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from clitools import cli_env, runbook_command
+from clitools import run_runbook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,18 +35,6 @@ echo "counted"
 """
 
 
-def _cli(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*runbook_command(), *[str(a) for a in args]],
-        cwd=cwd,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
 def _runs(*roots: Path) -> list[Path]:
     return sorted(p.parent for root in roots for p in root.glob("*/*/journal.jsonl"))
 
@@ -60,7 +47,7 @@ def test_run_all_on_a_sealed_record_runs_nothing(jupyter_lab, lab_page):
     source = work / "sealed-demo.md"
     source.write_text(RUNBOOK.format(count=count), encoding="utf-8")
     archive = jupyter_lab.root / "archive"  # inside the lab's root, so the lab can open it
-    ran = _cli("run", source, "--records", archive, "--no-progress", cwd=work)
+    ran = run_runbook("run", source, "--records", archive, "--no-progress", cwd=work)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     (record,) = _runs(archive)
     assert count.read_text().splitlines() == ["ran"]
@@ -82,12 +69,12 @@ def test_run_all_on_a_sealed_record_runs_nothing(jupyter_lab, lab_page):
 
     assert count.read_text().splitlines() == ["ran"]  # the step did not run again
     assert _runs(archive, jupyter_lab.records) == [record]  # no new record anywhere
-    verified = _cli("records", "verify", "--all", "--records", archive, cwd=work)
+    verified = run_runbook("records", "verify", "--all", "--records", archive, cwd=work)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     # JupyterLab's checkpoint (what File > Save writes first) lands inside the record
     ui.page.evaluate("() => window.jupyterapp.shell.currentWidget.context.createCheckpoint()")
     checkpoints = list(record.glob(".ipynb_checkpoints/*"))
     assert checkpoints, "JupyterLab wrote no checkpoint"
-    again = _cli("records", "verify", "--all", "--records", archive, cwd=work)
+    again = run_runbook("records", "verify", "--all", "--records", archive, cwd=work)
     assert again.returncode == 0, again.stdout + again.stderr
     assert ".ipynb_checkpoints" in again.stdout + again.stderr  # reported as a note
