@@ -27,6 +27,9 @@ import pytest
 
 ACCESS_KEY = "runbook-test-key"
 SECRET_KEY = "runbook-test-secret-3f9a7c"  # tests assert it never reaches any output
+READER_KEY = "runbook-test-reader"
+READER_SECRET = "runbook-reader-secret-81d2e0"
+"""An identity that may read and list, not write (an auditor's keys)."""
 REGION = "us-east-1"
 START_TIMEOUT_S = 60.0
 
@@ -70,12 +73,12 @@ class S3Store:
     process: subprocess.Popen
     directory: Path
 
-    def env(self) -> dict[str, str]:
+    def env(self, *, reader: bool = False) -> dict[str, str]:
         """The standard variables a ``runbook`` child reads (and nothing else)."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": READER_KEY if reader else ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": READER_SECRET if reader else SECRET_KEY,
             "AWS_DEFAULT_REGION": REGION,
         }
 
@@ -122,7 +125,12 @@ def start_store(directory: Path) -> S3Store:
         "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
     }
-    config.write_text(json.dumps({"identities": [identity]}), encoding="utf-8")
+    reader = {
+        "name": "reader",
+        "credentials": [{"accessKey": READER_KEY, "secretKey": READER_SECRET}],
+        "actions": ["Read", "List"],
+    }
+    config.write_text(json.dumps({"identities": [identity, reader]}), encoding="utf-8")
     s3, master, volume, filer, admin = free_ports(5)
     command = [
         str(weed), f"-logdir={directory / 'logs'}", "mini",

@@ -149,6 +149,7 @@ def seal(
     for _ in range(MAX_ATTEMPTS):
         link = head(archive)
         sealed, intent = compose(link)
+        fault("remote:composed")
         sequence = (link.sequence if link else 0) + 1
         body = json.dumps(intent, ensure_ascii=False).encode("utf-8")
         if _create(archive, chain_object(sequence), body, lock):

@@ -118,7 +118,10 @@ def store_error(archive_url: str, what: str, exc: BaseException) -> RecordError:
 
 def open_archive(url: str) -> Archive:
     """The filesystem and mirror for ``url``; the store is proven reachable (RecordError if not)."""
-    archive = _open(url.rstrip("/"))
+    scheme, _, rest = url.partition("://")
+    if not rest.strip("/"):
+        raise RecordError("the records URL names no bucket (s3://bucket/prefix)", path=url)
+    archive = _open(f"{scheme}://{rest.rstrip('/')}", _settings())
     try:
         if hasattr(archive.fs, "call_s3"):
             archive.fs.call_s3("head_bucket", Bucket=archive.bucket)
@@ -144,8 +147,14 @@ def open_archive(url: str) -> Archive:
     return archive
 
 
+def _settings() -> tuple[str, ...]:
+    """What an opened archive depends on besides its URL (the cache key of :func:`_open`)."""
+    names = (CACHE_ENV, "XDG_CACHE_HOME", "AWS_ENDPOINT_URL", *_SECRET_VARIABLES, "AWS_PROFILE")
+    return tuple(os.environ.get(name, "") for name in names)
+
+
 @cache
-def _open(url: str) -> Archive:
+def _open(url: str, _settings: tuple[str, ...]) -> Archive:
     try:
         import fsspec
     except ImportError:  # pragma: no cover - fsspec comes with papermill
@@ -183,7 +192,7 @@ def archive_of(records: Path) -> Archive | None:
         return None
     except OSError as exc:
         raise RecordError(f"cannot read: {exc.strerror or exc}", path=str(records)) from None
-    return _open(url)
+    return _open(url, _settings())
 
 
 def listing(archive: Archive) -> dict[str, dict[str, Any]]:
