@@ -262,12 +262,14 @@ def records_verify(
     fresh = Path(tempfile.mkdtemp(prefix="runbook-verify-"))
     try:
         snap = snapshot(archive, fresh)
-        found = [f"{name}: {problem}" for name, problem in check_links(archive, snap.objects)]
+        links, in_flight = check_links(archive, snap.objects)
+        found = [f"{name}: {problem}" for name, problem in links]
         found += [
             f"{record}: the store keeps it for less than its manifest's retention"
             for record in snap.short
         ]
         notes = [f"{record}: {text}" for record, text in sorted(snap.retention.items())]
+        notes += [f"{name}: {text}" for name, text in in_flight]
         extra = (found, notes)
         _verify(run, fresh, check_all, allowed_signers, require_signatures, witness, extra)
     finally:
@@ -340,9 +342,17 @@ def records_repair(
 
     Example: runbook records repair --records /var/lib/runbook/records
     """
+    from .errors import RecordError
     from .parameters import operator_name
     from .records.repair import repair_chain
+    from .records.store import archive_of
 
+    if archive_of(records) is not None:
+        raise RecordError(
+            "a shared archive's chain lives in its store (.chain/ objects, never rolled back): "
+            "repair is for a local records directory; see 'runbook records verify --all'",
+            path=str(records),
+        )
     attestation = evidence_settings(signing_key, allowed_signers, witness).open()
     who = attestation.signer.principal if attestation.signer else operator_name(operator)
     repair = repair_chain(records, operator=who, attestation=attestation)

@@ -103,15 +103,20 @@ def _drop_gone(mirror: Path, objects: dict[str, Any]) -> None:
 
 
 def _write_head(archive: Archive, objects: dict[str, Any], target: Path) -> None:
+    """``.chain-head`` from the newest chain object whose manifest is in the store.
+
+    (The newest one may lack it for a moment: a seal in flight, see :mod:`.remote`.)
+    """
     numbers = remote.sequences(objects)
     path = target / CHAIN_HEAD
-    if not numbers:
-        path.unlink(missing_ok=True)
-        return
-    link = remote.read_link(archive, numbers[-1])
-    tmp = path.with_name(f".{CHAIN_HEAD}.sync.tmp")
-    tmp.write_text(f"{link.sha256} {link.manifest}\n", encoding="utf-8")
-    os.replace(tmp, path)
+    for number in reversed(numbers[-2:]):
+        link = remote.read_link(archive, number)
+        if link.manifest in objects:
+            tmp = path.with_name(f".{CHAIN_HEAD}.sync.tmp")
+            tmp.write_text(f"{link.sha256} {link.manifest}\n", encoding="utf-8")
+            os.replace(tmp, path)
+            return
+    path.unlink(missing_ok=True)
 
 
 def _head_object(archive: Archive, relative: str) -> dict[str, Any]:

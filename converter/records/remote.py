@@ -137,6 +137,7 @@ def seal(
     ``stated`` is the retention the manifest states (``compose`` puts it there); every
     object is written with it.
     """
+    head(archive)  # first finish a seal a dead writer left (it may be this very record's)
     existing = _sealed_already(archive, record)
     if existing is not None:
         return existing
@@ -272,9 +273,13 @@ def prepare_writes(archive: Archive) -> None:
     head(archive)
 
 
-def check_links(archive: Archive, objects: dict[str, Any]) -> list[tuple[str, str]]:
-    """(object, problem) for chain objects that disagree with each other or the manifests."""
+def check_links(
+    archive: Archive, objects: dict[str, Any]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(problems, notes) as (object, message): chain objects against each other and the
+    manifests. The newest link without its manifest is a seal in flight (a note)."""
     problems: list[tuple[str, str]] = []
+    notes: list[tuple[str, str]] = []
     numbers = sequences(objects)
     previous: Link | None = None
     for expected, number in enumerate(numbers, 1):
@@ -285,7 +290,12 @@ def check_links(archive: Archive, objects: dict[str, Any]) -> list[tuple[str, st
         stated = link.intent.get("previous")
         if previous is not None and number == previous.sequence + 1 and stated != previous.sha256:
             problems.append((name, "does not follow the chain object before it (a fork)"))
-        if link.manifest not in objects:
+        if link.manifest not in objects and number == numbers[-1]:
+            notes.append((name, f"{IN_FLIGHT}; the next seal writes {link.manifest}"))
+        elif link.manifest not in objects:
             problems.append((name, f"names {link.manifest}, which is not in the archive"))
         previous = link
-    return problems
+    return problems, notes
+
+
+IN_FLIGHT = "sealing was interrupted after this record won its place in the chain"

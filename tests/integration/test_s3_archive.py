@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from s3store import SECRET_KEY, free_ports
 
+from converter.records.remote import IN_FLIGHT
+
 pytestmark = [pytest.mark.integration, pytest.mark.s3]
 
 RUNBOOK = """
@@ -324,3 +326,25 @@ def test_an_archive_that_cannot_take_the_record_runs_nothing(
     assert result.rc == 2 and "needs a bucket with S3 Object Lock" in result.stderr, result.stderr
     assert not list(tmp_path.glob("ran-*"))  # no step ran
     assert chain_objects(s3_store, locked) == [] and chain_objects(s3_store, plain) == []
+
+
+def test_a_writer_killed_after_winning_its_place_is_finished_by_the_next(
+    s3_store, run_cli, tmp_path
+):
+    """Killed between creating its chain object and writing its manifest (the commit point)."""
+    url = f"s3://{new_bucket(s3_store)}/crash"
+    dead = {**_clean_env(), **machine(s3_store, tmp_path, "dead")}
+    dead["RUNBOOK_FAULT"] = "seal:remote:claimed"
+    crashed = subprocess.run([sys.executable, "-c", RACER, url, "dead", "1"], env=dead, check=False)
+    assert crashed.returncode == 137
+    assert chain_objects(s3_store, url) == ["0000000001"]
+    auditor = machine(s3_store, tmp_path, "audit")
+    verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
+    assert verified.rc == 0, verified.stdout
+    assert f".chain/0000000001: {IN_FLIGHT}" in verified.stdout
+    alive = {**_clean_env(), **machine(s3_store, tmp_path, "alive")}
+    subprocess.run([sys.executable, "-c", RACER, url, "alive", "1"], env=alive, check=True)
+    assert chain_objects(s3_store, url) == ["0000000001", "0000000002"]
+    verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
+    assert verified.rc == 0, verified.stdout
+    assert "2 record(s) checked, 0 problem(s)" in verified.stdout
