@@ -258,6 +258,8 @@ def records_verify(
     from .records.mirror import snapshot
     from .records.remote import check_links
 
+    if run and Path(run).is_dir():  # the record directory `runbook run` printed (the mirror's)
+        run = Path(run).name
     # What the store holds now, in a fresh directory: never the mirror's (older) copy.
     fresh = Path(tempfile.mkdtemp(prefix="runbook-verify-"))
     try:
@@ -271,7 +273,10 @@ def records_verify(
         notes = [f"{record}: {text}" for record, text in sorted(snap.retention.items())]
         notes += [f"{name}: {text}" for name, text in in_flight]
         extra = (found, notes)
-        _verify(run, fresh, check_all, allowed_signers, require_signatures, witness, extra)
+        unsealed = "files in the store without a manifest (a seal in progress, or deleted)"
+        _verify(
+            run, fresh, check_all, allowed_signers, require_signatures, witness, extra, unsealed
+        )
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
 
@@ -284,6 +289,7 @@ def _verify(
     require_signatures: bool,
     witness: str | None,
     extra: tuple[list[str], list[str]],
+    unsealed: str = "not sealed yet (running, or interrupted: run 'runbook records reindex')",
 ) -> NoReturn:
     """Verify a local records root; ``extra`` adds (problems, notes) found in the store."""
     from .records.damage import checkpoint_notes, unsealed_damage
@@ -312,9 +318,7 @@ def _verify(
     for note in [*report.notes, *extra[1]]:
         click.echo(f"note {note}")
     for path in report.unsealed:
-        click.echo(
-            f"note {path}: not sealed yet (running, or interrupted: run 'runbook records reindex')"
-        )
+        click.echo(f"note {path}: {unsealed}")
     for checkpoint in checkpoint_notes(records, checked):
         click.echo(f"note {checkpoint}")
     click.echo(f"{report.checked} record(s) checked, {len(problems)} problem(s)")

@@ -290,12 +290,23 @@ def check_links(
         stated = link.intent.get("previous")
         if previous is not None and number == previous.sequence + 1 and stated != previous.sha256:
             problems.append((name, "does not follow the chain object before it (a fork)"))
-        if link.manifest not in objects and number == numbers[-1]:
+        if link.manifest not in objects and number == numbers[-1] and not _deleted(archive, link):
             notes.append((name, f"{IN_FLIGHT}; the next seal writes {link.manifest}"))
         elif link.manifest not in objects:
             problems.append((name, f"names {link.manifest}, which is not in the archive"))
         previous = link
     return problems, notes
+
+
+def _deleted(archive: Archive, link: Link) -> bool:
+    """Whether a delete marker hides the manifest (deleted, not in flight)."""
+    try:
+        answer = archive.fs.call_s3(
+            "list_object_versions", Bucket=archive.bucket, Prefix=archive.object_key(link.manifest)
+        )
+    except store_errors():
+        return False  # a store without versions: it cannot tell
+    return bool(answer.get("DeleteMarkers"))
 
 
 IN_FLIGHT = "sealing was interrupted after this record won its place in the chain"

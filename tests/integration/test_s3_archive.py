@@ -161,10 +161,21 @@ def test_a_locked_record_version_cannot_be_deleted(archive, s3_store, run_cli):
         error = refused.value.__cause__.response  # the store's own answer
         assert error["Error"]["Code"] == "AccessDenied"
         assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
-    verified = run_cli(
-        ["records", "verify", "--all", "--records", url], env=machine(s3_store, tmp, "delta")
-    )
+    auditor = machine(s3_store, tmp, "delta")
+    verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
     assert verified.rc == 0 and "0 problem(s)" in verified.stdout
+    # A plain DELETE is allowed: a delete marker hides the newest version. verify says so;
+    # the locked version is still there, and removing the marker brings the record back.
+    fs.rm_file(f"{bucket}/{key}")
+    verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
+    assert verified.rc == 1
+    assert ".chain/0000000001: names shared-quick/" in verified.stdout
+    marker = fs.call_s3("list_object_versions", Bucket=bucket, Prefix=key)["DeleteMarkers"][0]
+    fs.call_s3("delete_object", Bucket=bucket, Key=key, VersionId=marker["VersionId"])
+    verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
+    assert verified.rc == 0 and "0 problem(s)" in verified.stdout
+    single = run_cli(["records", "verify", run_id, "--records", url], env=auditor)
+    assert single.rc == 0 and "1 record(s) checked, 0 problem(s)" in single.stdout
 
 
 def test_two_runs_at_once_keep_one_chain(s3_store, start_cli, run_cli, write_runbook, tmp_path):
