@@ -14,6 +14,7 @@ import click
 
 if TYPE_CHECKING:
     from .records.evidence import Evidence
+    from .records.verify import VerifyOptions
 
 
 SIGNING_KEY_OPTION = click.option(
@@ -248,10 +249,12 @@ def records_verify(
     Example: runbook records verify --all --allowed-signers ~/.config/runbook/allowed_signers
     """
     from .records.store import archive_of
+    from .records.verify import VerifyOptions
 
+    options = VerifyOptions(allowed_signers, require_signatures, witness)
     archive = archive_of(records)
     if archive is None:
-        _verify(run, records, check_all, allowed_signers, require_signatures, witness, ([], []))
+        _verify(run, records, check_all, options, ([], []))
     import shutil
     import tempfile
 
@@ -274,9 +277,7 @@ def records_verify(
         notes += [f"{name}: {text}" for name, text in in_flight]
         extra = (found, notes)
         unsealed = "files in the store without a manifest (a seal in progress, or deleted)"
-        _verify(
-            run, fresh, check_all, allowed_signers, require_signatures, witness, extra, unsealed
-        )
+        _verify(run, fresh, check_all, options, extra, unsealed)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
 
@@ -285,19 +286,16 @@ def _verify(
     run: str | None,
     records: Path,
     check_all: bool,
-    allowed_signers: str | None,
-    require_signatures: bool,
-    witness: str | None,
+    options: VerifyOptions,
     extra: tuple[list[str], list[str]],
     unsealed: str = "not sealed yet (running, or interrupted: run 'runbook records reindex')",
 ) -> NoReturn:
     """Verify a local records root; ``extra`` adds (problems, notes) found in the store."""
     from .records.damage import checkpoint_notes, unsealed_damage
     from .records.indexdb import require_directory
-    from .records.verify import Report, VerifyOptions, verify_archive, verify_chain, verify_record
+    from .records.verify import Report, verify_archive, verify_chain, verify_record
 
     require_directory(records)
-    options = VerifyOptions(allowed_signers, require_signatures, witness)
     if run and not check_all:
         from .records.index import find_run
 

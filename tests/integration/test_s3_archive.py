@@ -209,12 +209,12 @@ from converter.records.publish import finalize_shared
 from converter.records.store import open_archive
 url, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 archive = open_archive(url)
-created, lost = remote._create, []
-def counted(*args, **kwargs):  # the real conditional write, its outcome counted
-    won = created(*args, **kwargs)
+written, lost = remote._put, []
+def counted(*args, **kwargs):  # the real (conditional) write, its outcome counted
+    won = written(*args, **kwargs)
     lost.extend([] if won else [args[1]])
     return won
-remote._create = counted
+remote._put = counted
 for i in range(n):
     run_dir, run_id = create_record_dir(archive.mirror, name)
     (run_dir / "journal.jsonl").write_text(f'{{"n": {i}}}\\n')
