@@ -290,13 +290,12 @@ def check_links(
 
 def _deleted(archive: Archive, link: Link) -> bool:
     """Whether a delete marker hides the manifest (deleted, not in flight)."""
+    key = archive.object_key(link.manifest)
     try:
-        answer = archive.fs.call_s3(
-            "list_object_versions", Bucket=archive.bucket, Prefix=archive.object_key(link.manifest)
-        )
+        answer = archive.fs.call_s3("list_object_versions", Bucket=archive.bucket, Prefix=key)
     except store_errors():
         return False  # a store without versions: it cannot tell
-    return bool(answer.get("DeleteMarkers"))
+    return any(marker.get("Key") == key for marker in answer.get("DeleteMarkers") or [])
 
 
 IN_FLIGHT = "sealing was interrupted after this record won its place in the chain"

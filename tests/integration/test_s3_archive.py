@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from s3store import SECRET_KEY, free_ports
+from sshkeys import allowed_signers, make_key
 
 from converter.records.remote import IN_FLIGHT
 
@@ -69,15 +70,17 @@ def chain_objects(store, url: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def archive(s3_store, run_cli, write_runbook, tmp_path_factory):
-    """One run sealed into a fresh bucket with 2 days of COMPLIANCE retention."""
+    """One signed run sealed into a fresh bucket with 2 days of COMPLIANCE retention."""
     tmp = tmp_path_factory.mktemp("s3archive")
     url = f"s3://{new_bucket(s3_store)}/team-a"
     source = write_runbook(tmp, RUNBOOK)
-    env = machine(s3_store, tmp, "alpha", MARK_DIR=str(tmp))
+    key = make_key(tmp, "alice")
+    signers = allowed_signers(tmp, key)
+    env = machine(s3_store, tmp, "alpha", MARK_DIR=str(tmp), RUNBOOK_SIGNING_KEY=str(key))
     args = ["run", source, "--records", url, "--retain-days", "2", "-p", "n", "1", "--no-progress"]
     result = run_cli(args, cwd=tmp, env=env)
     assert result.rc == 0, result.stderr
-    return {"url": url, "tmp": tmp, "result": result, "source": source}
+    return {"url": url, "tmp": tmp, "result": result, "source": source, "signers": signers}
 
 
 def test_a_run_seals_and_uploads_its_record(archive, s3_store):
@@ -108,8 +111,10 @@ def test_records_commands_read_the_url_from_another_machine(archive, s3_store, r
     out = tmp / "report.html"
     exported = run_cli(["records", "export", run_id, "--records", url, "-o", out], env=other)
     assert exported.rc == 0 and "run-number-1" in out.read_text(encoding="utf-8")
-    verified = run_cli(["records", "verify", "--all", "--records", url], cwd=tmp, env=other)
+    verify = ["records", "verify", "--all", "--records", url, "--require-signatures"]
+    verified = run_cli([*verify, "--allowed-signers", archive["signers"]], cwd=tmp, env=other)
     assert verified.rc == 0, verified.stdout
+    assert f"ok   shared-quick/{run_id}: signed by alice" in verified.stdout
     assert "1 record(s) checked, 0 problem(s)" in verified.stdout
     # an auditor's read-only keys read the archive too
     auditor = {**other, **s3_store.env(reader=True), "RUNBOOK_CACHE": str(tmp / "auditor")}
@@ -148,6 +153,7 @@ def test_a_locked_record_version_cannot_be_deleted(archive, s3_store, run_cli):
     fs = s3_store.filesystem()
     key = f"{prefix}/shared-quick/{run_id}/manifest.json"
     versions = fs.call_s3("list_object_versions", Bucket=bucket, Prefix=key)["Versions"]
+    versions = [v for v in versions if v["Key"] == key]  # not manifest.json.sig
     assert len(versions) == 1
     for bypass in (False, True):  # COMPLIANCE: not even with the governance bypass
         with pytest.raises(PermissionError) as refused:
@@ -170,7 +176,8 @@ def test_a_locked_record_version_cannot_be_deleted(archive, s3_store, run_cli):
     verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
     assert verified.rc == 1
     assert ".chain/0000000001: names shared-quick/" in verified.stdout
-    marker = fs.call_s3("list_object_versions", Bucket=bucket, Prefix=key)["DeleteMarkers"][0]
+    markers = fs.call_s3("list_object_versions", Bucket=bucket, Prefix=key)["DeleteMarkers"]
+    (marker,) = [m for m in markers if m["Key"] == key]
     fs.call_s3("delete_object", Bucket=bucket, Key=key, VersionId=marker["VersionId"])
     verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
     assert verified.rc == 0 and "0 problem(s)" in verified.stdout
