@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,8 +52,9 @@ class Snapshot:
 def refresh(archive: Archive) -> Snapshot:
     """Bring the mirror up to date with the store (under the mirror's sync lock)."""
     with _sync_lock(archive.mirror):
+        listed_at = time.time()
         snap = _copy(archive, archive.mirror, reuse=None)
-        _drop_gone(archive.mirror, snap.objects)
+        _drop_gone(archive.mirror, snap.objects, listed_at)
         if snap.downloaded or not (archive.mirror / CHAIN_HEAD).exists():
             _write_head(archive, snap.objects, archive.mirror)
     return snap
@@ -94,11 +96,19 @@ def _copy(archive: Archive, target: Path, reuse: Path | None) -> Snapshot:
     return snap
 
 
-def _drop_gone(mirror: Path, objects: dict[str, Any]) -> None:
-    """A record sealed here whose manifest is no longer in the store leaves the mirror."""
+def _drop_gone(mirror: Path, objects: dict[str, Any], listed_at: float) -> None:
+    """A record whose manifest is no longer in the store leaves the mirror.
+
+    A manifest written here since the listing began is a seal that just committed
+    (the store has it; the listing may not): it stays.
+    """
     for manifest in mirror.glob(f"*/*/{MANIFEST}"):
         relative = manifest.relative_to(mirror).as_posix()
-        if relative not in objects:
+        try:
+            fresh = manifest.stat().st_mtime >= listed_at - 1.0
+        except FileNotFoundError:
+            continue
+        if relative not in objects and not fresh:
             shutil.rmtree(manifest.parent, ignore_errors=True)
 
 
