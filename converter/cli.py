@@ -20,9 +20,11 @@ from .cli_records import (
     PARAMETER_OPTION,
     PARAMETERS_FILE_OPTION,
     RECORDS_OPTION,
+    RETAIN_DAYS_OPTION,
     SIGNING_KEY_OPTION,
     WITNESS_OPTION,
     evidence_settings,
+    prepare_writes,
     records,
 )
 from .errors import RunbookError
@@ -122,14 +124,8 @@ MAX_AGE_OPTION = click.option(
 @click.option(
     "--rollback-on-failure", is_flag=True, help="After a failed step, run the rollback steps."
 )
-@click.option(
-    "--records",
-    type=click.Path(path_type=Path),
-    envvar="RUNBOOK_RECORDS",
-    default="records",
-    show_default=True,
-    help="Records directory (env RUNBOOK_RECORDS).",
-)
+@RECORDS_OPTION
+@RETAIN_DAYS_OPTION
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -156,6 +152,7 @@ def run(
     confirm: tuple,
     rollback_on_failure: bool,
     records: Path,
+    retain_days: int | None,
     timeout: float | None,
     operator: str | None,
     no_progress: bool,
@@ -207,6 +204,8 @@ def run(
     )
     if no_record and not dry_run:
         raise click.UsageError("--no-record keeps no evidence: it is only for --dry-run")
+    if not no_record:
+        prepare_writes(records, retain_days)
     if dry_run:
         from .runner.plan import dry_run_plan
 
@@ -244,6 +243,7 @@ def _report(outcome: RunOutcome, records: Path) -> None:
 @click.option("--confirm", multiple=True, metavar="all|ID", help="Confirm a gate (or all).")
 @click.option("--rollback-on-failure", is_flag=True, help="After a failed step, roll back.")
 @RECORDS_OPTION
+@RETAIN_DAYS_OPTION
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @PLAN_OPTION
@@ -256,6 +256,7 @@ def resume(
     confirm: tuple,
     rollback_on_failure: bool,
     records: Path,
+    retain_days: int | None,
     operator: str | None,
     no_progress: bool,
     plan_ref: str | None,
@@ -275,6 +276,7 @@ def resume(
 
     from .runner.resume import ResumeOptions, resume_runbook
 
+    prepare_writes(records, retain_days)
     options = ResumeOptions(
         run_id,
         confirm,

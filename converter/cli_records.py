@@ -8,12 +8,13 @@ help ending with an example, errors mapped to exit codes by ``cli.main``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 if TYPE_CHECKING:
     from .records.evidence import Evidence
+    from .records.verify import VerifyOptions
 
 
 SIGNING_KEY_OPTION = click.option(
@@ -61,14 +62,62 @@ PARAMETERS_FILE_OPTION = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="YAML mapping of parameter values.",
 )
+
+
+def records_location(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path:
+    """``--records DIR|URL``: a local records root, or the up-to-date mirror of a shared archive."""
+    from .records.store import is_remote, local_path
+
+    if value is None or not is_remote(value):
+        return local_path(value or "records")
+    from .records.mirror import refresh
+    from .records.store import open_archive
+
+    archive = open_archive(value)
+    refresh(archive)
+    return archive.mirror
+
+
 RECORDS_OPTION = click.option(
     "--records",
-    type=click.Path(path_type=Path),
     envvar="RUNBOOK_RECORDS",
     default="records",
     show_default=True,
-    help="Records directory (env RUNBOOK_RECORDS).",
+    callback=records_location,
+    metavar="DIR|URL",
+    help="Records directory, or a shared archive URL such as s3://bucket/prefix "
+    "(env RUNBOOK_RECORDS).",
 )
+RETAIN_DAYS_OPTION = click.option(
+    "--retain-days",
+    type=click.IntRange(min=1),
+    envvar="RUNBOOK_RETAIN_DAYS",
+    metavar="N",
+    help="On an s3:// archive with Object Lock: keep the sealed record undeletable for N days "
+    "(COMPLIANCE retention; env RUNBOOK_RETAIN_DAYS).",
+)
+
+
+def prepare_writes(records: Path, retain_days: int | None) -> None:
+    """Before a run on a shared archive: prove it takes writes (and locks, with --retain-days)."""
+    import os
+
+    from .records.objectlock import RETAIN_DAYS_ENV
+    from .records.store import archive_of
+
+    archive = archive_of(records)
+    if archive is None:
+        source = click.get_current_context().get_parameter_source("retain_days")
+        if retain_days is not None and source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(
+                "--retain-days needs a shared archive with S3 Object Lock (--records s3://…)"
+            )
+        return
+    if retain_days is not None:
+        os.environ[RETAIN_DAYS_ENV] = str(retain_days)  # read where the record is sealed
+    from .records.remote import prepare_writes as prove
+
+    prove(archive)
 
 
 @click.group()
@@ -199,12 +248,54 @@ def records_verify(
 
     Example: runbook records verify --all --allowed-signers ~/.config/runbook/allowed_signers
     """
+    from .records.store import archive_of
+    from .records.verify import VerifyOptions
+
+    options = VerifyOptions(allowed_signers, require_signatures, witness)
+    archive = archive_of(records)
+    if archive is None:
+        _verify(run, records, check_all, options, ([], []))
+    import shutil
+    import tempfile
+
+    from .records.mirror import snapshot
+    from .records.remote import check_links
+
+    if run and Path(run).is_dir():  # the record directory `runbook run` printed (the mirror's)
+        run = Path(run).name
+    # What the store holds now, in a fresh directory: never the mirror's (older) copy.
+    fresh = Path(tempfile.mkdtemp(prefix="runbook-verify-"))
+    try:
+        snap = snapshot(archive, fresh)
+        links, in_flight = check_links(archive, snap.objects)
+        found = [f"{name}: {problem}" for name, problem in links]
+        found += [
+            f"{record}: the store keeps it for less than its manifest's retention"
+            for record in snap.short
+        ]
+        notes = [f"{record}: {text}" for record, text in sorted(snap.retention.items())]
+        notes += [f"{name}: {text}" for name, text in in_flight]
+        extra = (found, notes)
+        unsealed = "files in the store without a manifest (a seal in progress, or deleted)"
+        _verify(run, fresh, check_all, options, extra, unsealed)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+
+
+def _verify(
+    run: str | None,
+    records: Path,
+    check_all: bool,
+    options: VerifyOptions,
+    extra: tuple[list[str], list[str]],
+    unsealed: str = "not sealed yet (running, or interrupted: run 'runbook records reindex')",
+) -> NoReturn:
+    """Verify a local records root; ``extra`` adds (problems, notes) found in the store."""
     from .records.damage import checkpoint_notes, unsealed_damage
     from .records.indexdb import require_directory
-    from .records.verify import Report, VerifyOptions, verify_archive, verify_chain, verify_record
+    from .records.verify import Report, verify_archive, verify_chain, verify_record
 
     require_directory(records)
-    options = VerifyOptions(allowed_signers, require_signatures, witness)
     if run and not check_all:
         from .records.index import find_run
 
@@ -217,17 +308,15 @@ def records_verify(
         report = verify_archive(records, options)
         checked = sorted(d for d in records.glob("*/*") if d.is_dir())
     damaged = unsealed_damage(records, [records / path for path in report.unsealed])
-    problems = [str(p) for p in report.problems] + damaged
+    problems = [str(p) for p in report.problems] + damaged + extra[0]
     for problem in problems:
         click.echo(f"FAIL {problem}")
     for signed in report.signed:
         click.echo(f"ok   {signed}")
-    for note in report.notes:
+    for note in [*report.notes, *extra[1]]:
         click.echo(f"note {note}")
     for path in report.unsealed:
-        click.echo(
-            f"note {path}: not sealed yet (running, or interrupted: run 'runbook records reindex')"
-        )
+        click.echo(f"note {path}: {unsealed}")
     for checkpoint in checkpoint_notes(records, checked):
         click.echo(f"note {checkpoint}")
     click.echo(f"{report.checked} record(s) checked, {len(problems)} problem(s)")
@@ -255,9 +344,17 @@ def records_repair(
 
     Example: runbook records repair --records /var/lib/runbook/records
     """
+    from .errors import RecordError
     from .parameters import operator_name
     from .records.repair import repair_chain
+    from .records.store import archive_of
 
+    if archive_of(records) is not None:
+        raise RecordError(
+            "a shared archive's chain lives in its store (.chain/ objects, never rolled back): "
+            "repair is for a local records directory; see 'runbook records verify --all'",
+            path=str(records),
+        )
     attestation = evidence_settings(signing_key, allowed_signers, witness).open()
     who = attestation.signer.principal if attestation.signer else operator_name(operator)
     repair = repair_chain(records, operator=who, attestation=attestation)

@@ -30,7 +30,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import RecordError
+from . import remote, store
 from . import witness as wit
+from .evidence import Attestation
 from .faults import fault
 from .layout import CHAIN_HEAD, CHAIN_LOCK, CHAIN_PENDING, MANIFEST, SIGNATURE
 from .manifest import RECORD_FORMAT, TMP_PREFIX, check_fields, fsync_dir, hash_tree
@@ -111,6 +113,22 @@ def seal_locked(
     witness: str | None,
 ) -> dict:
     """Write and commit one manifest after ``head``; the caller holds :func:`chain_lock`."""
+    sealed, intent = compose(root, run_dir, manifest, head, Attestation(signer, witness))
+    commit(root, intent)
+    return sealed
+
+
+def commit(root: Path, intent: Intent) -> None:
+    """Write the intent, then what it says, and move the head (caller holds the lock)."""
+    _atomic_write(root / CHAIN_PENDING, json.dumps(asdict(intent)).encode("utf-8"), "pending")
+    _apply(root, intent)
+
+
+def compose(
+    root: Path, run_dir: Path, manifest: dict, head: ChainHead | None, attestation: Attestation
+) -> tuple[dict, Intent]:
+    """The sealed manifest after ``head`` (hashes, chain fields, signature) and its intent."""
+    signer, witness = attestation.signer, attestation.witness
     sealed = dict(manifest)
     sealed["files"] = hash_tree(run_dir)
     sealed["previous"] = head.sha256 if head else None
@@ -135,9 +153,7 @@ def seal_locked(
         witness,
         line.text() if witness else None,
     )
-    _atomic_write(root / CHAIN_PENDING, json.dumps(asdict(intent)).encode("utf-8"), "pending")
-    _apply(root, intent)
-    return sealed
+    return sealed, intent
 
 
 def _apply(root: Path, intent: Intent) -> None:
@@ -221,6 +237,10 @@ def check_chain(records: Path, witness: str | None = None) -> ChainHead | None:
     records = Path(records)
     if not records.is_dir():
         return None
+    shared = store.archive_of(records)
+    if shared is not None:  # the store's chain objects are the truth; the mirror follows them
+        link = remote.head(shared)
+        return ChainHead(link.sha256, link.manifest, link.sequence) if link else None
     with chain_lock(records):
         replay_pending(records)
         head = checked_head(records)

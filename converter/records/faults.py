@@ -9,6 +9,7 @@ between two instructions. Unset, a fault point costs one dictionary lookup.
 from __future__ import annotations
 
 import os
+import time
 
 FAULT_ENV = "RUNBOOK_FAULT"
 
@@ -29,6 +30,16 @@ SEAL_POINTS: tuple[str, ...] = (
 
 
 def fault(point: str) -> None:
-    """Exit with 137 right here when ``RUNBOOK_FAULT`` names ``seal:<point>``."""
-    if os.environ.get(FAULT_ENV) == f"seal:{point}":
+    """Exit with 137 right here when ``RUNBOOK_FAULT`` names ``seal:<point>``.
+
+    ``wait:<point>:<file>`` instead holds the process at ``<point>`` until ``<file>``
+    exists, the first time only (the race tests line up two writers this way).
+    """
+    value = os.environ.get(FAULT_ENV)
+    if value == f"seal:{point}":
         os._exit(137)
+    if value and value.startswith(f"wait:{point}:"):
+        os.environ.pop(FAULT_ENV)
+        barrier = value[len(f"wait:{point}:") :]
+        while not os.path.exists(barrier):
+            time.sleep(0.01)

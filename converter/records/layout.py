@@ -10,6 +10,9 @@
             journal.jsonl  logs/<step>.log  manifest.json  [manifest.json.sig]
         chain-repair/<yyyymmddThhmmssZ>-<8 hex>/
             manifest.json  [manifest.json.sig]      (a gap recorded by ``records repair``)
+
+    s3://bucket/prefix/     (a shared archive; mirrored locally with .remote and .sync.lock)
+        .chain/0000000001 …  <runbook-id>/<run id>/…  (the same record files)
 """
 
 from __future__ import annotations
@@ -45,6 +48,20 @@ REPAIRS = "chain-repair"
 """The directory (in place of a runbook id) holding the records of ``runbook records repair``."""
 RESUME_LOCK = ".resume.lock"
 """Held while a resumed run checks that nobody resumed its run yet and claims it."""
+
+# A shared archive (``--records s3://bucket/prefix``, :mod:`.store`): in the store, and in
+# its local mirror ``<cache>/archives/<slug>-<hash>/``.
+CHAIN_OBJECTS = ".chain"
+"""``<archive>/.chain/<sequence, 10 digits>``: one object per sealed record, created with
+``If-None-Match: *`` so exactly one writer wins each place in the chain (:mod:`.remote`)."""
+PROBE_OBJECT = ".probe"
+"""Written and deleted before a run on a shared archive starts ("no evidence, no execution")."""
+REMOTE_MARKER = ".remote"
+"""In a mirror: the URL of the archive it mirrors (seals go there)."""
+SYNC_LOCK = ".sync.lock"
+"""In a mirror: held while it is brought up to date from the store."""
+ARCHIVE_CACHES = "archives"
+"""``$RUNBOOK_CACHE/archives/``: the mirrors of shared archives."""
 
 
 def log_name(step_id: str) -> str:

@@ -86,6 +86,7 @@ class Manifest(TypedDict, total=False):
     files: dict[str, str]  # posix path relative to the record dir -> sha256
     previous: str | None  # sha256 of the previous manifest.json in the chain
     format: str  # RECORD_FORMAT
+    retention: dict[str, str]  # on a shared archive with --retain-days: {"mode", "until"}
 
 
 def sanitize_runbook_id(runbook_id: str) -> str:

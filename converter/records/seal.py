@@ -30,6 +30,8 @@ from .index import index_record
 from .journal import masked_json, read_journal, read_journal_prefix, utc_now
 from .mask import SecretMasker
 from .protect import guard_cells, make_read_only, refusal, write_atomic
+from .publish import finalize_shared
+from .store import archive_of
 from .verdict import Verdict, final_checks
 
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
@@ -105,6 +107,10 @@ def _write_record(seal: Seal) -> dict[str, Any]:
     manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide anywhere
     _render(run_dir, title=str(seal.runbook.get("title", "")), header=manifest)  # type: ignore[arg-type]
     attestation = seal.attestation or Evidence.from_environ().open()
+    shared = archive_of(seal.records)
+    if shared is not None:  # --records s3://…: upload, and let the store's chain decide
+        shown: dict[str, Any] = manifest  # type: ignore[assignment]
+        return finalize_shared(shared, run_dir, shown, attestation.signer, attestation.witness)
     return finalize_record(
         run_dir,
         manifest=manifest,  # type: ignore[arg-type]

@@ -165,3 +165,18 @@ def write_runbook():
 def sqlite_example() -> Path:
     """The runnable SQLite example runbook (Japanese)."""
     return SQLITE_EXAMPLE
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory):
+    """One SeaweedFS ``weed mini`` per session (tests/s3store.py); each test makes its bucket.
+
+    Skips when it cannot start, fails under CI=true.
+    """
+    from s3store import start_store
+
+    store = start_store(tmp_path_factory.mktemp("s3store"))
+    try:
+        yield store
+    finally:
+        store.stop()
