@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,7 @@ from .cli_records import (
     SIGNING_KEY_OPTION,
     WITNESS_OPTION,
     evidence_settings,
+    fleet_options,
     records,
 )
 from .errors import RunbookError
@@ -142,6 +143,7 @@ def lint(sources: tuple[str, ...]) -> None:
     is_flag=True,
     help="With --dry-run: print the plan, keep no record (parameters are still validated).",
 )
+@fleet_options
 def run(
     source: Path,
     parameters: tuple,
@@ -159,6 +161,8 @@ def run(
     allowed_signers: str | None,
     witness: str | None,
     no_record: bool,
+    fleet_member: tuple[str, str] | None,
+    **fleet: Any,
 ) -> None:
     """Execute a runbook headless (papermill) and write its evidence record.
 
@@ -170,6 +174,9 @@ def run(
     --dry-run prints the plan (each step's commands with the parameter values,
     secrets ***, expected results, the gates that would block) and keeps it as
     a record of kind "plan", or none with --no-record.
+
+    --targets FILE runs a fleet: one run (and record) per row, by the rollout
+    controls, then a fleet record; prints a summary table and the fleet record last.
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
@@ -198,7 +205,14 @@ def run(
         evidence=evidence_settings(signing_key, allowed_signers, witness),
         plan=plan_ref,
         max_age=timedelta(days=max_age),
+        fleet=dict(zip(("run_id", "target"), fleet_member)) if fleet_member else None,
     )
+    if fleet["targets_file"]:
+        if dry_run:
+            raise click.UsageError("--dry-run runs no fleet: plan it with runbook plan --targets")
+        from .fleet.command import report_fleet, run_fleet_command
+
+        report_fleet(run_fleet_command(options, fleet))
     if no_record and not dry_run:
         raise click.UsageError("--no-record keeps no evidence: it is only for --dry-run")
     if dry_run:
@@ -240,6 +254,8 @@ def _report(outcome: RunOutcome, records: Path) -> None:
 @RECORDS_OPTION
 @click.option("--operator", envvar="RUNBOOK_OPERATOR", help="Who runs this (env RUNBOOK_OPERATOR).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--jobs", type=click.IntRange(min=1), help="A fleet: targets running at once.")
+@click.option("--fleet-member", nargs=2, hidden=True, metavar="FLEET TARGET")
 def resume(
     run_id: str,
     confirm: tuple,
@@ -247,17 +263,29 @@ def resume(
     records: Path,
     operator: str | None,
     no_progress: bool,
+    jobs: int | None,
+    fleet_member: tuple[str, str] | None,
 ) -> None:
     """Continue a failed, blocked or interrupted run where it stopped, in a new linked record:
     succeeded steps are not run again; the rest runs with the same parameters (secrets from
     RUNBOOK_SECRET_*), the earlier and new confirmations, the exports and directory left.
+    A fleet's record (runbook run --targets) resumes the targets that did not succeed.
 
     Example: runbook resume 20261128T133457Z-28295569 --confirm all
     """
+    from .fleet import fleet_manifest, resume_fleet
+    from .fleet.command import report_fleet
+    from .records.index import find_run
     from .runner.resume import ResumeOptions, resume_runbook
 
     progress = not no_progress
-    options = ResumeOptions(run_id, confirm, rollback_on_failure, records, operator, progress)
+    if records.is_dir() and fleet_manifest(find_run(records, run_id)):
+        report_fleet(resume_fleet(run_id, records=records, confirm=confirm, operator=operator,
+                                   progress=progress, jobs=jobs))  # fmt: skip
+    fleet = dict(zip(("run_id", "target"), fleet_member)) if fleet_member else None
+    options = ResumeOptions(
+        run_id, confirm, rollback_on_failure, records, operator, progress, fleet=fleet
+    )
     _report(resume_runbook(options), records)
 
 

@@ -8,7 +8,7 @@ help ending with an example, errors mapped to exit codes by ``cli.main``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -61,6 +61,35 @@ PARAMETERS_FILE_OPTION = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="YAML mapping of parameter values.",
 )
+TARGETS_OPTION = click.option(
+    "--targets",
+    "targets_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A fleet: CSV or YAML file, one target per row (column 'target', the rest parameters).",
+)
+
+
+def fleet_options(command: Any) -> Any:
+    """``run``'s fleet options: the targets file and the rollout controls."""
+    options = [
+        TARGETS_OPTION,
+        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="With --targets: targets running at once on this machine."),
+        click.option("--canary", type=click.IntRange(min=0), default=0,
+                     help="Run the first K targets alone; stop unless all succeed."),
+        click.option("--max-failures", type=click.IntRange(min=1),
+                     help="Start no new target once F targets did not succeed."),
+        click.option("--batch-size", type=click.IntRange(min=1),
+                     help="Run the targets in waves of B (each wave waits for the one before)."),
+        click.option("--dask", metavar="ADDRESS",
+                     help="Run the targets on this dask.distributed scheduler (pip: [fleet])."),
+        click.option("--fleet-member", nargs=2, hidden=True, metavar="FLEET TARGET"),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 RECORDS_OPTION = click.option(
     "--records",
     type=click.Path(path_type=Path),

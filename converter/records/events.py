@@ -16,6 +16,14 @@ RUN_START = "run_start"
 RUN_END = "run_end"
 PASS_START = "pass_start"
 PASS_END = "pass_end"
+# Written by a fleet (``runbook run --targets``) into the fleet record's journal, after its
+# ``run_start`` (``kind: fleet``, the controller's pid, the targets and the controls).
+TARGET_START = "target_start"
+TARGET_END = "target_end"
+"""A target's run ended: its ``run_id``, ``status`` and ``exit_code``."""
+FLEET_STOP = "fleet_stop"
+"""The fleet stopped scheduling new targets (canary failed, max failures, a signal)."""
+FLEET_END = "fleet_end"
 # Written by the kernel.
 SESSION_START = "session_start"
 SESSION_RESUME = "session_resume"

@@ -108,8 +108,12 @@ def gate(
     operator: str,
     allowed_signers: str | None,
     max_age: timedelta = DEFAULT_MAX_AGE,
+    target: str | None = None,
 ) -> Review | None:
-    """None when no approval is needed; the complete review; else raise Blocked."""
+    """None when no approval is needed; the complete review; else raise Blocked.
+
+    ``target`` names a fleet's target: its parameters are checked against its row of the plan.
+    """
     spec = spec_of(source, nb)
     if not plan:
         needed = required_roles(spec)
@@ -135,6 +139,7 @@ def gate(
         operator=operator,
         allowed_signers=allowed_signers,
         max_age=max_age,
+        target=target,
     )
     if review.problems:
         raise Blocked(f"blocked by plan {review.plan['plan_id']}: " + "; ".join(review.problems))

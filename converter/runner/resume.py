@@ -48,6 +48,8 @@ class ResumeOptions:
     records: Path = Path(DEFAULT_RECORDS)
     operator: str | None = None
     progress: bool = True
+    fleet: dict[str, str] | None = None
+    """The fleet (``run_id``, ``target``) that resumes this run as one of its targets."""
 
 
 def resume_runbook(options: ResumeOptions) -> RunOutcome:
@@ -87,6 +89,7 @@ def resume_runbook(options: ResumeOptions) -> RunOutcome:
             operator=options.operator,
             progress=options.progress,
             resume_from=run_dir,
+            fleet=options.fleet,
         )
     )
 
