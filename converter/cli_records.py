@@ -73,8 +73,9 @@ def fleet_options(command: Any) -> Any:
     """``run``'s fleet options: the targets file and the rollout controls."""
     options = [
         TARGETS_OPTION,
-        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="With --targets: targets running at once on this machine."),
+        click.option("--jobs", type=click.IntRange(min=1),
+                     help="With --targets: targets running at once (default 1; with --dask, "
+                     "the cluster's worker threads)."),
         click.option("--canary", type=click.IntRange(min=0), default=0,
                      help="Run the first K targets alone; stop unless all succeed."),
         click.option("--max-failures", type=click.IntRange(min=1),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def run_fleet_command(options: RunOptions, fleet: dict[str, Any]) -> FleetOutcome:
     """``runbook run --targets``: the command line's values as a fleet's options; run it."""
-    controls = Controls(fleet["jobs"], fleet["canary"], fleet["max_failures"],
+    controls = Controls(fleet["jobs"] or 0, fleet["canary"], fleet["max_failures"],
                         fleet["batch_size"], options.rollback_on_failure,
                         "dask" if fleet["dask"] else "local")  # fmt: skip
     keep = ("parameters", "confirm", "records", "timeout", "operator", "progress", "evidence")

@@ -24,7 +24,7 @@ class Controls:
     """The rollout controls of one fleet, as its record states them."""
 
     jobs: int = 1
-    """Targets running at once."""
+    """Targets running at once (0: as many as the executor has slots: a Dask cluster's threads)."""
     canary: int = 0
     """The first K targets run alone first; the fleet stops unless all succeed."""
     max_failures: int | None = None

@@ -9,6 +9,7 @@ location (an absolute path it can write: one chain, locked as for local runs).
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,12 +20,28 @@ WAIT_S = 0.5
 """How long one wait lasts before the scheduler looks at its stop flag again."""
 
 
-class LocalExecutor:
+class _Bound:
+    """What every target's run needs: its command line, the directory, the fleet's stop file."""
+
+    _argv: Callable[[str], list[str]]
+    _cwd: str
+    _stop: str
+
+    def bind(self, argv: Callable[[str], list[str]], cwd: str, stop_file: str) -> None:
+        """Set once the fleet's record exists (the command names it)."""
+        self._argv, self._cwd, self._stop = argv, cwd, stop_file
+
+
+class LocalExecutor(_Bound):
     """``--jobs N``: N threads, each waiting on one ``runbook`` process."""
 
-    def __init__(self, jobs: int, argv: Callable[[str], list[str]], cwd: str, stop_file: str):
+    def __init__(self, jobs: int):
+        self._jobs = jobs
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
-        self._argv, self._cwd, self._stop = argv, cwd, stop_file
+
+    def slots(self) -> int:
+        """How many targets can run at once."""
+        return self._jobs
 
     def submit(self, name: str) -> concurrent.futures.Future:
         """Start the target's process in a free thread."""
@@ -42,10 +59,10 @@ class LocalExecutor:
         self._pool.shutdown(wait=True)
 
 
-class DaskExecutor:
+class DaskExecutor(_Bound):
     """``--dask ADDRESS``: one task per target on an existing ``dask.distributed`` scheduler."""
 
-    def __init__(self, address: str, argv: Callable[[str], list[str]], cwd: str, stop_file: str):
+    def __init__(self, address: str):
         try:
             from distributed import Client
         except ImportError:
@@ -56,7 +73,10 @@ class DaskExecutor:
             self._client = Client(address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise RunbookError(f"--dask {address}: cannot reach the scheduler: {exc}") from None
-        self._argv, self._cwd, self._stop = argv, cwd, stop_file
+
+    def slots(self) -> int:
+        """The cluster's worker threads: how many targets can run at once."""
+        return max(1, sum(self._client.nthreads().values()))
 
     def submit(self, name: str) -> Any:
         """Send the target's run to a worker (never cached: ``pure=False``)."""
@@ -65,15 +85,14 @@ class DaskExecutor:
         )
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
-        """The finished futures, after at most :data:`WAIT_S`."""
-        from distributed import wait
-
+        """The finished futures, after at most :data:`WAIT_S` (polled: no default client)."""
         pending = list(futures)
-        try:
-            wait(pending, timeout=WAIT_S, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            pass
-        return [f for f in pending if f.done()]
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            done = [f for f in pending if f.done()]
+            if done or time.monotonic() > deadline:
+                return done
+            time.sleep(0.05)
 
     def close(self) -> None:
         """Leave the cluster as it was found: only this client goes."""

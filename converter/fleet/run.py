@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,10 @@ def drive(
     results = {r["target"]: r for r in carried}
     for w in work:
         results[w.target] = {"target": w.target, "status": NOT_STARTED, "parameters": w.shown}
+    controls = options.controls
+    executor = DaskExecutor(options.dask) if options.dask else LocalExecutor(controls.jobs or 1)
+    if not controls.jobs:  # not given: one per worker thread (Dask), else one
+        controls = replace(controls, jobs=executor.slots())
     with _stop_on_signals() as stop:
         started_at = utc_now()
         fleet_dir, journal = open_fleet(
@@ -157,12 +161,7 @@ def drive(
         if stop["signalled"]:
             Path(stop["file"]).touch()
         argv = _argv_maker(options, records, fleet_dir.name, operator, by_name)
-        controls = options.controls
-        executor = (
-            DaskExecutor(options.dask, argv, os.getcwd(), stop["file"])
-            if options.dask
-            else LocalExecutor(controls.jobs, argv, os.getcwd(), stop["file"])
-        )
+        executor.bind(argv, os.getcwd(), stop["file"])
         display = _Display(len(work), options.progress)
 
         def started(name: str) -> None:
@@ -191,7 +190,7 @@ def drive(
             display.close()
         if reason:
             journal.write(ev.FLEET_STOP, source="fleet", reason=reason)
-        ordered = [results[name] for name in [*(r["target"] for r in carried), *by_name]]
+        ordered = [results[t["target"]] for t in start["targets"]]  # the targets file's order
         status = _fleet_status(ordered, reason)
         manifest = seal_fleet(
             fleet_dir,
