@@ -12,7 +12,7 @@ from .controls import Controls
 from .record import NOT_STARTED, summary_rows, table
 from .resume import resume_fleet
 from .run import FleetOptions, FleetOutcome, fleet_manifest, run_fleet
-from .targets import Target, read_targets, resolve_targets
+from .targets import Target, fleet_parameters, read_targets, resolve_targets
 
 __all__ = [
     "NOT_STARTED",
@@ -21,6 +21,7 @@ __all__ = [
     "FleetOutcome",
     "Target",
     "fleet_manifest",
+    "fleet_parameters",
     "read_targets",
     "resolve_targets",
     "resume_fleet",

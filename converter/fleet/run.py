@@ -35,7 +35,7 @@ from ..runner.run import EXIT_CODES, load_notebook
 from .controls import SIGNALLED, Controls, schedule
 from .executors import DaskExecutor, LocalExecutor, outcome_of
 from .record import NOT_STARTED, open_fleet, seal_fleet
-from .targets import read_targets, resolve_targets
+from .targets import given_values, read_targets, resolve_targets
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,9 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
         )
         review = review or found
     kept = (review, find_plan(options.records, str(options.plan))) if review else None
+    names = {p.name for p in declared}
     work = [
-        Work(t.name, {**_as_text(options.parameters), **t.values}, resolved[t.name].shown())
+        Work(t.name, given_values(t, _as_text(options.parameters), names), resolved[t.name].shown())
         for t in targets
     ]
     start = {

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import ParameterError, read_user_text
 from ..model import Parameter
-from ..parameters import Resolved, resolve
+from ..parameters import Resolved, from_declaration, resolve
 
 TARGET_COLUMN = "target"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -138,6 +138,13 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def given_values(target: Target, common: Mapping[str, Any], declared: set[str]) -> dict[str, Any]:
+    """The values a target's run is given: the command line's, its row's, and its name as the
+    parameter ``target`` when the runbook declares one."""
+    named = {TARGET_COLUMN: target.name} if TARGET_COLUMN in declared else {}
+    return {**common, **target.values, **named}
+
+
 def resolve_targets(
     targets: list[Target],
     declared: tuple[Parameter, ...],
@@ -148,10 +155,12 @@ def resolve_targets(
     """Every target's values resolved as ``runbook run -p`` would; one bad row refuses all.
 
     ``common`` holds the ``-f``/``-p`` values of the command line (text, like each row).
+    A runbook that declares a parameter ``target`` gets the target's name in it.
     """
     resolved = {}
+    names = {p.name for p in declared}
     for target in targets:
-        given = {**common, **target.values}
+        given = given_values(target, common, names)
         try:
             resolved[target.name] = resolve(
                 declared, given, from_text=frozenset(given), strict=True
@@ -161,3 +170,12 @@ def resolve_targets(
                 f"target {target.name!r}: {exc.message}", path=path, line=target.line
             ) from None
     return resolved
+
+
+def fleet_parameters(
+    nb: Any, path: os.PathLike[str], common: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Every target's values as its record will show them (secrets ``***``): what a plan signs."""
+    declared = tuple(from_declaration(d) for d in nb.metadata["runbook"].get("parameters", []))
+    resolved = resolve_targets(read_targets(path), declared, common, path=os.fspath(path))
+    return {name: values.shown() for name, values in resolved.items()}

@@ -59,12 +59,22 @@ def make_plan(
     from_text: frozenset[str],
     records: Path,
     not_applicable: tuple[str, ...] = (),
+    targets: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[str, Path, dict[str, Any]]:
-    """Resolve the parameters as ``run`` would and write the plan; (id, directory, plan)."""
+    """Resolve the parameters as ``run`` would and write the plan; (id, directory, plan).
+
+    A fleet's plan (``targets``: each target's values as ``run --targets`` shows them,
+    already validated) holds them all under ``targets``: one digest, signed once, covers
+    every target; ``parameters`` then holds the values common to all of them.
+    """
     check_text("the records directory", str(records))
     meta = nb.metadata["runbook"]
     declared = tuple(from_declaration(d) for d in meta.get("parameters", []))
-    resolved = resolve(declared, parameters, from_text=from_text, strict=True)
+    if targets is None:
+        shown = resolve(declared, parameters, from_text=from_text, strict=True).shown()
+    else:
+        rows = list(targets.values())
+        shown = {k: v for k, v in rows[0].items() if all(r.get(k) == v for r in rows)}
     spec = spec_of(source, nb)
     conditional = {r["role"] for r in spec["roles"] if r["condition"]}
     for role in not_applicable:
@@ -87,7 +97,8 @@ def make_plan(
         "runbook": {"id": meta["id"], "title": meta.get("title", ""), "lang": meta.get("lang")},
         "source": str(source),
         "source_sha256": meta.get("source_sha256"),
-        "parameters": resolved.shown(),
+        "parameters": shown,
+        **({"targets": targets} if targets is not None else {}),
         "steps": steps,
         "roles": spec["roles"],
         "roles_not_applicable": sorted(not_applicable),
