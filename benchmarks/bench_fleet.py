@@ -47,8 +47,9 @@ GOAL = 1.8
 def fleet(work: Path, name: str, extra: list[str]) -> float:
     """Wall-clock seconds of one fleet run into ``work/name``; every record must verify."""
     records = work / name
-    command = [sys.executable, "-m", "converter", "run", str(work / "fleet.md"), "--targets",
-               str(work / "targets.csv"), "--records", str(records), "--no-progress", *extra]  # fmt: skip
+    command = [sys.executable, "-m", "converter", "run", str(work / "fleet.md")]
+    command += ["--targets", str(work / "targets.csv"), "--records", str(records), "--no-progress"]
+    command += extra
     began = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - began
@@ -76,8 +77,8 @@ def section(args: argparse.Namespace) -> str:
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                           host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
-            address = cluster.scheduler_address
-            results.append(("`--dask` (LocalCluster, 2 workers)", fleet(work, "dask", ["--dask", address])))  # fmt: skip
+            seconds = fleet(work, "dask", ["--dask", cluster.scheduler_address])
+            results.append(("`--dask` (LocalCluster, 2 workers)", seconds))
     after = load()
     serial = results[0][1]
     lines = []

@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..records.layout import MANIFEST
+
 POLL_S = 0.2
 """How often a waiting worker looks for the fleet's stop file."""
 
@@ -44,6 +46,6 @@ def run_target(argv: list[str], *, cwd: str, stop_file: str) -> dict[str, Any]:
                 signalled = True
     lines = out.strip().splitlines()
     record = lines[-1].strip() if lines else ""
-    found = record if record and Path(record, "manifest.json").is_file() else None
+    found = record if record and Path(record, MANIFEST).is_file() else None
     error = "\n".join(err.strip().splitlines()[-3:]) if process.returncode and not found else None
     return {"exit_code": process.returncode, "record": found, "error": error}
