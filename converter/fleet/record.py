@@ -76,8 +76,14 @@ def seal_fleet(
     attestation: Attestation,
     resumes: str | None,
 ) -> dict[str, Any]:
-    """Write the summary, end the journal and seal the fleet's record; its manifest."""
-    journal.write(ev.FLEET_END, source="fleet", status=status, reason=reason)
+    """Write the summary, end the journal and seal the fleet's record; its manifest.
+
+    ``reason`` is why the fleet stopped early (None: every target had its turn).
+    """
+    unfinished = [r["target"] for r in results if r["status"] != "succeeded"]
+    why = f"{len(unfinished)} of {len(results)} targets did not succeed: {', '.join(unfinished)}"
+    why = (f"{reason}; {why}" if reason else why) if unfinished else None
+    journal.write(ev.FLEET_END, source="fleet", status=status, reason=why)
     journal.write(ev.RUN_END, source="fleet", status=status)
     journal.close()
     _write_summary(fleet_dir, runbook, results, status, reason)
@@ -86,7 +92,7 @@ def seal_fleet(
             run_dir=fleet_dir,
             runbook={**runbook, "steps": [], "checklists": []},
             status=status,
-            verdict=Verdict(status, None, reason),
+            verdict=Verdict(status, None, why),
             rollback=None,
             operator=operator,
             started_at=started_at,

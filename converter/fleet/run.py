@@ -210,7 +210,8 @@ def drive(
             attestation=attestation,
             resumes=start.get("resumes"),
         )
-    return FleetOutcome(status, fleet_dir, manifest)
+    shown = options.records / fleet_dir.relative_to(records)  # as the user named the records
+    return FleetOutcome(status, shown, manifest)
 
 
 def _argv_maker(
