@@ -70,36 +70,32 @@ def test_the_summary_names_the_failed_target_and_the_record_last(twelve):
     assert out[-1].endswith(fleet_of(result.stdout)[1]["run_id"])
 
 
-def test_canary_failure_stops_the_fleet(tmp_path):
-    source, targets = write_runbook(tmp_path), write_targets(tmp_path, 5, failing=(1,))
+@pytest.mark.parametrize(
+    ("controls", "failing", "ran", "stopped"),
+    [
+        (["--canary", "2", "--jobs", "2"], (1,), {"t01": "failed", "t02": "succeeded"},
+         "the canary did not succeed"),
+        (["--max-failures", "2"], (1, 2), {"t01": "failed", "t02": "failed"},
+         "max failures reached"),
+    ],
+    ids=["canary", "max-failures"],
+)  # fmt: skip
+def test_the_controls_stop_the_fleet(tmp_path, controls, failing, ran, stopped):
+    """A failed canary, or F failures: targets 3-5 never start."""
+    source, targets = write_runbook(tmp_path), write_targets(tmp_path, 5, failing=failing)
     records = tmp_path / "records"
     result = runbook(
-        ["run", str(source), "--targets", str(targets), "--canary", "2", "--jobs", "2",
+        ["run", str(source), "--targets", str(targets), *controls,
          "--records", str(records), "--no-progress"],
         tmp_path,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     fleet_dir, fleet = fleet_of(result.stdout)
     never = {"t03": "not started", "t04": "not started", "t05": "not started"}
-    check_fleet(records, fleet_dir, {"t01": "failed", "t02": "succeeded", **never})
-    assert fleet["fleet"]["stopped"] == "the canary did not succeed"
+    check_fleet(records, fleet_dir, {**ran, **never})
+    assert fleet["fleet"]["stopped"] == stopped
     assert fleet["fleet"]["not_started"] == ["t03", "t04", "t05"]
     assert "never started: t03, t04, t05" in result.stdout
-
-
-def test_max_failures_stops_scheduling(tmp_path):
-    source, targets = write_runbook(tmp_path), write_targets(tmp_path, 5, failing=(1, 2))
-    records = tmp_path / "records"
-    result = runbook(
-        ["run", str(source), "--targets", str(targets), "--max-failures", "2",
-         "--records", str(records), "--no-progress"],
-        tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 1, result.stdout + result.stderr
-    fleet_dir, fleet = fleet_of(result.stdout)
-    never = {"t03": "not started", "t04": "not started", "t05": "not started"}
-    check_fleet(records, fleet_dir, {"t01": "failed", "t02": "failed", **never})
-    assert fleet["fleet"]["stopped"] == "max failures reached"
 
 
 def test_a_bad_row_refuses_the_whole_fleet_at_its_line(tmp_path):

@@ -26,6 +26,7 @@ FOUR_EYES = """
       size:
         type: int
         default: 1
+        description: Size of the change on this target
     ---
 
     # Runbook: Fleet four eyes
@@ -40,7 +41,6 @@ FOUR_EYES = """
 
     ## Approval
 
-    - [ ] Operator: the person who runs
     - [ ] Reviewer: reads the plan
     - [ ] Approver: signs off
 """
