@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -24,10 +24,11 @@ from ..errors import RunbookError
 from ..parameters import DEFAULT_RECORDS, check_text, from_declaration, operator_name
 from ..records import events as ev
 from ..records import layout
+from ..records.carry import claim
 from ..records.chain import check_chain
 from ..records.evidence import Evidence
 from ..records.journal import utc_now
-from ..records.manifest import load_manifest
+from ..records.manifest import load_manifest, sanitize_runbook_id
 from ..records.plans import DEFAULT_MAX_AGE, environ_allowed_signers, find_plan
 from ..records.recover import finalize_abandoned
 from ..runner.approvals import gate
@@ -155,9 +156,12 @@ def drive(
         controls = replace(controls, jobs=executor.slots())
     with _stop_on_signals() as stop:
         started_at = utc_now()
-        fleet_dir, journal = open_fleet(
-            records, runbook, operator=operator, start=start, review=review
-        )
+        resumes = start.get("resumes")
+        earlier = records / sanitize_runbook_id(str(runbook["id"])) / str(resumes)
+        with claim(records, earlier) if resumes else nullcontext():  # one resume per fleet
+            fleet_dir, journal = open_fleet(
+                records, runbook, operator=operator, start=start, review=review
+            )
         stop["file"] = str(fleet_dir / layout.STOP_FILE)
         if stop["signalled"]:
             Path(stop["file"]).touch()

@@ -154,6 +154,8 @@ def test_sigterm_mid_fleet_then_resume(tmp_path):
     stopped = {t["target"]: t.get("run_id") for t in first["fleet"]["targets"]}
     for name in ("s1", "s2"):  # the interrupted runs were continued, not started again
         assert manifest(records / lines[name]["record"])["resumes"] == stopped[name]
+    twice = runbook(["resume", fleet_dir.name, "--records", str(records)], tmp_path)
+    assert twice.returncode == 2 and f"already resumed by {second_dir.name}" in twice.stderr
 
 
 def wait_for(predicate, timeout: float = 180.0) -> bool:
