@@ -27,8 +27,7 @@ from ..records.plans import Review, record_approvals
 from ..records.seal import Seal, seal_run
 from ..records.verdict import Verdict
 
-NOT_STARTED = "not started"
-"""The status a target never started shows (not a run status: no record exists)."""
+NOT_STARTED = ev.NOT_STARTED
 
 
 def open_fleet(

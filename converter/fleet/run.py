@@ -176,8 +176,7 @@ def drive(
         def finished(name: str, future: Any) -> bool:
             result = _result(name, outcome_of(future), by_name[name].shown, records)
             results[name] = result
-            journal.write(ev.TARGET_END, source="fleet", **{k: v for k, v in result.items()
-                                                            if k != "parameters"})  # fmt: skip
+            journal.write(ev.TARGET_END, source="fleet", **result)
             display.finished(result["status"] == "succeeded")
             return result["status"] == "succeeded"
 

@@ -159,7 +159,7 @@ def finalize_interrupted(
             attestation=attestation,
             resumes=facts.resumes,
             kind="fleet" if is_fleet else None,
-            fleet=facts.runner.get("fleet") or None,
+            fleet=ev.fleet_results(events) or facts.runner.get("fleet") or None,
         )
     )
 

@@ -186,3 +186,37 @@ def test_a_fleet_that_succeeded_cannot_be_resumed(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     again = runbook(["resume", fleet_of(done.stdout)[0].name, "--records", str(records)], tmp_path)
     assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+def test_a_killed_controller_leaves_a_fleet_record_that_recovery_seals(tmp_path):
+    """SIGKILL of the fleet: its targets run on and seal; ``records list`` seals the fleet."""
+    source, records = write_runbook(tmp_path), tmp_path / "records"
+    gate = tmp_path / "gate"
+    targets = tmp_path / "targets.csv"
+    rows = [f"k{i},region-{i},{gate}" for i in range(1, 4)]
+    targets.write_text("target,region,gate\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    fleet = subprocess.Popen(
+        [*runbook_command(), "run", str(source), "--targets", str(targets), "--jobs", "2",
+         "--records", str(records), "--no-progress"],
+        cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: len(stepping(records)) == 2), "two targets never reached step 1-1"
+    finally:
+        fleet.kill()
+        fleet.communicate(timeout=60)
+        gate.touch()  # the targets it started run on (their own sessions) and seal
+    assert wait_for(lambda: len(list(records.glob("fleet-test/*/manifest.json"))) == 2)
+    listed = runbook(["records", "list", "--records", str(records)], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    (fleet_dir,) = [d for d in records.glob("fleet-test/*") if manifest_kind(d) == "fleet"]
+    lines = check_fleet(records, fleet_dir, {"k1": "unknown", "k2": "unknown", "k3": "not started"})
+    sealed = manifest(fleet_dir)
+    assert sealed["status"] == "interrupted" and sealed["fleet"]["not_started"] == ["k3"]
+    assert lines["k1"].get("run_id") is None
+
+
+def manifest_kind(run_dir) -> str | None:
+    """A record's kind, or None before it is sealed."""
+    path = run_dir / "manifest.json"
+    return manifest(run_dir).get("kind") if path.exists() else None
