@@ -17,9 +17,11 @@ from ..errors import RecordError
 from ..parameters import operator_name
 from ..records import events as ev
 from ..records import layout
+from ..records.events import UNKNOWN
 from ..records.evidence import Evidence
 from ..records.index import find_run
 from ..records.journal import read_journal
+from ..records.manifest import load_manifest
 from ..records.recover import finalize_abandoned
 from ..runner.run import load_notebook
 from .controls import Controls
@@ -28,6 +30,20 @@ from .run import FleetOptions, FleetOutcome, Work, drive, fleet_manifest
 RESUMABLE = ("failed", "blocked", "interrupted")
 _JOURNAL_OWN = ("event", "at", "seq", "source", "kind", "pid", "run_id", "operator")
 """Fields of the old ``run_start`` that the new fleet's journal writes afresh."""
+
+
+def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
+    """The line of a target whose run the fleet's record could not state (its controller died)."""
+    for run_dir in sorted(fleet_dir.parent.iterdir(), reverse=True):
+        if run_dir.name <= fleet_dir.name or not (run_dir / layout.MANIFEST).is_file():
+            continue
+        run = load_manifest(run_dir)
+        if run.get("fleet") == {"run_id": fleet_dir.name, "target": target}:
+            rollback = (run.get("rollback") or {}).get("status")
+            return {"target": target, "status": run["status"], "run_id": run["run_id"],
+                    "record": f"{fleet_dir.parent.name}/{run_dir.name}", "rollback": rollback,
+                    "parameters": run.get("parameters")}  # fmt: skip
+    return None
 
 
 def resume_fleet(
@@ -56,6 +72,8 @@ def resume_fleet(
     carried, work = [], []
     for result in manifest["fleet"]["targets"]:
         name = result["target"]
+        if result["status"] == UNKNOWN:  # recovered: its own record says how it ended
+            result = _own_record(fleet_dir, name) or result
         if result["status"] == "succeeded":
             carried.append({**result, "in": result.get("in") or fleet_dir.name})
             continue

@@ -214,6 +214,14 @@ def test_a_killed_controller_leaves_a_fleet_record_that_recovery_seals(tmp_path)
     sealed = manifest(fleet_dir)
     assert sealed["status"] == "interrupted" and sealed["fleet"]["not_started"] == ["k3"]
     assert lines["k1"].get("run_id") is None
+    resumed = runbook(
+        ["resume", fleet_dir.name, "--records", str(records), "--no-progress"], tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    second_dir, _ = fleet_of(resumed.stdout)
+    again = check_fleet(records, second_dir, {f"k{i}": "succeeded" for i in range(1, 4)})
+    assert again["k1"]["in"] == fleet_dir.name  # found by its own record, carried over
+    assert len(list(records.glob("fleet-test/*/manifest.json"))) == 5  # k3 and the new fleet
 
 
 def manifest_kind(run_dir) -> str | None:
