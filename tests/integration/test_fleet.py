@@ -112,22 +112,28 @@ def test_a_bad_row_refuses_the_whole_fleet_at_its_line(tmp_path):
     assert not records.exists()  # nothing started, no record
 
 
-def test_sigterm_mid_fleet_then_resume(tmp_path):
-    """Two targets wait on a gate file; SIGTERM: they seal interrupted, the rest never start.
-
-    Then ``runbook resume FLEET`` (gate open) continues the interrupted runs and starts
-    the others, in a new fleet record that resumes the first.
-    """
+def gated_fleet(tmp_path, prefix: str, count: int):
+    """A fleet (``--jobs 2``) whose targets wait in step 1-1 until the gate file exists."""
     source, records = write_runbook(tmp_path), tmp_path / "records"
     gate = tmp_path / "gate"
     targets = tmp_path / "targets.csv"
-    rows = [f"s{i},region-{i},{gate}" for i in range(1, 5)]
+    rows = [f"{prefix}{i},region-{i},{gate}" for i in range(1, count + 1)]
     targets.write_text("target,region,gate\n" + "\n".join(rows) + "\n", encoding="utf-8")
     fleet = subprocess.Popen(
         [*runbook_command(), "run", str(source), "--targets", str(targets), "--jobs", "2",
          "--records", str(records), "--no-progress"],
         cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    return records, gate, fleet
+
+
+def test_sigterm_mid_fleet_then_resume(tmp_path):
+    """Two targets wait on a gate file; SIGTERM: they seal interrupted, the rest never start.
+
+    Then ``runbook resume FLEET`` (gate open) continues the interrupted runs and starts
+    the others, in a new fleet record that resumes the first.
+    """
+    records, gate, fleet = gated_fleet(tmp_path, "s", 4)
     try:
         assert wait_for(lambda: len(stepping(records)) == 2), "two targets never reached step 1-1"
         fleet.send_signal(signal.SIGTERM)
@@ -190,16 +196,7 @@ def test_a_fleet_that_succeeded_cannot_be_resumed(tmp_path):
 
 def test_a_killed_controller_leaves_a_fleet_record_that_recovery_seals(tmp_path):
     """SIGKILL of the fleet: its targets run on and seal; ``records list`` seals the fleet."""
-    source, records = write_runbook(tmp_path), tmp_path / "records"
-    gate = tmp_path / "gate"
-    targets = tmp_path / "targets.csv"
-    rows = [f"k{i},region-{i},{gate}" for i in range(1, 4)]
-    targets.write_text("target,region,gate\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    fleet = subprocess.Popen(
-        [*runbook_command(), "run", str(source), "--targets", str(targets), "--jobs", "2",
-         "--records", str(records), "--no-progress"],
-        cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    records, gate, fleet = gated_fleet(tmp_path, "k", 3)
     try:
         assert wait_for(lambda: len(stepping(records)) == 2), "two targets never reached step 1-1"
     finally:
