@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .cli_approvals import approve, plan
-from .cli_records import (
+from .cli_options import (
     ALLOWED_SIGNERS_OPTION,
     PARAMETER_OPTION,
     PARAMETERS_FILE_OPTION,
@@ -24,9 +24,10 @@ from .cli_records import (
     SIGNING_KEY_OPTION,
     WITNESS_OPTION,
     evidence_settings,
+    fleet_options,
     prepare_writes,
-    records,
 )
+from .cli_records import records
 from .errors import RunbookError
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ MAX_AGE_OPTION = click.option(
     is_flag=True,
     help="With --dry-run: print the plan, keep no record (parameters are still validated).",
 )
+@fleet_options
 def run(
     source: Path,
     parameters: tuple,
@@ -162,6 +164,8 @@ def run(
     allowed_signers: str | None,
     witness: str | None,
     no_record: bool,
+    fleet_member: tuple[str, str] | None,
+    **fleet: Any,
 ) -> None:
     """Execute a runbook headless (papermill) and write its evidence record.
 
@@ -173,6 +177,9 @@ def run(
     --dry-run prints the plan (each step's commands with the parameter values,
     secrets ***, expected results, the gates that would block) and keeps it as
     a record of kind "plan", or none with --no-record.
+
+    --targets FILE runs a fleet: one run (and record) per row, by the rollout
+    controls, then a fleet record; prints a summary table and the fleet record last.
 
     Example: runbook run templates/sqlite-phone-number.ja.md --confirm all -p db_path /tmp/demo.db
     """
@@ -201,7 +208,14 @@ def run(
         evidence=evidence_settings(signing_key, allowed_signers, witness),
         plan=plan_ref,
         max_age=timedelta(days=max_age),
+        fleet=dict(zip(("run_id", "target"), fleet_member)) if fleet_member else None,
     )
+    if fleet["targets_file"]:
+        if dry_run:
+            raise click.UsageError("--dry-run runs no fleet: plan it with runbook plan --targets")
+        from .fleet.command import report_fleet, run_fleet_command
+
+        report_fleet(run_fleet_command(options, fleet))
     if no_record and not dry_run:
         raise click.UsageError("--no-record keeps no evidence: it is only for --dry-run")
     if not no_record:
@@ -251,6 +265,8 @@ def _report(outcome: RunOutcome, records: Path) -> None:
 @SIGNING_KEY_OPTION
 @ALLOWED_SIGNERS_OPTION
 @WITNESS_OPTION
+@click.option("--jobs", type=click.IntRange(min=1), help="A fleet: targets running at once.")
+@click.option("--fleet-member", nargs=2, hidden=True, metavar="FLEET TARGET")
 def resume(
     run_id: str,
     confirm: tuple,
@@ -264,29 +280,40 @@ def resume(
     signing_key: str | None,
     allowed_signers: str | None,
     witness: str | None,
+    jobs: int | None,
+    fleet_member: tuple[str, str] | None,
 ) -> None:
     """Continue a failed, blocked or interrupted run where it stopped, in a new linked record:
     succeeded steps are not run again; the rest runs with the same parameters (secrets from
     RUNBOOK_SECRET_*), the earlier and new confirmations, the exports and directory left.
     A run blocked on approvals continues with --plan PLAN once the plan is approved.
+    A fleet's record (runbook run --targets) resumes the targets that did not succeed.
 
     Example: runbook resume 20261128T133457Z-28295569 --confirm all
     """
     from datetime import timedelta
 
+    from .fleet import fleet_manifest, resume_fleet
+    from .fleet.command import report_fleet
+    from .records.index import find_run
     from .runner.resume import ResumeOptions, resume_runbook
 
     prepare_writes(records, retain_days)
+    progress = not no_progress
+    if records.is_dir() and fleet_manifest(find_run(records, run_id)):
+        report_fleet(resume_fleet(run_id, records=records, confirm=confirm, operator=operator,
+                                   progress=progress, jobs=jobs))  # fmt: skip
     options = ResumeOptions(
         run_id,
         confirm,
         rollback_on_failure,
         records,
         operator,
-        progress=not no_progress,
+        progress=progress,
         plan=plan_ref,
         max_age=timedelta(days=max_age),
         evidence=evidence_settings(signing_key, allowed_signers, witness),
+        fleet=dict(zip(("run_id", "target"), fleet_member)) if fleet_member else None,
     )
     _report(resume_runbook(options), records)
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from .cli_records import (
+from .cli_options import (
     ALLOWED_SIGNERS_OPTION,
     PARAMETER_OPTION,
     PARAMETERS_FILE_OPTION,
     RECORDS_OPTION,
+    TARGETS_OPTION,
 )
 
 
@@ -26,17 +27,20 @@ from .cli_records import (
     help="A conditional role that does not apply to this run (part of what approvers sign).",
 )
 @RECORDS_OPTION
+@TARGETS_OPTION
 def plan(
     source: Path,
     parameters: tuple,
     parameters_file: Path | None,
     not_applicable: tuple[str, ...],
     records: Path,
+    targets_file: Path | None,
 ) -> None:
     """Write the plan of a run for approvers to read and sign: plan.json and plan.html.
 
     Parameters are resolved exactly as `runbook run` resolves them (secrets as ***).
     Prints the steps, the roles that must approve, and the plan id as the last line.
+    With --targets FILE the plan covers the whole fleet: every target's values, one digest.
 
     Example: runbook plan templates/runbook-template.ja.md -p target_host db1
     """
@@ -47,8 +51,13 @@ def plan(
     given = load_parameters_file(parameters_file) if parameters_file else {}
     given.update({name: value for name, value in parameters})
     nb = load_notebook(source)
+    targets = None
+    if targets_file:
+        from .fleet import fleet_parameters
+
+        targets = fleet_parameters(nb, targets_file, given)
     plan_id, directory, body = make_plan(
-        source, nb, given, frozenset(given), Path(records), tuple(not_applicable)
+        source, nb, given, frozenset(given), Path(records), tuple(not_applicable), targets
     )
     from .records.plantext import lang_of, say
 
@@ -57,6 +66,8 @@ def plan(
     click.echo(say(lang, "runbook", id=body["runbook"]["id"], sha=body["source_sha256"]))
     for name, value in body["parameters"].items():
         click.echo(f"  {name} = {value}")
+    for target, values in (targets or {}).items():
+        click.echo(f"  target {target}: " + ", ".join(f"{k} = {v}" for k, v in values.items()))
     for step in body["steps"]:
         click.echo(say(lang, "step", step=step["step"]))
         for line in step["code"].splitlines():

@@ -1,4 +1,4 @@
-"""``runbook records …``: the evidence archive's commands, and the evidence options.
+"""``runbook records …``: the evidence archive's commands.
 
 Split from :mod:`converter.cli` (which adds this group) to keep both short; the
 same rules hold: a thin click layer, heavy imports inside the commands, every
@@ -12,112 +12,16 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from .cli_options import (
+    ALLOWED_SIGNERS_OPTION,
+    RECORDS_OPTION,
+    SIGNING_KEY_OPTION,
+    WITNESS_OPTION,
+    evidence_settings,
+)
+
 if TYPE_CHECKING:
-    from .records.evidence import Evidence
     from .records.verify import VerifyOptions
-
-
-SIGNING_KEY_OPTION = click.option(
-    "--signing-key",
-    envvar="RUNBOOK_SIGNING_KEY",
-    metavar="KEY",
-    help="OpenSSH private key (or .pub of an ssh-agent key) that signs each manifest "
-    "(env RUNBOOK_SIGNING_KEY).",
-)
-ALLOWED_SIGNERS_OPTION = click.option(
-    "--allowed-signers",
-    envvar="RUNBOOK_ALLOWED_SIGNERS",
-    metavar="FILE",
-    help="OpenSSH allowed_signers file naming who may sign (env RUNBOOK_ALLOWED_SIGNERS).",
-)
-WITNESS_OPTION = click.option(
-    "--witness",
-    envvar="RUNBOOK_WITNESS",
-    metavar="PATH",
-    help="Append-only file outside the archive, one line per sealed record (env RUNBOOK_WITNESS).",
-)
-
-
-def evidence_settings(
-    signing_key: str | None, allowed_signers: str | None, witness: str | None
-) -> Evidence:
-    """The evidence options as one value (nothing is proven yet)."""
-    from .records.evidence import Evidence
-
-    return Evidence(signing_key, allowed_signers, witness)
-
-
-PARAMETER_OPTION = click.option(
-    "-p",
-    "--parameter",
-    "parameters",
-    nargs=2,
-    multiple=True,
-    metavar="NAME VALUE",
-    help="A parameter value, converted by its declared type.",
-)
-PARAMETERS_FILE_OPTION = click.option(
-    "-f",
-    "--parameters-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML mapping of parameter values.",
-)
-
-
-def records_location(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path:
-    """``--records DIR|URL``: a local records root, or the up-to-date mirror of a shared archive."""
-    from .records.store import is_remote, local_path
-
-    if value is None or not is_remote(value):
-        return local_path(value or "records")
-    from .records.mirror import refresh
-    from .records.store import open_archive
-
-    archive = open_archive(value)
-    refresh(archive)
-    return archive.mirror
-
-
-RECORDS_OPTION = click.option(
-    "--records",
-    envvar="RUNBOOK_RECORDS",
-    default="records",
-    show_default=True,
-    callback=records_location,
-    metavar="DIR|URL",
-    help="Records directory, or a shared archive URL such as s3://bucket/prefix "
-    "(env RUNBOOK_RECORDS).",
-)
-RETAIN_DAYS_OPTION = click.option(
-    "--retain-days",
-    type=click.IntRange(min=1),
-    envvar="RUNBOOK_RETAIN_DAYS",
-    metavar="N",
-    help="On an s3:// archive with Object Lock: keep the sealed record undeletable for N days "
-    "(COMPLIANCE retention; env RUNBOOK_RETAIN_DAYS).",
-)
-
-
-def prepare_writes(records: Path, retain_days: int | None) -> None:
-    """Before a run on a shared archive: prove it takes writes (and locks, with --retain-days)."""
-    import os
-
-    from .records.objectlock import RETAIN_DAYS_ENV
-    from .records.store import archive_of
-
-    archive = archive_of(records)
-    if archive is None:
-        source = click.get_current_context().get_parameter_source("retain_days")
-        if retain_days is not None and source is click.core.ParameterSource.COMMANDLINE:
-            raise click.UsageError(
-                "--retain-days needs a shared archive with S3 Object Lock (--records s3://…)"
-            )
-        return
-    if retain_days is not None:
-        os.environ[RETAIN_DAYS_ENV] = str(retain_days)  # read where the record is sealed
-    from .records.remote import prepare_writes as prove
-
-    prove(archive)
 
 
 @click.group()

@@ -16,6 +16,18 @@ RUN_START = "run_start"
 RUN_END = "run_end"
 PASS_START = "pass_start"
 PASS_END = "pass_end"
+# Written by a fleet (``runbook run --targets``) into the fleet record's journal, after its
+# ``run_start`` (``kind: fleet``, the controller's pid, the targets and the controls).
+TARGET_START = "target_start"
+TARGET_END = "target_end"
+"""A target's run ended: its ``run_id``, ``status`` and ``exit_code``."""
+FLEET_STOP = "fleet_stop"
+"""The fleet stopped scheduling new targets (canary failed, max failures, a signal)."""
+FLEET_END = "fleet_end"
+NOT_STARTED = "not started"
+"""A fleet's target that never started (not a run status: it has no record)."""
+UNKNOWN = "unknown"
+"""A fleet's target that started, as a recovered fleet record states it (the controller died)."""
 # Written by the kernel.
 SESSION_START = "session_start"
 SESSION_RESUME = "session_resume"
@@ -130,3 +142,29 @@ def open_steps(events: list[Event]) -> list[str]:
         elif event.get("event") in STEP_OUTCOMES:
             running.pop(str(event.get("step")), None)
     return list(running)
+
+
+def fleet_results(events: list[Event]) -> dict[str, Any] | None:
+    """A fleet record's ``fleet`` as its journal tells it (for recovery), or None for a run.
+
+    Every target named at the start, in order: the ``target_end`` of those that ended
+    (without their event bookkeeping), ``not started`` for the others.
+    """
+    start = next((e for e in events if e.get("event") == RUN_START), {})
+    if start.get("kind") != "fleet":
+        return None
+    ended = {str(e.get("target")): e for e in events if e.get("event") == TARGET_END}
+    began = {str(e.get("target")) for e in events if e.get("event") == TARGET_START}
+    bookkeeping = ("event", "at", "seq", "source")
+    targets = []
+    for name in (str(t.get("target")) for t in start.get("targets") or []):
+        if name in ended:
+            targets.append({k: v for k, v in ended[name].items() if k not in bookkeeping})
+        else:  # started: its own record (naming this fleet) says how it ended
+            targets.append({"target": name, "status": UNKNOWN if name in began else NOT_STARTED})
+    return {
+        **(start.get("fleet") or {}),
+        "targets": targets,
+        "not_started": [t["target"] for t in targets if t["status"] == NOT_STARTED],
+        "stopped": "the fleet's controller ended before it sealed this record",
+    }

@@ -183,18 +183,22 @@ def check_plan(
     allowed_signers: str | None,
     max_age: timedelta = DEFAULT_MAX_AGE,
     now: datetime | None = None,
+    target: str | None = None,
 ) -> Review:
-    """Whether a run of this source with these parameters by ``operator`` may start."""
+    """Whether a run of this source with these parameters by ``operator`` may start.
+
+    A fleet's plan (``runbook plan --targets``) holds every target's parameters under
+    ``targets``: a run of one target (``target``) is checked against its own row.
+    """
     plan = read_plan(directory)
     lang = lang_of(plan)
     review = Review(plan, verify_approvals(plan, read_approvals(directory), allowed_signers))
     if plan.get("source_sha256") != source_sha256:
         review.problems.append(say(lang, "source_changed"))
-    if plan.get("parameters") != parameters:
+    planned = _planned_parameters(plan, target, review.problems)
+    if planned is not None and planned != parameters:
         changed = sorted(
-            k
-            for k in set(plan.get("parameters", {})) | set(parameters)
-            if plan.get("parameters", {}).get(k) != parameters.get(k)
+            k for k in set(planned) | set(parameters) if planned.get(k) != parameters.get(k)
         )
         review.problems.append(say(lang, "parameters_differ", names=", ".join(changed)))
     created = datetime.fromisoformat(str(plan["created_at"]).replace("Z", "+00:00"))
@@ -228,6 +232,25 @@ def check_plan(
     if missing:
         review.problems.append(say(lang, "approval_missing", roles=", ".join(missing)))
     return review
+
+
+def _planned_parameters(
+    plan: dict[str, Any], target: str | None, problems: list[str]
+) -> dict[str, Any] | None:
+    """The parameters the plan approved for this run (a fleet plan: for this target)."""
+    targets = plan.get("targets")
+    if targets is None:
+        if target is not None:
+            problems.append("the plan is not a fleet's plan (make it with runbook plan --targets)")
+            return None
+        return dict(plan.get("parameters", {}))
+    if target is None:
+        problems.append("the plan is a fleet's plan: run it with runbook run --targets FILE")
+        return None
+    if target not in targets:
+        problems.append(f"target {target!r} is not in the fleet's plan")
+        return None
+    return dict(targets[target])
 
 
 def render_html(plan: dict[str, Any]) -> str:

@@ -125,7 +125,8 @@ def finalize_interrupted(
     record = run_dir / layout.RECORD_NOTEBOOK
     saved = read_notebook(record)
     source = read_notebook(facts.notebook)
-    if saved is None or not has_run(saved):
+    is_fleet = facts.runner.get("kind") == "fleet"  # a fleet's record ran no notebook itself
+    if saved is None or not (has_run(saved) or is_fleet):
         if saved is None and record.exists():
             record.rename(run_dir / layout.PARTIAL_NOTEBOOK)
         # The runner writes the notebook before running it and again at the end; killed
@@ -157,6 +158,8 @@ def finalize_interrupted(
             corrupt_journal_line=corrupt_journal_line,
             attestation=attestation,
             resumes=facts.resumes,
+            kind="fleet" if is_fleet else None,
+            fleet=ev.fleet_results(events) or facts.runner.get("fleet") or None,
         )
     )
 

@@ -61,6 +61,10 @@ class Seal:
     """Signer and witness; ``None``: from RUNBOOK_SIGNING_KEY / RUNBOOK_WITNESS, proven now."""
     resumes: str | None = None
     """The run this one resumes (``runbook resume``): the manifest names it."""
+    kind: str | None = None
+    """``fleet`` for a fleet's own record; else ``plan`` (a dry run) or ``run``."""
+    fleet: dict[str, Any] | None = None
+    """A target's run: its fleet's ``run_id`` and ``target``; a fleet record: targets, controls."""
 
     @property
     def records(self) -> Path:
@@ -130,7 +134,7 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         },
         "status": seal.status,
         "dry_run": seal.dry_run,
-        "kind": "plan" if seal.dry_run else "run",
+        "kind": seal.kind or ("plan" if seal.dry_run else "run"),
         "operator": seal.operator,
         "mode": seal.mode,
         "started_at": seal.started_at,
@@ -138,6 +142,7 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         "parameters": seal.parameters,
         "steps": manifest_steps(runbook.get("steps", []), seal.verdict, seal.rollback),
         **({"resumes": seal.resumes} if seal.resumes else {}),
+        **({"fleet": seal.fleet} if seal.fleet else {}),
         "checks": [
             {k: c.get(k) for k in ("id", "text", "checked", "by", "at")}
             for c in final_checks(events, runbook.get("checklists", []))

@@ -63,12 +63,22 @@ def make_plan(
     from_text: frozenset[str],
     records: Path,
     not_applicable: tuple[str, ...] = (),
+    targets: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[str, Path, dict[str, Any]]:
-    """Resolve the parameters as ``run`` would and write the plan; (id, directory, plan)."""
+    """Resolve the parameters as ``run`` would and write the plan; (id, directory, plan).
+
+    A fleet's plan (``targets``: each target's values as ``run --targets`` shows them,
+    already validated) holds them all under ``targets``: one digest, signed once, covers
+    every target; ``parameters`` then holds the values common to all of them.
+    """
     check_text("the records directory", str(records))
     meta = nb.metadata["runbook"]
     declared = tuple(from_declaration(d) for d in meta.get("parameters", []))
-    resolved = resolve(declared, parameters, from_text=from_text, strict=True)
+    if targets is None:
+        shown = resolve(declared, parameters, from_text=from_text, strict=True).shown()
+    else:
+        rows = list(targets.values())
+        shown = {k: v for k, v in rows[0].items() if all(r.get(k) == v for r in rows)}
     spec = spec_of(source, nb)
     conditional = {r["role"] for r in spec["roles"] if r["condition"]}
     for role in not_applicable:
@@ -91,7 +101,8 @@ def make_plan(
         "runbook": {"id": meta["id"], "title": meta.get("title", ""), "lang": meta.get("lang")},
         "source": str(source),
         "source_sha256": meta.get("source_sha256"),
-        "parameters": resolved.shown(),
+        "parameters": shown,
+        **({"targets": targets} if targets is not None else {}),
         "steps": steps,
         "roles": spec["roles"],
         "roles_not_applicable": sorted(not_applicable),
@@ -112,13 +123,15 @@ def gate(
     operator: str,
     allowed_signers: str | None,
     max_age: timedelta = DEFAULT_MAX_AGE,
+    target: str | None = None,
 ) -> tuple[Review | None, list[str]]:
     """The complete review (or None: no plan given) and every reason to refuse the run.
 
     Without a plan the run starts and its kernel blocks at the first procedure step
     (prerequisites may run); with a plan that is wrong, the run is refused before any
     step, in a sealed ``blocked`` record (:func:`refuse`). A plan id that names no plan
-    is bad input (exit 2).
+    is bad input (exit 2). ``target`` names a fleet's target: its parameters are checked
+    against its row of the plan.
     """
     spec = spec_of(source, nb)
     if not plan:
@@ -139,6 +152,7 @@ def gate(
             operator=operator,
             allowed_signers=allowed_signers,
             max_age=max_age,
+            target=target,
         )
     except PlanError as exc:  # plan.json changed after it was made: its digest is wrong
         return None, [str(exc)]

@@ -55,6 +55,8 @@ class ResumeOptions:
     """The approved plan a run blocked on approvals continues with."""
     max_age: timedelta = DEFAULT_MAX_AGE
     evidence: Evidence = field(default_factory=Evidence)
+    fleet: dict[str, str] | None = None
+    """The fleet (``run_id``, ``target``) that resumes this run as one of its targets."""
 
 
 def resume_runbook(options: ResumeOptions) -> RunOutcome:
@@ -97,6 +99,7 @@ def resume_runbook(options: ResumeOptions) -> RunOutcome:
             plan=options.plan,
             max_age=options.max_age,
             evidence=options.evidence,
+            fleet=options.fleet,
         )
     )
 

@@ -74,6 +74,8 @@ class RunOptions:
     """The approved plan (id or path) a runbook that needs approvals runs by."""
     max_age: timedelta = DEFAULT_MAX_AGE
     """How old an approved plan may be."""
+    fleet: dict[str, str] | None = None
+    """This run is one target of a fleet: the fleet record's ``run_id`` and the ``target``."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def run_runbook(options: RunOptions) -> RunOutcome:
             operator=operator,
             allowed_signers=environ_allowed_signers(options.evidence.allowed_signers),
             max_age=options.max_age,
+            target=(options.fleet or {}).get("target"),
         )
     try:
         return _run(options, nb, resolved, operator, attestation, review, refused)
@@ -198,6 +201,7 @@ def _run(
                 masker=masker,
                 attestation=attestation,
                 resumes=resumes,
+                fleet=options.fleet,
             )
         )
     return RunOutcome(status, run_dir, manifest)
@@ -278,6 +282,7 @@ def _open_record(
             secrets_set=sorted(resolved.secret_environment()),
             timeout=options.timeout,
             cwd=os.getcwd(),
+            fleet=options.fleet,
         )
     return run_dir, journal
 

@@ -39,3 +39,10 @@ def test_bench_convert_tiny() -> None:
     pytest.importorskip("jupytext")
     out = _run("bench_convert.py", "--repeat", "1")
     assert "jupytext" in out
+
+
+def test_bench_fleet_tiny() -> None:
+    pytest.importorskip("distributed")
+    out = _run("bench_fleet.py", "--targets", "2")
+    assert "serial (`--jobs 1`)" in out and "`--dask` (LocalCluster, 2 workers)" in out
+    assert "vs serial" in out

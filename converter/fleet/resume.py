@@ -1,0 +1,104 @@
+"""``runbook resume FLEET_RUN``: continue the targets of a fleet that did not succeed.
+
+A new fleet record that ``resumes`` the old one, with the same runbook, targets,
+values and controls. A target that succeeded is carried over (its run is named,
+not run again); one whose run stopped failed, blocked or interrupted (and was not
+rolled back) continues that run (``runbook resume``: its succeeded steps are not
+run again); one never started, or that could not start, runs afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import RecordError
+from ..parameters import operator_name
+from ..records import events as ev
+from ..records import layout
+from ..records.events import UNKNOWN
+from ..records.evidence import Evidence
+from ..records.index import find_run
+from ..records.journal import read_journal
+from ..records.manifest import load_manifest
+from ..records.recover import finalize_abandoned
+from ..runner.run import load_notebook
+from .controls import Controls
+from .run import FleetOptions, FleetOutcome, Work, drive, fleet_manifest
+
+RESUMABLE = ("failed", "blocked", "interrupted")
+_JOURNAL_OWN = ("event", "at", "seq", "source", "kind", "pid", "run_id", "operator")
+"""Fields of the old ``run_start`` that the new fleet's journal writes afresh."""
+
+
+def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
+    """The line of a target whose run the fleet's record could not state (its controller died)."""
+    for run_dir in sorted(fleet_dir.parent.iterdir(), reverse=True):
+        if run_dir.name <= fleet_dir.name or not (run_dir / layout.MANIFEST).is_file():
+            continue
+        run = load_manifest(run_dir)
+        if run.get("fleet") == {"run_id": fleet_dir.name, "target": target}:
+            rollback = (run.get("rollback") or {}).get("status")
+            return {"target": target, "status": run["status"], "run_id": run["run_id"],
+                    "record": f"{fleet_dir.parent.name}/{run_dir.name}", "rollback": rollback,
+                    "parameters": run.get("parameters")}  # fmt: skip
+    return None
+
+
+def resume_fleet(
+    run: str, *, records: Path, confirm: tuple[str, ...] = (), operator: str | None = None,
+    progress: bool = True, jobs: int | None = None,
+) -> FleetOutcome:  # fmt: skip
+    """Run the fleet's unfinished targets again, in a new fleet record linked to the old one."""
+    if records.is_dir():
+        finalize_abandoned(records)
+    fleet_dir = find_run(records, run)
+    manifest = fleet_manifest(fleet_dir)
+    if manifest is None:
+        raise RecordError(f"{fleet_dir.name} is not a fleet's record", path=str(fleet_dir))
+    if manifest["status"] == "succeeded":
+        raise RecordError(f"fleet {fleet_dir.name} succeeded: there is nothing to resume")
+    start = next(
+        e for e in read_journal(fleet_dir / layout.JOURNAL) if e.get("event") == ev.RUN_START
+    )
+    source = Path(str(start["runbook_source"]))
+    if not source.is_file():
+        raise RecordError(f"the runbook of fleet {fleet_dir.name} is gone: {source}")
+    meta = load_notebook(source).metadata["runbook"]
+    controls = Controls(**manifest["fleet"]["controls"])
+    controls = replace(controls, jobs=jobs or controls.jobs)
+    values = {t["target"]: t["values"] for t in start["targets"]}
+    carried, work = [], []
+    for result in manifest["fleet"]["targets"]:
+        name = result["target"]
+        if result["status"] == UNKNOWN:  # recovered: its own record says how it ended
+            result = _own_record(fleet_dir, name) or result
+        if result["status"] == "succeeded":
+            carried.append({**result, "in": result.get("in") or fleet_dir.name})
+            continue
+        resumable = result["status"] in RESUMABLE and not result.get("rollback")
+        again = result.get("run_id") if resumable else None
+        work.append(Work(name, values[name], result.get("parameters") or {}, resume=again))
+    attestation = Evidence.from_environ().open()
+    who = attestation.signer.principal if attestation.signer else operator_name(operator)
+    options = FleetOptions(
+        source=source,
+        targets=Path(str(start.get("targets_file") or "")),
+        parameters=dict(start.get("parameters") or {}),
+        controls=controls,
+        dask=manifest["fleet"].get("dask"),
+        confirm=tuple(dict.fromkeys([*(start.get("confirm") or []), *confirm])),
+        records=records,
+        timeout=start.get("timeout"),
+        operator=who,
+        progress=progress,
+        plan=start.get("plan"),
+    )
+    kept = {k: v for k, v in start.items() if k not in _JOURNAL_OWN}
+    new_start: dict[str, Any] = {
+        **kept,
+        "resumes": fleet_dir.name,
+        "confirm": list(options.confirm),
+    }
+    return drive(options, meta, work, who, attestation, None, new_start, carried=carried)
