@@ -80,8 +80,9 @@ def seal_fleet(
     ``reason`` is why the fleet stopped early (None: every target had its turn).
     """
     unfinished = [r["target"] for r in results if r["status"] != "succeeded"]
-    why = f"{len(unfinished)} of {len(results)} targets did not succeed: {', '.join(unfinished)}"
-    why = (f"{reason}; {why}" if reason else why) if unfinished else None
+    names = ", ".join(unfinished)
+    summary = f"{len(unfinished)} of {len(results)} targets did not succeed: {names}"
+    why = (f"{reason}; {summary}" if reason else summary) if unfinished else None
     journal.write(ev.FLEET_END, source="fleet", status=status, reason=why)
     journal.write(ev.RUN_END, source="fleet", status=status)
     journal.close()
