@@ -210,16 +210,16 @@ def run(
         max_age=timedelta(days=max_age),
         fleet=dict(zip(("run_id", "target"), fleet_member)) if fleet_member else None,
     )
-    if fleet["targets_file"]:
-        if dry_run:
-            raise click.UsageError("--dry-run runs no fleet: plan it with runbook plan --targets")
-        from .fleet.command import report_fleet, run_fleet_command
-
-        report_fleet(run_fleet_command(options, fleet))
+    if fleet["targets_file"] and dry_run:
+        raise click.UsageError("--dry-run runs no fleet: plan it with runbook plan --targets")
     if no_record and not dry_run:
         raise click.UsageError("--no-record keeps no evidence: it is only for --dry-run")
     if not no_record:
-        prepare_writes(records, retain_days)
+        prepare_writes(records, retain_days)  # no evidence, no execution: fleets included
+    if fleet["targets_file"]:
+        from .fleet.command import report_fleet, run_fleet_command
+
+        report_fleet(run_fleet_command(options, fleet))
     if dry_run:
         from .runner.plan import dry_run_plan
 
