@@ -300,9 +300,11 @@ def resume(
 
     prepare_writes(records, retain_days)
     progress = not no_progress
+    evidence = evidence_settings(signing_key, allowed_signers, witness)
     if records.is_dir() and fleet_manifest(find_run(records, run_id)):
         report_fleet(resume_fleet(run_id, records=records, confirm=confirm, operator=operator,
-                                   progress=progress, jobs=jobs))  # fmt: skip
+                                   progress=progress, jobs=jobs, evidence=evidence,
+                                   plan=plan_ref, max_age=timedelta(days=max_age)))  # fmt: skip
     options = ResumeOptions(
         run_id,
         confirm,
@@ -312,7 +314,7 @@ def resume(
         progress=progress,
         plan=plan_ref,
         max_age=timedelta(days=max_age),
-        evidence=evidence_settings(signing_key, allowed_signers, witness),
+        evidence=evidence,
         fleet=dict(zip(("run_id", "target"), fleet_member)) if fleet_member else None,
     )
     _report(resume_runbook(options), records)

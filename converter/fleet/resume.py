@@ -10,6 +10,7 @@ run again); one never started, or that could not start, runs afresh.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..records.evidence import Evidence
 from ..records.index import find_run
 from ..records.journal import read_journal
 from ..records.manifest import load_manifest
+from ..records.plans import DEFAULT_MAX_AGE
 from ..records.recover import finalize_abandoned
 from ..runner.run import load_notebook
 from .controls import Controls
@@ -48,9 +50,13 @@ def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
 
 def resume_fleet(
     run: str, *, records: Path, confirm: tuple[str, ...] = (), operator: str | None = None,
-    progress: bool = True, jobs: int | None = None,
+    progress: bool = True, jobs: int | None = None, evidence: Evidence | None = None,
+    plan: str | None = None, max_age: timedelta = DEFAULT_MAX_AGE,
 ) -> FleetOutcome:  # fmt: skip
-    """Run the fleet's unfinished targets again, in a new fleet record linked to the old one."""
+    """Run the fleet's unfinished targets again, in a new fleet record linked to the old one.
+
+    ``plan`` (default: the fleet's own) is the approved plan every target is checked against.
+    """
     if records.is_dir():
         finalize_abandoned(records)
     fleet_dir = find_run(records, run)
@@ -80,7 +86,8 @@ def resume_fleet(
         resumable = result["status"] in RESUMABLE and not result.get("rollback")
         again = result.get("run_id") if resumable else None
         work.append(Work(name, values[name], result.get("parameters") or {}, resume=again))
-    attestation = Evidence.from_environ().open()
+    evidence = evidence or Evidence.from_environ()
+    attestation = evidence.open()
     who = attestation.signer.principal if attestation.signer else operator_name(operator)
     options = FleetOptions(
         source=source,
@@ -93,7 +100,9 @@ def resume_fleet(
         timeout=start.get("timeout"),
         operator=who,
         progress=progress,
-        plan=start.get("plan"),
+        evidence=evidence,
+        plan=plan or start.get("plan"),
+        max_age=max_age,
     )
     kept = {k: v for k, v in start.items() if k not in _JOURNAL_OWN}
     new_start: dict[str, Any] = {

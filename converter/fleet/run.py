@@ -239,13 +239,14 @@ def _argv_maker(
     def argv(name: str) -> list[str]:
         work = by_name[name]
         member = ["--fleet-member", fleet_id, name]
-        if work.resume:
-            return [sys.executable, "-m", "converter", "resume", work.resume, *common, *member]
-        command = [sys.executable, "-m", "converter", "run", str(options.source.resolve())]
-        command += [a for k, v in work.values.items() for a in ("-p", k, v)]
+        if work.resume:  # the run continues with its own values and timeout
+            command = [sys.executable, "-m", "converter", "resume", work.resume]
+        else:
+            command = [sys.executable, "-m", "converter", "run", str(options.source.resolve())]
+            command += [a for k, v in work.values.items() for a in ("-p", k, v)]
+            if options.timeout:
+                command += ["--timeout", str(options.timeout)]
         command += common + member
-        if options.timeout:
-            command += ["--timeout", str(options.timeout)]
         if options.plan:
             days = options.max_age.total_seconds() / 86400
             command += ["--plan", options.plan, "--max-age", repr(days)]

@@ -37,6 +37,7 @@ FOUR_EYES = """
 
     ```bash
     echo "hello $target size $size"
+    if [ -e "BREAKER/$target" ]; then echo "$target is broken" >&2; exit 1; fi
     ```
 
     ## Approval
@@ -46,14 +47,16 @@ FOUR_EYES = """
 """
 
 
-def test_a_fleet_plan_is_approved_once_and_checked_for_every_target(tmp_path):
+def _approved_fleet(tmp_path):
+    """The fleet's runbook, targets and plan, approved by Alice and Bob; Carol's options."""
     require_ssh_keygen()
     keys = {name: make_key(tmp_path, name) for name in ("alice", "bob", "carol")}
     trusted = allowed_signers(
         tmp_path, *keys.values(), namespaces="runbook-record,runbook-approval"
     )
     source = tmp_path / "four-eyes.md"
-    source.write_text(textwrap.dedent(FOUR_EYES).lstrip(), encoding="utf-8")
+    text = textwrap.dedent(FOUR_EYES).lstrip().replace("BREAKER", str(tmp_path / "broken"))
+    source.write_text(text, encoding="utf-8")
     targets = tmp_path / "targets.csv"
     targets.write_text("target,size\ndb1,1\ndb2,2\n", encoding="utf-8")
     records = tmp_path / "records"
@@ -76,7 +79,12 @@ def test_a_fleet_plan_is_approved_once_and_checked_for_every_target(tmp_path):
         str(trusted),
         "--no-progress",
     ]
+    return source, targets, records, plan, common + carol
 
+
+def test_a_fleet_plan_is_approved_once_and_checked_for_every_target(tmp_path):
+    source, targets, records, plan, options = _approved_fleet(tmp_path)
+    common, carol = options[:2], options[2:]
     unplanned = runbook(["run", str(source), "--targets", str(targets), *common, *carol], tmp_path)
     assert unplanned.returncode == 3 and "needs approvals" in unplanned.stderr
 
@@ -103,3 +111,26 @@ def test_a_fleet_plan_is_approved_once_and_checked_for_every_target(tmp_path):
     assert grown.returncode == 3, grown.stdout + grown.stderr
     assert "target 'db3' is not in the fleet's plan" in grown.stderr
     assert len(list(records.glob("fleet-four-eyes/*"))) == 3  # nothing new started
+
+
+def test_a_resumed_fleet_keeps_its_plan_and_its_signer(tmp_path):
+    source, targets, records, plan, options = _approved_fleet(tmp_path)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "db2").touch()
+    first = runbook(["run", str(source), "--targets", str(targets), "--plan", plan, *options],
+                    tmp_path)  # fmt: skip
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "did not succeed: db2" in first.stdout
+    fleet_dir, _fleet = fleet_of(first.stdout)
+
+    (tmp_path / "broken" / "db2").unlink()  # the cause is fixed
+    again = runbook(["resume", fleet_dir.name, *options], tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    resumed_dir, resumed = fleet_of(again.stdout)
+    assert resumed["resumes"] == fleet_dir.name and resumed["operator"] == "carol"
+    lines = check_fleet(records, resumed_dir, {"db1": "succeeded", "db2": "succeeded"})
+    db2 = manifest(records / lines["db2"]["record"])
+    assert db2["resumes"] and db2["operator"] == "carol"  # signed by Carol, as the first run
+    assert (records / lines["db2"]["record"] / "manifest.json.sig").is_file()
+    approvals = json.loads((records / lines["db2"]["record"] / "approvals.json").read_text())
+    assert {(a["principal"], a["valid"]) for a in approvals} == {("alice", True), ("bob", True)}
