@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -137,6 +138,11 @@ def check_fleet(records: Path, fleet_dir: Path, expected: dict[str, str]) -> dic
         assert run["fleet"]["target"] == name
         assert run["fleet"]["run_id"] in (fleet_dir.name, fleet.get("resumes"), line.get("in"))
         assert records / line["record"] in in_chain
+    shown = runbook(["records", "show", fleet_dir.name, "--records", str(records)], records.parent)
+    assert shown.returncode == 0, shown.stderr
+    for name, line in lines.items():  # `records show FLEET`: one line per target, its record
+        assert re.search(rf"^  {re.escape(name)} +{line['status']} .*{line.get('record') or '-'}$",
+                         shown.stdout, re.MULTILINE), shown.stdout  # fmt: skip
     verified = runbook(["records", "verify", "--all", "--records", str(records)], records.parent)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert ", 0 problem(s)" in verified.stdout

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import events as ev
 from .carry import resume_chain
+from .fleetview import fleet_lines, member_line
 from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
 from .outputs import cap_output
@@ -183,9 +184,12 @@ def show_text(view: RecordView) -> str:
     ]
     if m.get("resumes"):
         lines.insert(3, f"resumes    {m['resumes']}")
+    lines += member_line(m)
     if view.chain:
         steps = " -> ".join(f"{run} ({status})" for run, status in view.chain)
         lines += [f"chain      {steps}", f"final      {view.chain[-1][1]}"]
+    if m.get("kind") == "fleet":
+        return "\n".join(lines + fleet_lines(m) + _approval_lines(view.run_dir))
     lines += [
         "",
         "parameters",
