@@ -31,6 +31,7 @@ from ..records.evidence import Evidence
 from ..records.journal import utc_now
 from ..records.manifest import load_manifest, sanitize_runbook_id
 from ..records.plans import DEFAULT_MAX_AGE, environ_allowed_signers, find_plan
+from ..records.plantext import say
 from ..records.recover import finalize_abandoned
 from ..runner.approvals import Blocked, gate, spec_of
 from ..runner.run import EXIT_CODES, load_notebook
@@ -115,11 +116,10 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
         review = review or found
     needed = required_roles(spec_of(options.source, nb))
     if needed and review is None:  # a fleet is approved once, before any target starts
-        raise Blocked(
-            f"blocked: this runbook needs approvals ({', '.join(needed)}); make one plan for "
-            f"the fleet (runbook plan {options.source} --targets {options.targets}) and have "
-            "it approved; --confirm never stands in for an approval"
-        )
+        lang = "ja" if meta.get("lang") == "ja" else "en"
+        roles = ("、" if lang == "ja" else ", ").join(needed)
+        where = {"source": options.source, "targets": options.targets}
+        raise Blocked(say(lang, "fleet_needs_plan", roles=roles, **where))
     kept = (review, find_plan(options.records, str(options.plan))) if review else None
     names = {p.name for p in declared}
     work = [

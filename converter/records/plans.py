@@ -241,14 +241,14 @@ def _planned_parameters(
     targets = plan.get("targets")
     if targets is None:
         if target is not None:
-            problems.append("the plan is not a fleet's plan (make it with runbook plan --targets)")
+            problems.append(say(lang_of(plan), "not_fleet_plan"))
             return None
         return dict(plan.get("parameters", {}))
     if target is None:
-        problems.append("the plan is a fleet's plan: run it with runbook run --targets FILE")
+        problems.append(say(lang_of(plan), "fleet_plan"))
         return None
     if target not in targets:
-        problems.append(f"target {target!r} is not in the fleet's plan")
+        problems.append(say(lang_of(plan), "target_not_planned", target=target))
         return None
     return dict(targets[target])
 

@@ -34,6 +34,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approval_missing": "approval missing for: {roles}",
         "unknown_role": "role {role!r} needs no approval in this plan; roles: {roles}",
         "plan_changed": "plan.json was changed after it was made",
+        "not_fleet_plan": "the plan is not a fleet's plan (make it with runbook plan --targets)",
+        "fleet_plan": "the plan is a fleet's plan: run it with runbook run --targets FILE",
+        "target_not_planned": "target {target!r} is not in the fleet's plan",
+        "fleet_needs_plan": (
+            "blocked: this runbook needs approvals ({roles}); make one plan for the fleet "
+            "(runbook plan {source} --targets {targets}) and have it approved; "
+            "--confirm never stands in for an approval"
+        ),
         "html_plan": "Plan",
         "html_parameters": "Parameters",
         "html_roles": "Roles required",
@@ -63,6 +71,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approval_missing": "承認がありません: {roles}",
         "unknown_role": "ロール {role!r} はこのプランで承認を必要としません。ロール: {roles}",
         "plan_changed": "plan.json が作成後に変更されています",
+        "not_fleet_plan": (
+            "このプランはフリートのプランではありません (runbook plan --targets で作成してください)"
+        ),
+        "fleet_plan": (
+            "このプランはフリートのプランです: runbook run --targets FILE で実行してください"
+        ),
+        "target_not_planned": "ターゲット {target!r} はフリートのプランにありません",
+        "fleet_needs_plan": (
+            "ブロック: このランブックには承認が必要です ({roles})。フリート全体のプランを作成し "
+            "(runbook plan {source} --targets {targets})、承認を受けてください。"
+            "--confirm は承認の代わりになりません"
+        ),
         "html_plan": "プラン",
         "html_parameters": "パラメータ",
         "html_roles": "必要な承認",

@@ -499,6 +499,15 @@ def test_japanese_runbook_plan_approve_and_refusals_are_japanese(
     _blocked_before_any_step(
         refused, "carol は自分の実行を承認できません", "パラメータがプランと異なります: target"
     )
+    targets = tmp_path / "targets.csv"
+    targets.write_text("target\ndb1\n", encoding="utf-8")
+    fleet = ["--targets", targets, "--records", tmp_path / "records", "--no-progress"]
+    unplanned = run_inprocess(["run", source, *fleet], cwd=tmp_path)
+    assert unplanned.rc == 3
+    assert "ブロック: このランブックには承認が必要です (レビュー担当者)" in unplanned.stderr
+    single_plan = run_inprocess(["run", source, *fleet, "--plan", plan], cwd=tmp_path)
+    assert single_plan.rc == 3
+    assert "このプランはフリートのプランではありません" in single_plan.stderr
 
 
 def test_english_runbook_messages_stay_english(run_inprocess, tmp_path, keys, source):
