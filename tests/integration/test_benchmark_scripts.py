@@ -39,3 +39,9 @@ def test_bench_convert_tiny() -> None:
     pytest.importorskip("jupytext")
     out = _run("bench_convert.py", "--repeat", "1")
     assert "jupytext" in out
+
+
+def test_bench_records_tiny() -> None:
+    out = _run("bench_records.py", "--records", "20", "--size", "small", "--repeat", "1")
+    assert "`runbook records list --limit 20` (20 records, subprocess)" in out
+    assert "`runbook --help`" in out
