@@ -6,8 +6,8 @@ they do not slow each other down): ``bench_records.py`` (the evidence archive),
 ``bench_convert.py`` (our converter and jupytext). ``--only`` runs some of them
 and keeps the other sections already in the file.
 
-Usage: ``python benchmarks/run_all.py [--records-n 10000] [--steps 50] [--repeat 3]
-[--only execution,convert]``
+Usage: ``python benchmarks/run_all.py [--records-n 10000,50000] [--records-size small]
+[--steps 50] [--repeat 3] [--only execution,convert]``
 """
 
 from __future__ import annotations
@@ -25,7 +25,15 @@ from common import DOC, ORDER, load, write_sections
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--records-n", type=int, default=10_000, help="synthetic records for bench_records"
+        "--records-n",
+        default="10000,50000",
+        help="synthetic records for bench_records, comma-separated: one table per count",
+    )
+    parser.add_argument(
+        "--records-size",
+        choices=("realistic", "small"),
+        default="realistic",
+        help="record size for bench_records (small: a few KB, for large counts)",
     )
     parser.add_argument("--steps", type=int, default=50, help="steps per run for bench_execution")
     parser.add_argument(
@@ -47,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         if name == "records":
             import bench_records
 
-            sections[name] = bench_records.section(
-                bench_records.parse_args(["--records", str(args.records_n)])
+            sections[name] = "\n".join(
+                bench_records.section(
+                    bench_records.parse_args(["--records", count, "--size", args.records_size])
+                )
+                for count in args.records_n.split(",")
             )
         elif name == "execution":
             import bench_execution
