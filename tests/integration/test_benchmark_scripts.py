@@ -30,9 +30,12 @@ def _run(*args: str) -> str:
 
 
 def test_bench_execution_tiny() -> None:
-    out = _run("bench_execution.py", "--steps", "2", "--repeat", "1", "--big-mb", "1")
+    out = _run(
+        "bench_execution.py", "--steps", "2", "--repeat", "1", "--big-mb", "1", "--seal-steps", "3"
+    )
     assert "`%%step` printing 1 MB" in out
     assert "200,000 characters" in out  # only the capped part stays in memory
+    assert "| 3 steps |" in out  # record.html of a 3-step record
 
 
 def test_bench_convert_tiny() -> None:
