@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per measurement for bench_execution (median)"
     )
+    parser.add_argument("--big-mb", type=int, default=100, help="MB the flood step prints")
+    parser.add_argument(
+        "--seal-steps", default="1000,5000", help="record sizes for the record.html table"
+    )
     parser.add_argument(
         "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
     )
@@ -65,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             import bench_execution
 
             sections[name] = bench_execution.section(
-                argparse.Namespace(steps=args.steps, repeat=args.repeat, big_mb=100)
+                argparse.Namespace(
+                    steps=args.steps,
+                    repeat=args.repeat,
+                    big_mb=args.big_mb,
+                    seal_steps=[int(k) for k in args.seal_steps.split(",")],
+                )
             )
         else:
             import bench_convert

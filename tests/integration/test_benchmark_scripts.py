@@ -48,3 +48,22 @@ def test_bench_records_tiny() -> None:
     out = _run("bench_records.py", "--records", "20", "--size", "small", "--repeat", "1")
     assert "`runbook records list --limit 20` (20 records, subprocess)" in out
     assert "`runbook --help`" in out
+
+
+def test_run_all_tiny(tmp_path: Path) -> None:
+    """The one command that regenerates docs/BENCHMARKS.md, here into a temporary file."""
+    out = tmp_path / "BENCHMARKS.md"
+    result = subprocess.run(
+        [sys.executable, "run_all.py", "--records-n", "20", "--records-size", "small"]
+        + ["--steps", "2", "--repeat", "1", "--big-mb", "1", "--seal-steps", "3"]
+        + ["--out", str(out)],
+        check=False,
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text(encoding="utf-8")
+    for name in ("records", "execution", "convert"):
+        assert f"<!-- bench:{name} -->" in text
