@@ -34,7 +34,7 @@ T = TypeVar("T")
 Rows = Callable[[], list[dict[str, Any]]]
 """Every index row, read from the manifests on disk (the truth the cache is rebuilt from)."""
 
-SCHEMA_VERSION = 3  # 3: resumes (runbook resume)
+SCHEMA_VERSION = 4  # 3: resumes (runbook resume); 4: what `records list` shows (no manifest reads)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -50,7 +50,11 @@ CREATE TABLE IF NOT EXISTS runs (
     path TEXT NOT NULL,
     manifest_sha256 TEXT NOT NULL,
     previous TEXT,
-    resumes TEXT
+    resumes TEXT,
+    kind TEXT,
+    rollback TEXT,
+    approvers TEXT,
+    duration_s REAL
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
@@ -61,6 +65,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 COLUMNS = (
     "run_id", "runbook_id", "title", "status", "operator", "mode", "dry_run",
     "started_at", "finished_at", "failed_step", "path", "manifest_sha256", "previous", "resumes",
+    "kind", "rollback", "approvers", "duration_s",
 )  # fmt: skip
 INSERT = (
     f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import events as ev
 from .carry import resume_chain
+from .index import duration_s
 from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
 from .outputs import cap_output
@@ -313,25 +314,41 @@ def list_rows(records: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     """
     out = []
     for row in rows:
-        # Only runs that stopped can have rolled back; reading every manifest would cost
-        # ~1.7 s for 10,000 runs (the index should carry these columns: see its schema).
-        settled = row.get("status") in ("succeeded", "running") and not row.get("approvals")
-        manifest = {} if settled else _manifest_of(records / str(row.get("path") or ""))
-        rollback = manifest.get("rollback") or {}
-        stopped = row.get("failed_step") if row.get("status") != "succeeded" else None
-        out.append(
-            {
-                **row,
+        base = {k: v for k, v in row.items() if k not in _LISTED}
+        if row.get("kind") is not None:  # an index row carries them all
+            listed = {
+                "kind": row["kind"],
+                "rollback": row.get("rollback"),
+                "approvers": json.loads(row.get("approvers") or "[]"),
+                "duration_s": row.get("duration_s"),
+            }
+        else:  # a run still going, or a row made elsewhere: from its manifest, if any
+            settled = row.get("status") in ("succeeded", "running") and not row.get("approvals")
+            manifest = {} if settled else _manifest_of(records / str(row.get("path") or ""))
+            listed = {
                 "kind": manifest.get("kind") or ("plan" if row.get("dry_run") else "run"),
-                "stopped_at": stopped,
-                "rollback": rollback.get("status"),
+                "rollback": (manifest.get("rollback") or {}).get("status"),
                 "approvers": [
                     str(a.get("principal")) for a in manifest.get("approvals") or [] if a
                 ],
-                "duration_s": _duration(row.get("started_at"), row.get("finished_at")),
+                "duration_s": duration_s(row.get("started_at"), row.get("finished_at")),
+            }
+        stopped = row.get("failed_step") if row.get("status") != "succeeded" else None
+        out.append(
+            {
+                **base,
+                "kind": listed["kind"],
+                "stopped_at": stopped,
+                "rollback": listed["rollback"],
+                "approvers": listed["approvers"],
+                "duration_s": listed["duration_s"],
             }
         )
     return out
+
+
+_LISTED = ("kind", "rollback", "approvers", "duration_s")
+"""Index columns that :func:`list_rows` places itself (the ``--json`` key order stays put)."""
 
 
 def list_table(rows: list[dict[str, Any]]) -> str:
@@ -368,19 +385,6 @@ def _manifest_of(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _duration(started: Any, finished: Any) -> float | None:
-    from datetime import datetime
-
-    if not started or not finished:
-        return None
-    try:
-        start = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round((end - start).total_seconds(), 3)
 
 
 def _duration_text(seconds: float | None) -> str:
