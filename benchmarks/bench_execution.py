@@ -176,28 +176,26 @@ print(json.dumps({"cpu": sum(u[:4]) - sum(t[:4]), "wall": wall, "bytes": len(pag
 """
 
 
-def seal_render(n: int) -> dict:
-    """``record.html`` of an ``n``-step record, in a fresh interpreter: CPU, wall, peak memory."""
+def fresh(script: str, *args: object) -> dict:
+    """Run ``script`` in a fresh interpreter from the repository root; its last line as JSON."""
     out = subprocess.run(
-        [sys.executable, "-c", SEAL, str(n)],
+        [sys.executable, "-c", script, *map(str, args)],
         check=True,
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
     ).stdout
     return json.loads(out.splitlines()[-1])
+
+
+def seal_render(n: int) -> dict:
+    """``record.html`` of an ``n``-step record, in a fresh interpreter: CPU, wall, peak memory."""
+    return fresh(SEAL, n)
 
 
 def big_output(mb: int, work: Path) -> dict:
     """One ``%%step`` printing ``mb`` MB, in a fresh interpreter: CPU, wall, peak memory."""
-    out = subprocess.run(
-        [sys.executable, "-c", BIG_OUTPUT, str(mb), str(work / "big")],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    ).stdout
-    return json.loads(out.splitlines()[-1])
+    return fresh(BIG_OUTPUT, mb, work / "big")
 
 
 def ms(seconds: float) -> str:

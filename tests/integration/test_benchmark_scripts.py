@@ -16,14 +16,15 @@ pytestmark = pytest.mark.integration
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _run(*args: str) -> str:
+def _run(*args: str, write_to: Path | None = None) -> str:
+    """Run a script from benchmarks/; it writes nothing, or its document to ``write_to``."""
     result = subprocess.run(
-        [sys.executable, *args, "--no-write"],
+        [sys.executable, *args, *(["--out", str(write_to)] if write_to else ["--no-write"])],
         check=False,
         cwd=BENCH,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -53,17 +54,11 @@ def test_bench_records_tiny() -> None:
 def test_run_all_tiny(tmp_path: Path) -> None:
     """The one command that regenerates docs/BENCHMARKS.md, here into a temporary file."""
     out = tmp_path / "BENCHMARKS.md"
-    result = subprocess.run(
-        [sys.executable, "run_all.py", "--records-n", "20", "--records-size", "small"]
-        + ["--steps", "2", "--repeat", "1", "--big-mb", "1", "--seal-steps", "3"]
-        + ["--out", str(out)],
-        check=False,
-        cwd=BENCH,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    _run(
+        *("run_all.py", "--records-n", "20", "--records-size", "small", "--steps", "2"),
+        *("--repeat", "1", "--big-mb", "1", "--seal-steps", "3"),
+        write_to=out,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     text = out.read_text(encoding="utf-8")
     for name in ("records", "execution", "convert"):
         assert f"<!-- bench:{name} -->" in text
