@@ -136,6 +136,9 @@ def executors(script: str, n: int, repeat: int, work: Path) -> tuple[float, ...]
 
 BIG_OUTPUT = r"""
 import contextlib, io, json, os, resource, sys, time
+def hwm():  # peak RSS of this process since exec (ru_maxrss keeps the forking parent's)
+    status = open("/proc/self/status").read()
+    return int(status.split("VmHWM:")[1].split()[0])
 from converter.runtime import start
 from converter.runtime.magic import run_step_cell
 mb, records = int(sys.argv[1]), sys.argv[2]
@@ -143,13 +146,13 @@ with contextlib.redirect_stdout(io.StringIO()):
     session = start({"records_dir": records, "runbook_mode": "headless"}, timeout=None,
                     parameters=[], runbook={"id": "big", "title": "big", "lang": "en"},
                     steps=[["1-1", "procedure", "Step", []]])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = hwm()
     t, began = os.times(), time.perf_counter()
     flood = f"head -c {mb * 1000000} /dev/zero | tr '\\0' x | fold -w 99"
     result = run_step_cell(session, "1-1", flood)
     wall, u = time.perf_counter() - began, os.times()
 cpu = sum(u[:4]) - sum(t[:4])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(json.dumps({"cpu": cpu, "wall": wall, "before_kib": before, "peak_kib": peak,
                   "kept": len(result.output)}))
 """
@@ -157,6 +160,9 @@ print(json.dumps({"cpu": cpu, "wall": wall, "before_kib": before, "peak_kib": pe
 
 SEAL = """
 import json, os, resource, sys, time
+def hwm():  # peak RSS of this process since exec (ru_maxrss keeps the forking parent's)
+    status = open("/proc/self/status").read()
+    return int(status.split("VmHWM:")[1].split()[0])
 sys.path.insert(0, "benchmarks")
 import nbformat
 from bench_execution import notebooks
@@ -172,7 +178,7 @@ t, began = os.times(), time.perf_counter()
 page = render_html(nb, title="bench")
 wall, u = time.perf_counter() - began, os.times()
 print(json.dumps({"cpu": sum(u[:4]) - sum(t[:4]), "wall": wall, "bytes": len(page),
-                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "peak_kib": hwm()}))
 """
 
 
