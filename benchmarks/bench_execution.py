@@ -136,6 +136,9 @@ def executors(script: str, n: int, repeat: int, work: Path) -> tuple[float, ...]
 
 BIG_OUTPUT = r"""
 import contextlib, io, json, os, resource, sys, time
+def hwm():  # peak RSS of this process since exec (ru_maxrss keeps the forking parent's)
+    status = open("/proc/self/status").read()
+    return int(status.split("VmHWM:")[1].split()[0])
 from converter.runtime import start
 from converter.runtime.magic import run_step_cell
 mb, records = int(sys.argv[1]), sys.argv[2]
@@ -143,28 +146,62 @@ with contextlib.redirect_stdout(io.StringIO()):
     session = start({"records_dir": records, "runbook_mode": "headless"}, timeout=None,
                     parameters=[], runbook={"id": "big", "title": "big", "lang": "en"},
                     steps=[["1-1", "procedure", "Step", []]])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = hwm()
     t, began = os.times(), time.perf_counter()
     flood = f"head -c {mb * 1000000} /dev/zero | tr '\\0' x | fold -w 99"
     result = run_step_cell(session, "1-1", flood)
     wall, u = time.perf_counter() - began, os.times()
 cpu = sum(u[:4]) - sum(t[:4])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(json.dumps({"cpu": cpu, "wall": wall, "before_kib": before, "peak_kib": peak,
                   "kept": len(result.output)}))
 """
 
 
-def big_output(mb: int, work: Path) -> dict:
-    """One ``%%step`` printing ``mb`` MB, in a fresh interpreter: CPU, wall, peak memory."""
+SEAL = """
+import json, os, resource, sys, time
+def hwm():  # peak RSS of this process since exec (ru_maxrss keeps the forking parent's)
+    status = open("/proc/self/status").read()
+    return int(status.split("VmHWM:")[1].split()[0])
+sys.path.insert(0, "benchmarks")
+import nbformat
+from bench_execution import notebooks
+from converter.records.html import render_html
+from converter.records.outputs import status_bundle
+nb = notebooks(int(sys.argv[1]))[1]
+for cell in nb.cells:  # what a headless run leaves: one status line per step cell
+    if cell.cell_type == "code" and cell.source.startswith("%%step"):
+        bundle = status_bundle(cell.id, "Step", "succeeded", "exit 0, 0.01 s")
+        cell.outputs = [nbformat.v4.new_output("display_data", data=dict(bundle))]
+        cell.execution_count = 1
+t, began = os.times(), time.perf_counter()
+page = render_html(nb, title="bench")
+wall, u = time.perf_counter() - began, os.times()
+print(json.dumps({"cpu": sum(u[:4]) - sum(t[:4]), "wall": wall, "bytes": len(page),
+                  "peak_kib": hwm()}))
+"""
+
+
+def fresh(script: str, *args: object) -> dict:
+    """Run ``script`` in a fresh interpreter from the repository root; its last line as JSON."""
     out = subprocess.run(
-        [sys.executable, "-c", BIG_OUTPUT, str(mb), str(work / "big")],
+        [sys.executable, "-c", script, *map(str, args)],
         check=True,
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
     ).stdout
     return json.loads(out.splitlines()[-1])
+
+
+def seal_render(n: int) -> dict:
+    """``record.html`` of an ``n``-step record, in a fresh interpreter: CPU, wall, peak memory."""
+    return fresh(SEAL, n)
+
+
+def big_output(mb: int, work: Path) -> dict:
+    """One ``%%step`` printing ``mb`` MB, in a fresh interpreter: CPU, wall, peak memory."""
+    return fresh(BIG_OUTPUT, mb, work / "big")
 
 
 def ms(seconds: float) -> str:
@@ -216,6 +253,10 @@ def section(args: argparse.Namespace) -> str:
         micro = {script: executors(script, n, repeat, work) for script in ("true", "echo ok")}
         print(f"  one step printing {args.big_mb} MB ...", file=sys.stderr)
         big = big_output(args.big_mb, work)
+        seals = {}
+        for k in (1, *args.seal_steps):
+            print(f"  record.html of {k} steps ...", file=sys.stderr)
+            seals[k] = seal_render(k)
     load_after = load()
     shutil.rmtree(work, ignore_errors=True)
 
@@ -290,7 +331,39 @@ def section(args: argparse.Namespace) -> str:
             )
         ],
     )
-    print(main_table, micro_table, big_table, sep="\n\n")
+    base = seals[1]
+    seal_rows = []
+    for k in args.seal_steps:
+        got = seals[k]
+        per_ms = (got["cpu"] - base["cpu"]) / max(k - 1, 1) * 1000
+        met = per_ms <= 1 and (k < 5000 or (got["cpu"] < 5 and got["peak_kib"] < 300 * 1024))
+        seal_rows.append(
+            (
+                f"{k:,} steps",
+                f"{got['cpu']:.2f} s",
+                f"{got['wall']:.2f} s",
+                f"{got['peak_kib'] / 1024:.0f} MiB",
+                f"{got['bytes'] / 2**20:.1f} MiB",
+                f"{per_ms:.1f} ms",
+                "yes" if met else "**no**",
+            )
+        )
+    seal_table = table(
+        ("record.html of", "CPU", "Wall", "Peak RSS", "Page", "CPU per step (≤ 1 ms)", "Met"),
+        [
+            (
+                "1 step (the fixed cost)",
+                f"{base['cpu']:.2f} s",
+                f"{base['wall']:.2f} s",
+                f"{base['peak_kib'] / 1024:.0f} MiB",
+                f"{base['bytes'] / 2**20:.1f} MiB",
+                "—",
+                "—",
+            ),
+            *seal_rows,
+        ],
+    )
+    print(main_table, micro_table, big_table, seal_table, sep="\n\n")
     return f"""## Step execution: bash, papermill and the runbook runtime
 
 Generated by `python benchmarks/bench_execution.py --steps {n} --repeat {repeat}` on {stamp()}.
@@ -303,14 +376,15 @@ trivial steps (`true`) and with
 kernel start-up, conversion and
   sealing are the fixed cost; "beyond bash" subtracts the floor, `bash -e -o pipefail -c true`
   ({floor_step * 1000:.1f} ms a call). papermill runs in-process, \
-`progress_bar=False`, otherwise its defaults,
-  as `runbook run` calls it: `request_save_on_cell_execute=True` rewrites the \
-whole output notebook at the start
-  and at the end of every cell, Markdown cells included. A runbook step is \
-two cells (its `####` heading and
-  its `%%step` cell, no checklists) in a notebook that grows with every \
-step's status output, so that cost
-  grows with N: the per-step figure holds for N = {n} only. Records go to a temporary directory.
+`progress_bar=False`, otherwise its defaults
+  ("bare papermill" and the interactive path, which is plain papermill): \
+`request_save_on_cell_execute=True`
+  rewrites the whole output notebook at the start and at the end of every cell, \
+Markdown cells included, so
+  that cost grows with N. `runbook run` calls it with `request_save_on_cell_execute=False` \
+(the journal is the
+  evidence while it runs). A runbook step is two cells (its `####` heading and its \
+`%%step` cell, no checklists). Records go to a temporary directory.
 - Target (DESIGN.md §7): the runtime's per-step overhead under {TARGET_MS:.0f} ms beyond bash.
 
 {main_table}
@@ -323,7 +397,7 @@ with its state-dump prelude (builtins only: no fork), then pumps the merged outp
 per step, at its end), the status views and the output log: everything `%%step` does inside the
 kernel. These figures are **CPU time** (`os.times`, this process and its children, median of
 {repeat}), not wall-clock time: the machine is shared, and other work delays a run without adding
-to its CPU time. For whole commands, `farm-bench` (paired, alternating runs) does the same.
+to its CPU time. Whole commands are compared the same way: CPU time over paired, alternating runs.
 
 {micro_table}
 
@@ -332,6 +406,13 @@ log as it comes, and only the first `OUTPUT_CAP_BYTES` stay in memory (for the n
 expected-result check, which reads the log when the step printed more).
 
 {big_table}
+
+Sealing renders `record.html` with nbconvert's `lab` template (`converter/records/html.py`):
+one fresh interpreter per size, a synthetic record of N steps as a headless run leaves it
+(one status line per step). Per step = (CPU at N − CPU at 1) / (N − 1).
+Targets: at most 1 ms per step plus a fixed cost; 5,000 steps in under 5 s and 300 MB.
+
+{seal_table}
 """
 
 
@@ -343,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--big-mb", type=int, default=100, help="MB the flood step prints (default 100)"
+    )
+    parser.add_argument(
+        "--seal-steps",
+        type=lambda text: [int(k) for k in text.split(",")],
+        default=[1000, 5000],
+        help="record sizes (steps) for the record.html table, comma-separated",
     )
     parser.add_argument("--no-write", action="store_true", help="print the tables only")
     args = parser.parse_args(argv)

@@ -6,8 +6,8 @@ they do not slow each other down): ``bench_records.py`` (the evidence archive),
 ``bench_convert.py`` (our converter and jupytext). ``--only`` runs some of them
 and keeps the other sections already in the file.
 
-Usage: ``python benchmarks/run_all.py [--records-n 10000] [--steps 50] [--repeat 3]
-[--only execution,convert]``
+Usage: ``python benchmarks/run_all.py [--records-n 10000,50000] [--records-size small]
+[--steps 50] [--repeat 3] [--only execution,convert]``
 """
 
 from __future__ import annotations
@@ -25,11 +25,23 @@ from common import DOC, ORDER, load, write_sections
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--records-n", type=int, default=10_000, help="synthetic records for bench_records"
+        "--records-n",
+        default="10000,50000",
+        help="synthetic records for bench_records, comma-separated: one table per count",
+    )
+    parser.add_argument(
+        "--records-size",
+        choices=("realistic", "small"),
+        default="realistic",
+        help="record size for bench_records (small: a few KB, for large counts)",
     )
     parser.add_argument("--steps", type=int, default=50, help="steps per run for bench_execution")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per measurement for bench_execution (median)"
+    )
+    parser.add_argument("--big-mb", type=int, default=100, help="MB the flood step prints")
+    parser.add_argument(
+        "--seal-steps", default="1000,5000", help="record sizes for the record.html table"
     )
     parser.add_argument(
         "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
@@ -47,14 +59,22 @@ def main(argv: list[str] | None = None) -> int:
         if name == "records":
             import bench_records
 
-            sections[name] = bench_records.section(
-                bench_records.parse_args(["--records", str(args.records_n)])
+            sections[name] = "\n".join(
+                bench_records.section(
+                    bench_records.parse_args(["--records", count, "--size", args.records_size])
+                )
+                for count in args.records_n.split(",")
             )
         elif name == "execution":
             import bench_execution
 
             sections[name] = bench_execution.section(
-                argparse.Namespace(steps=args.steps, repeat=args.repeat, big_mb=100)
+                argparse.Namespace(
+                    steps=args.steps,
+                    repeat=args.repeat,
+                    big_mb=args.big_mb,
+                    seal_steps=[int(k) for k in args.seal_steps.split(",")],
+                )
             )
         else:
             import bench_convert

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import __version__
 from .cli_approvals import approve, plan
 from .cli_options import (
     ALLOWED_SIGNERS_OPTION,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="runbook-notebooks")
+@click.version_option(__version__, package_name="runbook-notebooks")  # no metadata lookup
 def cli() -> None:
     """Turn Markdown runbooks into executable notebooks and keep every run as evidence.
 

@@ -9,6 +9,7 @@ Every cell carries its source line under ``metadata.runbook``.
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -89,15 +90,38 @@ def notebook_text(nb: NotebookNode) -> str:
     Validated once, here (``nbformat.writes`` would validate again and only log).
     """
     nbformat.validate(nb)
-    return nbformat.v4.nbjson.writes(nb) + "\n"
+    # What nbformat.v4.nbjson.writes does, without its deep copy of the whole notebook: only
+    # the cell dicts whose ``source`` becomes a list of lines are copied (a built notebook has
+    # no outputs, attachments or transient metadata to strip).
+    cells = [
+        {**cell, "source": cell["source"].splitlines(True)}
+        if isinstance(cell.get("source"), str)
+        else cell
+        for cell in nb.cells
+    ]
+    return json.dumps({**nb, "cells": cells}, **_JSON_FORMAT) + "\n"
+
+
+_JSON_FORMAT: dict[str, Any] = {
+    "indent": 1,
+    "sort_keys": True,
+    "separators": (",", ": "),
+    "ensure_ascii": False,
+}
+"""nbformat's own JSON layout (``nbformat.v4.nbjson.JSONWriter``), so the bytes are the same."""
 
 
 def render(template: str, **values: Any) -> str:
     """Fill one cell template from ``converter/cells``."""
-    text = (
-        resources.files("converter.notebook.cells").joinpath(template).read_text(encoding="utf-8")
+    return _template(template).substitute(values).rstrip("\n")
+
+
+@functools.cache
+def _template(name: str) -> Template:
+    """A cell template, read once per process (a step cell is rendered once per step)."""
+    return Template(
+        resources.files("converter.notebook.cells").joinpath(name).read_text(encoding="utf-8")
     )
-    return Template(text).substitute(values).rstrip("\n")
 
 
 def step_titles(runbook: Runbook) -> dict[str, str]:

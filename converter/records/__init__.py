@@ -11,14 +11,36 @@ indexes), ``recover`` (abandoned runs), ``damage``, ``verify`` and ``report``.
 Nothing here imports the kernel, the runner or the converter stages.
 """
 
-from .index import RunFilter, find_run, list_runs, reindex
-from .journal import Journal, read_journal
-from .mask import SecretMasker
-from .recover import finalize_abandoned, settle
-from .report import RecordView, export_html, export_markdown, load_view, show_text
-from .seal import Seal, seal_run
-from .verdict import Verdict, judge
-from .verify import Problem, verify_all, verify_chain, verify_record
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Loaded on first use (PEP 562), so `runbook records list` imports only what it needs.
+_PUBLIC = {
+    "RunFilter": "index",
+    "find_run": "index",
+    "list_runs": "index",
+    "reindex": "index",
+    "Journal": "journal",
+    "read_journal": "journal",
+    "SecretMasker": "mask",
+    "finalize_abandoned": "recover",
+    "settle": "recover",
+    "RecordView": "report",
+    "export_html": "report",
+    "export_markdown": "report",
+    "load_view": "report",
+    "show_text": "report",
+    "Seal": "seal",
+    "seal_run": "seal",
+    "Verdict": "verdict",
+    "judge": "verdict",
+    "Problem": "verify",
+    "verify_all": "verify",
+    "verify_chain": "verify",
+    "verify_record": "verify",
+}
 
 __all__ = [
     "Journal",
@@ -44,3 +66,9 @@ __all__ = [
     "verify_chain",
     "verify_record",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

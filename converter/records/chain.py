@@ -23,11 +23,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import RecordError
 from . import remote, store
@@ -36,8 +36,10 @@ from .evidence import Attestation
 from .faults import fault
 from .layout import CHAIN_HEAD, CHAIN_LOCK, CHAIN_PENDING, MANIFEST, SIGNATURE
 from .manifest import RECORD_FORMAT, TMP_PREFIX, check_fields, fsync_dir, hash_tree
-from .signing import Signer
 from .unsealed import unmark as unmark_unsealed
+
+if TYPE_CHECKING:
+    from .signing import Signer
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 REPAIR_HINT = "run 'runbook records repair' to record the gap (see 'runbook records verify --all')"
@@ -367,6 +369,8 @@ def _write_once(path: Path, data: bytes, label: str) -> None:
 
 def _atomic_write(path: Path, data: bytes, label: str) -> None:
     """Readers see the old file or the new one, never a torn one, even after a crash."""
+    import tempfile  # with shutil, lzma and bz2: only a seal pays for them, not `records list`
+
     prefix = TMP_PREFIX if path.name == MANIFEST else f".{path.name}."
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:

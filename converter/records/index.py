@@ -55,8 +55,11 @@ def index_row(
         "manifest_sha256": manifest_sha256 or hash_file(run_dir / MANIFEST),
         "previous": manifest.get("previous") if isinstance(manifest.get("previous"), str) else None,
         "resumes": manifest.get("resumes"),
+        # what `records list` shows beyond the above, so listing reads no manifest
+        "kind": manifest.get("kind") or ("plan" if manifest.get("dry_run") else "run"),
         "rollback": (manifest.get("rollback") or {}).get("status"),
         "approvers": json.dumps(approvers_of(run_dir, manifest), ensure_ascii=False),
+        "duration_s": duration_s(manifest.get("started_at"), manifest.get("finished_at")),
     }
 
 
@@ -77,6 +80,20 @@ def approvers_of(run_dir: Path, manifest: dict[str, Any]) -> list[list[str]]:
         for a in (approvals if isinstance(approvals, list) else [])
         if isinstance(a, dict) and a.get("valid")
     ]
+
+
+def duration_s(started: Any, finished: Any) -> float | None:
+    """Seconds between two ISO times (``None`` when either is missing or unreadable)."""
+    from datetime import datetime
+
+    if not started or not finished:
+        return None
+    try:
+        start = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return round((end - start).total_seconds(), 3)
 
 
 def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:

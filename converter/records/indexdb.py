@@ -34,7 +34,7 @@ T = TypeVar("T")
 Rows = Callable[[], list[dict[str, Any]]]
 """Every index row, read from the manifests on disk (the truth the cache is rebuilt from)."""
 
-SCHEMA_VERSION = 4  # 3: resumes (runbook resume); 4: rollback, approvers
+SCHEMA_VERSION = 5  # 3: resumes (runbook resume); 5: what `records list` shows (no manifest reads)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -51,8 +51,10 @@ CREATE TABLE IF NOT EXISTS runs (
     manifest_sha256 TEXT NOT NULL,
     previous TEXT,
     resumes TEXT,
+    kind TEXT,
     rollback TEXT,
-    approvers TEXT
+    approvers TEXT,
+    duration_s REAL
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_runbook ON runs (runbook_id, started_at DESC);
@@ -63,7 +65,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 COLUMNS = (
     "run_id", "runbook_id", "title", "status", "operator", "mode", "dry_run",
     "started_at", "finished_at", "failed_step", "path", "manifest_sha256", "previous", "resumes",
-    "rollback", "approvers",
+    "kind", "rollback", "approvers", "duration_s",
 )  # fmt: skip
 """``approvers``: JSON list of ``[principal, role]`` of the valid approvals; ``rollback``: its
 outcome, NULL when no rollback ran."""

@@ -31,15 +31,14 @@ from ..errors import RecordError
 from . import events as ev
 from . import layout
 from .chain import check_chain
-from .evidence import Attestation
 from .journal import read_journal_prefix
-from .mask import SecretMasker
-from .seal import Seal, seal_run
 from .unsealed import unsealed_records
 from .verdict import judge
 
 if TYPE_CHECKING:
     import nbformat
+
+    from .evidence import Attestation
 
 _PID_REUSE_SLACK_S = 2.0
 ABANDONED = "its processes ended before the record was sealed (killed, or crashed)"
@@ -119,7 +118,9 @@ def finalize_interrupted(
     """
     import nbformat  # a second to import: `records list` pays it only when something needs sealing
 
+    from .mask import SecretMasker
     from .rebuild import record_notebook
+    from .seal import Seal, seal_run  # sealing's imports, only when something needs sealing
 
     facts = ev.RunFacts.from_events(events)
     record = run_dir / layout.RECORD_NOTEBOOK

@@ -19,6 +19,7 @@ from typing import Any
 from . import events as ev
 from .carry import resume_chain
 from .fleetview import fleet_lines, member_line
+from .index import duration_s
 from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
 from .outputs import cap_output
@@ -318,18 +319,23 @@ def list_rows(records: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     """
     out = []
     for row in rows:
+        base = {k: v for k, v in row.items() if k not in _LISTED}
+        kind = row.get("kind") or ("plan" if row.get("dry_run") else "run")  # running: no kind
+        duration = row.get("duration_s")
+        if duration is None:
+            duration = duration_s(row.get("started_at"), row.get("finished_at"))
         stopped = row.get("failed_step") if row.get("status") != "succeeded" else None
         out.append(
             {
-                **row,
-                "kind": "plan" if row.get("dry_run") else "run",
+                **base,
+                "kind": kind,
                 "stopped_at": stopped,
                 "rollback": row.get("rollback"),
                 "approvers": [
                     {"principal": principal, "role": role}
                     for principal, role in _approvers(row.get("approvers"))
                 ],
-                "duration_s": _duration(row.get("started_at"), row.get("finished_at")),
+                "duration_s": duration,
             }
         )
     return out
@@ -342,6 +348,10 @@ def _approvers(column: Any) -> list[tuple[str, str]]:
         return [(str(p), str(r)) for p, r in pairs]
     except (ValueError, TypeError):
         return []
+
+
+_LISTED = ("kind", "rollback", "approvers", "duration_s")
+"""Index columns that :func:`list_rows` places itself (the ``--json`` key order stays put)."""
 
 
 def list_table(rows: list[dict[str, Any]]) -> str:
@@ -371,19 +381,6 @@ def list_table(rows: list[dict[str, Any]]) -> str:
             line += f"  (resumes {r['resumes']})"
         lines.append(line.rstrip())
     return "\n".join(lines)
-
-
-def _duration(started: Any, finished: Any) -> float | None:
-    from datetime import datetime
-
-    if not started or not finished:
-        return None
-    try:
-        start = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round((end - start).total_seconds(), 3)
 
 
 def _duration_text(seconds: float | None) -> str:

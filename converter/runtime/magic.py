@@ -265,7 +265,8 @@ class _Output:
         self._emit(self.stream.flush())
         if self.log is not None:
             self.log.close()
-        sys.stdout.flush()
+        if self.parts:  # a flush is a round trip to ipykernel's I/O thread: only when printed
+            sys.stdout.flush()
 
     def text(self) -> str:
         return "".join(self.parts)

@@ -55,7 +55,10 @@ class StepStatus:
         session.step_views[info.id] = self
 
     def running(self) -> None:
-        self._show("running", "")
+        """Show that the step started (nobody watches a headless notebook: its journal and the
+        terminal show it there, and the final line is the same either way)."""
+        if self.session.settings.mode != "headless":
+            self._show("running", "")
 
     def done(self, result: StepResult) -> None:
         """Show the step's final status (also after an expected-result check re-judged it)."""

@@ -131,3 +131,22 @@ def test_an_index_of_the_old_schema_is_rebuilt_with_the_new_columns(tmp_path):
     finally:
         db.close()
     assert {"approvers", "rollback"} <= columns
+
+
+def test_index_rows_list_what_their_manifests_say(tmp_path):
+    """The index carries kind, rollback, approvers and duration: the same as the manifests."""
+    from converter.records.index import index_row
+
+    from_manifests = list_rows(tmp_path, _rows(tmp_path))
+    indexed = []
+    for row in _rows(tmp_path / "again"):
+        run_dir = tmp_path / "again" / row["path"]
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        full = index_row(tmp_path / "again", run_dir, manifest, manifest_sha256="0" * 64)
+        full["dry_run"] = bool(full["dry_run"])
+        full.pop("previous")
+        indexed.append({**row, **{k: full[k] for k in full if k not in row}})
+        (run_dir / "manifest.json").unlink()  # listing must not need it
+    assert list_rows(tmp_path / "again", indexed) == [
+        {**r, "resumes": None} for r in from_manifests
+    ]
