@@ -75,10 +75,18 @@ def read_user_text(path: str | os.PathLike[str], error: type[RunbookError], what
     except OSError as exc:
         raise error(f"cannot read {what}: {exc.strerror}", path=shown) from None
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(
             f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",
             path=shown,
             line=data[: exc.start].count(b"\n") + 1,
         ) from None
+    nul = data.find(b"\0")
+    if nul >= 0:  # Markdown would turn it into U+FFFD: a "# comment" could become a command
+        raise error(
+            f"{what} contains a NUL byte; it is not text",
+            path=shown,
+            line=data[:nul].count(b"\n") + 1,
+        )
+    return text

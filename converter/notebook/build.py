@@ -163,8 +163,8 @@ class _Builder:
         return self.out
 
     def _in(self, checklist: Checklist, kind: str) -> bool:
-        section = self.runbook.section(kind)  # type: ignore[arg-type]
-        return section is not None and checklist in section.items
+        """Whether a section of this kind holds the list (a runbook may repeat a heading)."""
+        return any(s.kind == kind and checklist in s.items for s in self.runbook.sections)
 
     def _section(self, section: Section) -> None:
         self.section_kind = section.kind
