@@ -46,9 +46,12 @@ def load() -> str:
         return "n/a"
 
 
-def busy_note(*loads: str) -> str:
-    """A warning when the machine was busy with other work while measuring."""
-    values = [float(x) for text in loads for x in text.split() if x != "n/a"]
+def busy_note(before: str) -> str:
+    """A warning when the machine was busy with other work when the measuring began.
+
+    Only the load *before* counts: the load after a parallel benchmark is its own.
+    """
+    values = [float(x) for x in before.split()[:1] if x != "n/a"]
     if values and max(values) > (os.cpu_count() or 1) / 2:
         return " (other work was running on this machine, so treat the numbers as conservative)"
     return ""
