@@ -36,6 +36,7 @@ from .evidence import Attestation
 from .faults import fault
 from .layout import CHAIN_HEAD, CHAIN_LOCK, CHAIN_PENDING, MANIFEST, SIGNATURE
 from .manifest import RECORD_FORMAT, TMP_PREFIX, check_fields, fsync_dir, hash_tree
+from .protect import write_atomic
 from .unsealed import unmark as unmark_unsealed
 
 if TYPE_CHECKING:
@@ -369,23 +370,7 @@ def _write_once(path: Path, data: bytes, label: str) -> None:
 
 def _atomic_write(path: Path, data: bytes, label: str) -> None:
     """Readers see the old file or the new one, never a torn one, even after a crash."""
-    import tempfile  # with shutil, lzma and bz2: only a seal pays for them, not `records list`
-
-    prefix = TMP_PREFIX if path.name == MANIFEST else f".{path.name}."
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        fault(f"{label}:written")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    prefix = TMP_PREFIX if path.name == MANIFEST else None
+    write_atomic(path, data, prefix=prefix, before_replace=lambda: fault(f"{label}:written"))
     fault(f"{label}:renamed")
     fsync_dir(path.parent)

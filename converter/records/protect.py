@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +69,29 @@ def make_read_only(run_dir: Path) -> None:
         os.chmod(path, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) through a temporary file: never a torn file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def write_atomic(
+    path: Path,
+    data: str | bytes,
+    *,
+    prefix: str | None = None,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Replace ``path`` with ``data`` (text as UTF-8) through a fsynced temporary file beside
+    it: readers see the old file or the new one, never a torn one.
+
+    ``before_replace`` runs between the write and the rename (the chain's fault points).
+    """
+    import tempfile  # with shutil, lzma and bz2: only a seal pays for them, not `records list`
+
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         try:
