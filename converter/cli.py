@@ -18,6 +18,7 @@ from . import __version__
 from .cli_approvals import approve, plan
 from .cli_options import (
     ALLOWED_SIGNERS_OPTION,
+    FLEET_MEMBER_OPTION,
     PARAMETER_OPTION,
     PARAMETERS_FILE_OPTION,
     RECORDS_OPTION,
@@ -267,7 +268,7 @@ def _report(outcome: RunOutcome, records: Path) -> None:
 @ALLOWED_SIGNERS_OPTION
 @WITNESS_OPTION
 @click.option("--jobs", type=click.IntRange(min=1), help="A fleet: targets running at once.")
-@click.option("--fleet-member", nargs=2, hidden=True, metavar="FLEET TARGET")
+@FLEET_MEMBER_OPTION
 def resume(
     run_id: str,
     confirm: tuple,

@@ -84,6 +84,10 @@ TARGETS_OPTION = click.option(
 )
 
 
+FLEET_MEMBER_OPTION = click.option("--fleet-member", nargs=2, hidden=True, metavar="FLEET TARGET")
+"""Set by a fleet on each target's ``run``/``resume``: the fleet's run id and the target."""
+
+
 def fleet_options(command: Any) -> Any:
     """``run``'s fleet options: the targets file and the rollout controls."""
     options = [
@@ -99,7 +103,7 @@ def fleet_options(command: Any) -> Any:
                      help="Run the targets in waves of B (each wave waits for the one before)."),
         click.option("--dask", metavar="ADDRESS",
                      help="Run the targets on this dask.distributed scheduler (pip: [fleet])."),
-        click.option("--fleet-member", nargs=2, hidden=True, metavar="FLEET TARGET"),
+        FLEET_MEMBER_OPTION,
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

@@ -99,7 +99,13 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
         attestation.signer.principal if attestation.signer else operator_name(options.operator)
     )
     review = None
-    for target in targets:  # every target's row against the plan, before anything starts
+    needed = [] if options.plan else required_roles(spec_of(options.source, nb))
+    if needed:  # a fleet is approved once, before any target starts
+        lang = "ja" if meta.get("lang") == "ja" else "en"
+        roles = ("、" if lang == "ja" else ", ").join(needed)
+        where = {"source": options.source, "targets": options.targets}
+        raise Blocked(say(lang, "fleet_needs_plan", roles=roles, **where))
+    for target in targets if options.plan else ():  # each row against the plan, up front
         found, problems = gate(
             options.source,
             nb,
@@ -114,12 +120,6 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
         if problems:
             raise Blocked(f"blocked by plan {options.plan}: " + "; ".join(problems))
         review = review or found
-    needed = required_roles(spec_of(options.source, nb))
-    if needed and review is None:  # a fleet is approved once, before any target starts
-        lang = "ja" if meta.get("lang") == "ja" else "en"
-        roles = ("、" if lang == "ja" else ", ").join(needed)
-        where = {"source": options.source, "targets": options.targets}
-        raise Blocked(say(lang, "fleet_needs_plan", roles=roles, **where))
     kept = (review, find_plan(options.records, str(options.plan))) if review else None
     names = {p.name for p in declared}
     work = [

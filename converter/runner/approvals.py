@@ -133,9 +133,8 @@ def gate(
     is bad input (exit 2). ``target`` names a fleet's target: its parameters are checked
     against its row of the plan.
     """
-    spec = spec_of(source, nb)
     if not plan:
-        needed = required_roles(spec)
+        needed = required_roles(spec_of(source, nb))
         if needed and "approvals" not in nb.metadata["runbook"]:
             # a notebook converted before approvals existed: its kernel cannot check them
             raise Blocked(
