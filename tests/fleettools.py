@@ -79,12 +79,14 @@ def write_targets(directory: Path, count: int, failing: tuple[int, ...] = ()) ->
     return path
 
 
-def runbook(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:
-    """``runbook ARGS`` for real, output captured (no progress bar)."""
+def runbook(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess:
+    """``runbook ARGS`` for real, output captured (no progress bar); ``env`` added to ours."""
     return subprocess.run(
         [*runbook_command(), *args],
         cwd=cwd,
-        env=cli_env(),
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=FLEET_TIMEOUT_S,

@@ -10,33 +10,21 @@ store refuses to delete a locked fleet record.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from clitools import runbook_command
-from fleettools import FLEET_TIMEOUT_S, manifest, write_runbook, write_targets
+from clitools import cli_env, runbook_command
+from fleettools import FLEET_TIMEOUT_S, manifest, runbook, write_runbook, write_targets
 
 pytestmark = [pytest.mark.integration, pytest.mark.s3, pytest.mark.slow]
 
 
 def _machine(store, tmp_path: Path, name: str) -> dict[str, str]:
+    """One machine's variables: the store's, and its own cache (local mirror)."""
     (tmp_path / name).mkdir(parents=True, exist_ok=True)
-    return {**os.environ, **store.env(), "RUNBOOK_CACHE": str(tmp_path / name / "cache")}
-
-
-def _runbook(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*runbook_command(), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=FLEET_TIMEOUT_S,
-        check=False,
-    )
+    return {**store.env(), "RUNBOOK_CACHE": str(tmp_path / name / "cache")}
 
 
 def test_two_fleets_at_once_share_one_chain_on_s3(s3_store, tmp_path):
@@ -53,7 +41,7 @@ def test_two_fleets_at_once_share_one_chain_on_s3(s3_store, tmp_path):
         subprocess.Popen(
             command,
             cwd=tmp_path,
-            env=_machine(s3_store, tmp_path, host),
+            env=cli_env(_machine(s3_store, tmp_path, host)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -74,14 +62,14 @@ def test_two_fleets_at_once_share_one_chain_on_s3(s3_store, tmp_path):
         fleet_ids.append(fleet["run_id"])
 
     auditor = _machine(s3_store, tmp_path, "auditor")
-    listed = _runbook(["records", "list", "--records", url, "--json"], tmp_path, auditor)
+    listed = runbook(["records", "list", "--records", url, "--json"], tmp_path, auditor)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert sorted(r["run_id"] for r in rows if r["run_id"] in fleet_ids) == sorted(fleet_ids)
     assert len(rows) == 2 * (3 + 1)  # every target's record and both fleet records
     assert sorted(r["status"] for r in rows).count("failed") == 4  # t02 twice, both fleets
 
-    verified = _runbook(["records", "verify", "--all", "--records", url], tmp_path, auditor)
+    verified = runbook(["records", "verify", "--all", "--records", url], tmp_path, auditor)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "8 record(s) checked, 0 problem(s)" in verified.stdout
     assert "retention: COMPLIANCE until" in verified.stdout
