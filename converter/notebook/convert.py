@@ -10,7 +10,6 @@ import glob
 import hashlib
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +63,6 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
     for source in sources:
         runbook = parse_file(source)
         # Imported here, after parsing: nbformat takes seconds to import; bad input needs none.
-        _import_nbformat_quickly()
         from .build import build_notebook, notebook_text
 
         nb = build_notebook(runbook, source_name=_shown(source))
@@ -74,25 +72,6 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
             target = (out or source.parent) / (source.name.rsplit(".", 1)[0] + ".ipynb")
         conversions.append(Conversion(source, target, notebook_text(nb)))  # type: ignore[arg-type]
     return conversions
-
-
-def _import_nbformat_quickly() -> None:
-    """Import nbformat without the 1.5 s that ``jsonschema[format-nongpl]`` adds in a full install.
-
-    ``import nbformat`` imports jsonschema, whose format checkers import ``rfc3987_syntax``
-    when it is installed (JupyterLab's dependencies pull it in), and that module builds a
-    Lark grammar at import. Only the ``iri`` and ``iri-reference`` formats use it; the
-    notebook schema has neither, and nbformat validates with ``fastjsonschema`` anyway. So
-    for this process's first import of jsonschema, that module reads as absent. Nothing
-    changes if jsonschema was already imported (or in any other process: the kernel, lab).
-    """
-    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
-        return
-    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import → ImportError
-    try:
-        import nbformat  # noqa: F401
-    finally:
-        del sys.modules["rfc3987_syntax"]
 
 
 def plan_all(sources: list[Path], out: Path | None) -> tuple[list[Conversion], list[ParseError]]:

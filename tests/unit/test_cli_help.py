@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,21 @@ def test_help_is_fast_and_has_no_heavy_imports() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_notebook_imports_skip_the_iri_grammar_but_leave_it_importable() -> None:
+    """Importing the runner (nbformat → jsonschema) must not build rfc3987_syntax's Lark grammar:
+    1.5 s in every runner and kernel process. The module stays importable afterwards."""
+    if importlib.util.find_spec("rfc3987_syntax") is None:
+        pytest.skip("rfc3987_syntax is not installed: nothing to avoid")
+    code = (
+        "import sys, converter.runner.run, nbformat, jsonschema\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+        "nbformat.validate(nbformat.v4.new_notebook())\n"
+        "import rfc3987_syntax\n"
+        "print(rfc3987_syntax is not None)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "True"]
