@@ -42,9 +42,10 @@ def _display(
 class StepStatus:
     """The one-line status of a step cell, updated in place as the step progresses.
 
-    Each change also moves the setup cell's counter line and the step's line in
-    the summary (when the finish cell showed one): three display updates, never
-    a table of every step, so a step costs the same in a run of 5,000.
+    Each change also moves the setup cell's counter line (not shown headless: nobody
+    watches) and the step's line in the summary (when the finish cell showed one): at
+    most three display updates, never a table of every step, so a step costs the same
+    in a run of 5,000.
     """
 
     def __init__(self, session: RunState, info: StepInfo):
@@ -116,8 +117,9 @@ def show_start(session: RunState) -> None:
     ]
     _display(_table(["", ""], rows), "\n".join(f"{k}: {v}" for k, v in rows))
     show_parameters(session)
-    session.progress_id = session.new_display_id("progress")
-    _progress(session, update=False)
+    if session.settings.mode != "headless":  # a live counter for whoever watches the notebook
+        session.progress_id = session.new_display_id("progress")
+        _progress(session, update=False)
 
 
 def update_progress(session: RunState) -> None:
@@ -227,8 +229,10 @@ def show_manual_button(session: RunState, info: StepInfo, run: Action) -> None:
 def show_summary(session: RunState) -> None:
     """The summary: the counter, then one status line per declared step.
 
-    Each line has its own display id, so a step run afterwards (a troubleshooting
-    button, a rerun, the rollback button) updates its own line in place.
+    In JupyterLab each line has its own display id, so a step run afterwards (a
+    troubleshooting button, a rerun, the rollback button) updates its own line in
+    place. Headless, nothing runs afterwards: the lines go out as one output, not one
+    message (and one notebook output) per step.
     """
     lang = session.lang
     text = progress_text(session)
@@ -237,13 +241,21 @@ def show_summary(session: RunState) -> None:
         f"{html.escape(text)}</div>",
         f"{message(lang, 'summary')}: {text}",
     )
+    lines = []
     for info in session.steps.values():
         result = session.results.get(info.id)
         status = result.status if result else "not_run"
         detail = step_detail(result) if result else ""
+        lines.append(status_bundle(info.id, info.title, status, detail))
+    if session.settings.mode == "headless":
+        if lines:
+            _display(
+                "".join(b["text/html"] for b in lines), "\n".join(b["text/plain"] for b in lines)
+            )
+        return
+    for info, bundle in zip(session.steps.values(), lines):
         display_id = session.new_display_id(f"summary-{info.id}")
         session.summary_ids[info.id] = display_id
-        bundle = status_bundle(info.id, info.title, status, detail)
         display_bundle(bundle, display_id=display_id)
 
 

@@ -130,7 +130,8 @@ def test_the_summary_lists_every_step_with_status_exit_code_and_duration(
     assert result.rc == 0
     nb = nbformat.read(result.record_dir / "record.ipynb", as_version=4)
     finish = next(c for c in nb.cells if c.get("id") == "finish")
-    lines = [o.get("data", {}).get("text/plain", "") for o in finish.outputs]
+    texts = [o.get("data", {}).get("text/plain", "") for o in finish.outputs]
+    lines = "\n".join(texts).splitlines()
     assert lines[0] == "Summary: 3/3 steps settled: ✅ 2 succeeded, ⏭ 1 skipped", lines
     rows = {
         m.group(1): (m.group(2), m.group(3))
