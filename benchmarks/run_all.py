@@ -2,12 +2,13 @@
 
 The scripts run one after the other in this process (never side by side, so
 they do not slow each other down): ``bench_records.py`` (the evidence archive),
-``bench_execution.py`` (bash, papermill and the runtime, per step) and
+``bench_execution.py`` (bash, papermill and the runtime, per step),
+``bench_growth.py`` (N = 100 to 5,000, the interactive path, 100 MB in a kernel) and
 ``bench_convert.py`` (our converter and jupytext). ``--only`` runs some of them
 and keeps the other sections already in the file.
 
 Usage: ``python benchmarks/run_all.py [--records-n 10000,50000] [--records-size small]
-[--steps 50] [--repeat 3] [--only execution,convert]``
+[--steps 50] [--repeat 3] [--growth-sizes 100,1000,5000] [--only execution,convert]``
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seal-steps", default="1000,5000", help="record sizes for the record.html table"
     )
     parser.add_argument(
+        "--growth-sizes", default="100,1000,5000", help="run sizes (steps) for bench_growth"
+    )
+    parser.add_argument(
+        "--interactive-sizes", default="100,1000", help="sizes for the interactive path"
+    )
+    parser.add_argument(
         "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
     )
     parser.add_argument("--out", type=Path, default=DOC)
@@ -74,6 +81,17 @@ def main(argv: list[str] | None = None) -> int:
                     repeat=args.repeat,
                     big_mb=args.big_mb,
                     seal_steps=[int(k) for k in args.seal_steps.split(",")],
+                )
+            )
+        elif name == "growth":
+            import bench_growth
+
+            sections[name] = bench_growth.section(
+                argparse.Namespace(
+                    sizes=bench_growth.parse_sizes(args.growth_sizes),
+                    interactive_sizes=bench_growth.parse_sizes(args.interactive_sizes),
+                    big_mb=args.big_mb,
+                    repeat=2,
                 )
             )
         else:

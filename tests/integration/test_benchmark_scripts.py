@@ -39,6 +39,16 @@ def test_bench_execution_tiny() -> None:
     assert "| 3 steps |" in out  # record.html of a 3-step record
 
 
+def test_bench_growth_tiny() -> None:
+    out = _run(
+        "bench_growth.py",
+        *("--sizes", "1,2,3", "--interactive-sizes", "1,2", "--big-mb", "1", "--repeat", "1"),
+    )
+    assert "| 1 → 2 |" in out and "| 2 → 3 |" in out  # marginal cost per step, two spans
+    assert "**per step**, N = 1 → 2" in out  # the interactive path against headless
+    assert "one step printing 1 MB" in out and "MiB" in out
+
+
 def test_bench_convert_tiny() -> None:
     pytest.importorskip("jupytext")
     out = _run("bench_convert.py", "--repeat", "1")
@@ -64,8 +74,9 @@ def test_run_all_tiny(tmp_path: Path) -> None:
     _run(
         *("run_all.py", "--records-n", "20", "--records-size", "small", "--steps", "2"),
         *("--repeat", "1", "--big-mb", "1", "--seal-steps", "3"),
+        *("--growth-sizes", "1,2", "--interactive-sizes", "1,2"),
         write_to=out,
     )
     text = out.read_text(encoding="utf-8")
-    for name in ("records", "execution", "convert"):
+    for name in ("records", "execution", "growth", "convert"):
         assert f"<!-- bench:{name} -->" in text

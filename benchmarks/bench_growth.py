@@ -1,0 +1,316 @@
+"""Benchmark how a run grows with its runbook, the interactive path, and a 100 MB step in a kernel.
+
+Three questions of issue 15, each answered side by side in one run:
+
+* **Linear**: the marginal cost of a step between N = 100 and 1,000 and between 1,000 and
+  5,000 steps, ``runbook run`` (headless) against bare papermill without per-cell saves on
+  the same number of ``%%bash`` cells (target: at most 1.3×, at both sizes).
+* **Interactive**: the runtime in interactive mode (what JupyterLab and plain papermill run:
+  live counter, "running" lines, per-line summary, sealed by the finish cell) against the
+  headless path, per step (target: at most 1.5×).
+* **Output**: one step printing 100 MB inside a real kernel, through ``runbook run``: its cost
+  and the kernel's peak memory (targets: at most 1.5 s, under 100 MB).
+
+Usage: ``python benchmarks/bench_growth.py [--sizes 100,1000,5000] [--interactive-sizes
+100,1000] [--big-mb 100] [--repeat 2] [--no-write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import re
+import shutil
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_execution import notebooks, papermill_run, runbook_text
+from common import busy_note, cpu_s, load, machine, stamp, table, write_sections
+
+LINEAR_TARGET = 1.3
+INTERACTIVE_TARGET = 1.5
+BIG_SECONDS, BIG_MIB = 1.5, 100
+
+# The step's shell is a child of the wrapper bash, whose parent is the kernel (setpriv execs).
+KERNEL_MEMORY = "k=$(ps -o ppid= -p $PPID | tr -d ' '); grep -E '^(VmHWM|VmRSS):' /proc/$k/status"
+
+
+def timed(action) -> tuple[float, float]:
+    """(CPU seconds of this process and its children, wall seconds) of one call."""
+    import time
+
+    cpu, wall = cpu_s(), time.perf_counter()
+    action()
+    return cpu_s() - cpu, time.perf_counter() - wall
+
+
+def headless(source: Path, records: Path):
+    """``runbook run`` in-process; returns the outcome (its record is read by the caller)."""
+    from converter.runner.run import RunOptions, run_runbook
+
+    outcome = run_runbook(
+        RunOptions(source=source, records=records, progress=False, operator="bench")
+    )
+    assert outcome.status == "succeeded", outcome
+    return outcome
+
+
+def marginal(costs: dict[int, tuple[float, float]], a: int, b: int) -> tuple[float, float]:
+    """(CPU, wall) ms per step between sizes ``a`` and ``b``."""
+    return tuple((costs[b][i] - costs[a][i]) / (b - a) * 1000 for i in (0, 1))  # type: ignore[return-value]
+
+
+def growth(sizes: list[int], work: Path) -> tuple[dict, dict]:
+    """One run of each path at each size, smallest first."""
+    ours, bare = {}, {}
+    for n in sizes:
+        print(f"  N = {n}: runbook run, bare papermill without saves ...", file=sys.stderr)
+        (work / f"grow-{n}.md").write_text(runbook_text(n), encoding="utf-8")
+        ours[n] = timed(lambda n=n: headless(work / f"grow-{n}.md", work / "records"))
+        bare_nb = notebooks(n)[0]
+        bare[n] = timed(lambda nb=bare_nb: papermill_run(nb, work, save=False))
+    return ours, bare
+
+
+def interactive(sizes: list[int], work: Path, headless_costs: dict) -> dict:
+    """The runbook notebook through plain papermill (interactive mode), with and without saves."""
+    got = {}
+    for n in sizes:
+        print(f"  N = {n}: runbook notebook through papermill ...", file=sys.stderr)
+        nb = notebooks(n)[1]
+        records = str(work / "records")
+        got[n] = tuple(
+            timed(partial(papermill_run, nb, work, save=save, records_dir=records))
+            for save in (False, True)
+        )
+        if n not in headless_costs:
+            (work / f"grow-{n}.md").write_text(runbook_text(n), encoding="utf-8")
+            headless_costs[n] = timed(lambda n=n: headless(work / f"grow-{n}.md", work / "records"))
+    return got
+
+
+def big_step(mb: int, repeat: int, work: Path) -> dict:
+    """A 3-step runbook (memory, flood, memory) against the same with a silent middle step."""
+
+    def text(flood: int) -> str:
+        body = f"head -c {flood} /dev/zero | tr '\\\\0' x | fold -w 99" if flood else "true"
+        return (
+            "# Runbook: big\n\n## Procedure\n\n### Phase 1: Run\n\n"
+            f"#### 1-1. Before\n\n```bash\n{KERNEL_MEMORY}\n```\n\n"
+            f"#### 1-2. Flood\n\n```bash\n{body}\n```\n\n"
+            f"#### 1-3. After\n\n```bash\n{KERNEL_MEMORY}\n```\n"
+        )
+
+    import nbformat
+
+    rows: dict[str, list] = {"quiet": [], "flood": []}
+    memory: dict[str, int] = {}
+    for _ in range(repeat):
+        for name, size in (("quiet", 0), ("flood", mb * 1_000_000)):
+            source = work / f"big-{name}.md"
+            source.write_text(text(size), encoding="utf-8")
+            outcome = None
+
+            def run(source: Path = source) -> None:
+                nonlocal outcome
+                outcome = headless(source, work / "records")
+
+            rows[name].append(timed(run))
+            nb = nbformat.read(outcome.run_dir / "record.ipynb", as_version=4)
+            shown = " ".join(
+                o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if "text" in o
+            )
+            kib = [int(v) for v in re.findall(r"VmHWM:\s+(\d+) kB", shown)]
+            memory[f"{name}_before"] = min(memory.get(f"{name}_before", 10**9), kib[0])
+            memory[f"{name}_peak"] = max(memory.get(f"{name}_peak", 0), kib[-1])
+    import statistics
+
+    med = {k: tuple(statistics.median(x[i] for x in v) for i in (0, 1)) for k, v in rows.items()}
+    return {
+        "cpu": med["flood"][0] - med["quiet"][0],
+        "wall": med["flood"][1] - med["quiet"][1],
+        **memory,
+    }
+
+
+def section(args: argparse.Namespace) -> str:
+    """Measure; print the tables; return this script's Markdown section."""
+    work = Path(tempfile.mkdtemp(prefix="runbook-bench-growth-"))
+    load_before = load()
+    with mock.patch.dict(os.environ):  # plain papermill: no RUNBOOK_* or JupyterLab session
+        for name in [k for k in os.environ if k.startswith("RUNBOOK_") or k == "JPY_SESSION_NAME"]:
+            del os.environ[name]
+        print("  warm-up ...", file=sys.stderr)
+        growth([1], work)
+        ours, bare = growth(args.sizes, work)
+        inter = interactive(args.interactive_sizes, work, ours)
+        print(f"  one step printing {args.big_mb} MB in a kernel ...", file=sys.stderr)
+        big = big_step(args.big_mb, args.repeat, work)
+    load_after = load()
+    shutil.rmtree(work, ignore_errors=True)
+
+    linear_rows = []
+    for a, b in itertools.pairwise(args.sizes):
+        (oc, ow), (bc, bw) = marginal(ours, a, b), marginal(bare, a, b)
+        ratio = oc / bc
+        linear_rows.append(
+            (
+                f"{a:,} → {b:,}",
+                f"{ow:.1f} ms (CPU {oc:.1f} ms)",
+                f"{bw:.1f} ms (CPU {bc:.1f} ms)",
+                f"{ratio:.2f}× (wall {ow / bw:.2f}×)",
+                "yes" if ratio <= LINEAR_TARGET else "**no**",
+            )
+        )
+    totals = [
+        (
+            f"{n:,}",
+            f"{ours[n][1]:.1f} s (CPU {ours[n][0]:.1f} s)",
+            f"{bare[n][1]:.1f} s (CPU {bare[n][0]:.1f} s)",
+        )
+        for n in args.sizes
+    ]
+    linear_table = table(
+        (
+            "Between N =",
+            "`runbook run`, per step",
+            "bare papermill, no saves, per step",
+            f"Ratio, CPU (≤ {LINEAR_TARGET}×)",
+            "Met",
+        ),
+        linear_rows,
+    )
+    totals_table = table(
+        ("N", "`runbook run` (whole run)", "bare papermill, no saves (whole run)"), totals
+    )
+    inter_rows = []
+    isz = args.interactive_sizes
+    for n in isz:
+        (nc, nw), (sc, sw) = inter[n]
+        hc, hw = ours[n]
+        inter_rows.append(
+            (
+                f"whole run, N = {n:,}",
+                f"{hw:.1f} s (CPU {hc:.1f} s)",
+                f"{nw:.1f} s (CPU {nc:.1f} s)",
+                f"{sw:.1f} s (CPU {sc:.1f} s)",
+                "—",
+                "—",
+            )
+        )
+    for a, b in itertools.pairwise(isz):
+        hc, hw = marginal(ours, a, b)
+        nc, nw = marginal({n: inter[n][0] for n in isz}, a, b)
+        sc, sw = marginal({n: inter[n][1] for n in isz}, a, b)
+        inter_rows.append(
+            (
+                f"**per step**, N = {a:,} → {b:,}",
+                f"{hw:.1f} ms (CPU {hc:.1f} ms)",
+                f"{nw:.1f} ms (CPU {nc:.1f} ms)",
+                f"{sw:.1f} ms (CPU {sc:.1f} ms)",
+                f"{nc / hc:.2f}× (wall {nw / hw:.2f}×; with saves {sc / hc:.2f}×)",
+                "yes" if nc / hc <= INTERACTIVE_TARGET else "**no**",
+            )
+        )
+    inter_table = table(
+        (
+            "",
+            "headless (`runbook run`)",
+            "interactive, papermill without saves",
+            "interactive, papermill's defaults",
+            f"Interactive ÷ headless, CPU (≤ {INTERACTIVE_TARGET}×)",
+            "Met",
+        ),
+        inter_rows,
+    )
+    big_met = big["wall"] <= BIG_SECONDS and big["flood_peak"] < BIG_MIB * 1024
+    big_table = table(
+        (
+            "Step",
+            f"Cost (≤ {BIG_SECONDS} s)",
+            f"Kernel peak RSS (< {BIG_MIB} MiB)",
+            "Kernel before the step",
+            "Met",
+        ),
+        [
+            (
+                f"`runbook run`: one step printing {args.big_mb} MB (100-byte lines)",
+                f"{big['wall']:.2f} s (CPU {big['cpu']:.2f} s)",
+                f"{big['flood_peak'] / 1024:.0f} MiB",
+                (
+                    f"{big['flood_before'] / 1024:.0f} MiB "
+                    f"(with a silent step: peak {big['quiet_peak'] / 1024:.0f} MiB)"
+                ),
+                "yes" if big_met else "**no**",
+            )
+        ],
+    )
+    print(linear_table, totals_table, inter_table, big_table, sep="\n\n")
+    sizes = ",".join(map(str, args.sizes))
+    isizes = ",".join(map(str, args.interactive_sizes))
+    return f"""## Growth with the runbook, the interactive path, and a 100 MB step in a kernel
+
+Generated by `python benchmarks/bench_growth.py --sizes {sizes} --interactive-sizes {isizes} \
+--big-mb {args.big_mb} --repeat {args.repeat}` on {stamp()}.
+
+- Machine: {machine()}; load average {load_before} before, {load_after} \
+after{busy_note(load_before)}.
+- Method: one run of each path at each size (a run of 5,000 steps takes minutes), smallest
+  first, after a warm-up; a step is `true` under a `####` heading. CPU is this process and its
+  children (the kernel, bash), from `os.times`; "Met" is judged on CPU (the machine is shared:
+  other work delays a run without adding to its CPU time), wall-clock time is shown too.
+  Marginal cost per step between two sizes = (cost at the larger − cost at the smaller) /
+  (difference in steps), so start-up and fixed costs cancel.
+
+Linear growth: `runbook run` against bare papermill with `request_save_on_cell_execute=False`
+on the same number of `%%bash` cells (target: at most {LINEAR_TARGET}× at both sizes).
+
+{linear_table}
+
+{totals_table}
+
+The interactive path: the same converted notebook through `papermill.execute_notebook`, so the
+runtime runs in interactive mode (a live counter in the setup cell, a "running" line per step,
+one summary line per step with its own display id, sealed by the finish cell), against
+`runbook run`. Without saves is what the runtime itself costs (JupyterLab saves only when
+asked); papermill's defaults add its own rewrite of the whole notebook around every cell, which
+grows with N whatever the notebook runs (the execution section shows it for bare `%%bash`).
+
+{inter_table}
+
+One step printing {args.big_mb} MB inside a real kernel (`runbook run` of three steps: the kernel's
+memory, the flood, the kernel's memory again, read from `/proc/<kernel>/status` by the steps
+themselves), against the same runbook with a silent middle step; medians of {args.repeat}.
+The output streams to the step's log; only `OUTPUT_CAP_BYTES` stay in the kernel and the notebook.
+
+{big_table}
+"""
+
+
+def parse_sizes(text: str) -> list[int]:
+    return [int(k) for k in text.split(",") if k]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=[100, 1000, 5000])
+    parser.add_argument("--interactive-sizes", type=parse_sizes, default=[100, 1000])
+    parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of the 100 MB pair (median)")
+    parser.add_argument("--no-write", action="store_true", help="print the tables only")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    text = section(args)
+    if not args.no_write:
+        write_sections({"growth": text}, command=None, **({"out": args.out} if args.out else {}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
