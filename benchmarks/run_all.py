@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "--growth-sizes", default="100,1000,5000", help="run sizes (steps) for bench_growth"
     )
     parser.add_argument(
-        "--interactive-sizes", default="100,1000", help="sizes for the interactive path"
+        "--interactive-sizes", default="100,500", help="sizes for the interactive path"
     )
     parser.add_argument(
         "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
