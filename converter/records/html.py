@@ -38,6 +38,8 @@ from typing import Any
 
 import nbformat
 
+from .nbpage import export_page
+
 __all__ = ["find_remote_refs", "record_header", "render_html"]
 
 # Any URL scheme (http:, https:, ftp:, file:, ...) or a protocol-relative "//host".
@@ -58,8 +60,6 @@ def render_html(
     outputs, which are not rendered. ``title`` becomes the page ``<title>``;
     ``header`` (the manifest's fields) opens the page (:func:`record_header`).
     """
-    from .nbpage import export_page  # nbconvert takes a second to import
-
     head = None if header is None else record_header(header)
     return _neutralise_remote_refs(export_page(nb, title=title, header_html=head))
 
