@@ -15,10 +15,16 @@ preprocessor that changes nothing on this page:
   twice more (its own copy and nbformat's ``normalize``) and validates it after each of its
   preprocessors. Here it is copied once and validated once (nbconvert's full path still runs
   for a notebook whose cell ids are missing or repeated, which ``normalize`` repairs);
+- the Markdown cells: nbconvert builds a renderer and a mistune parser (with its plugins) for
+  each one; here one parser serves the page and each distinct source is rendered once;
+- the collector: the notebook and the page's copy of it live until the page is done, and the
+  collector's full passes over them made rendering grow faster than the record; they are
+  frozen out of those passes while the page renders (``gc.freeze``);
 - the finished page: nbconvert parses and re-serialises it with BeautifulSoup to add two
   attributes, which :func:`_accessible` adds to the template's own markup instead.
 
-The output is byte-identical to nbconvert's own ``lab`` export through the same template.
+The page is byte for byte the one nbconvert's own filters and preprocessing make through the
+same template (compared on a 50-step record and on a record with every kind of output).
 """
 
 from __future__ import annotations
