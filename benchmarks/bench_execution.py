@@ -407,9 +407,13 @@ expected-result check, which reads the log when the step printed more).
 
 {big_table}
 
-Sealing renders `record.html` with nbconvert's `lab` template (`converter/records/html.py`):
-one fresh interpreter per size, a synthetic record of N steps as a headless run leaves it
-(one status line per step). Per step = (CPU at N − CPU at 1) / (N − 1).
+Sealing renders `record.html` with nbconvert's `HTMLExporter` and `lab` template through a
+template of our own (`converter/records/nbpage.py`: each distinct code input highlighted once
+with one lexer and formatter per language and no bleach pass over pygments' escaped markup, one
+Markdown parser per page, the notebook copied and validated once, the collector's full passes
+kept off the notebook while the page renders); `converter/records/html.py` adds the header and
+checks for remote references. One fresh interpreter per size, a synthetic record of N steps as a
+headless run leaves it (one status line per step). Per step = (CPU at N − CPU at 1) / (N − 1).
 Targets: at most 1 ms per step plus a fixed cost; 5,000 steps in under 5 s and 300 MB.
 
 {seal_table}

@@ -4,8 +4,8 @@ Bottom up: ``layout`` (file names), ``mask`` (secrets out of every file),
 ``journal`` (the fsynced event log) and ``events`` (its vocabulary and
 readers), ``outputs`` (status and checklist views shared with the kernel),
 ``verdict`` (journal → status), ``manifest`` and ``chain`` (hashes and the hash
-chain), ``rebuild`` (a record notebook from the journal), ``html``
-(offline rendering), ``indexdb`` and ``index`` (the SQLite cache), ``protect``
+chain), ``rebuild`` (a record notebook from the journal), ``html`` and
+``nbpage`` (offline rendering), ``indexdb`` and ``index`` (the SQLite cache), ``protect``
 (read-only files, inert notebooks), ``seal`` (the one path that seals and
 indexes), ``recover`` (abandoned runs), ``damage``, ``verify`` and ``report``.
 Nothing here imports the kernel, the runner or the converter stages.

@@ -5,19 +5,20 @@ machine, without Jupyter and without the network. nbconvert's ``lab`` template
 loads require.js, MathJax and Mermaid from cdnjs and the widget renderer from
 unpkg with an unpinned ``@*`` range (papermill-pitfalls §5), so a stock export
 shows an offline viewer less than the notebook holds, and would change meaning
-whenever the CDN changes. This module therefore:
+whenever the CDN changes. This module and :mod:`converter.records.nbpage`
+(the nbconvert side, which also explains how it keeps sealing cheap) therefore:
 
-1. drops the CDN blocks of the template (a small Jinja template that extends
-   ``lab``), and sets every CDN URL trait of :class:`~nbconvert.HTMLExporter`
+1. drop the CDN blocks of the template (a small Jinja template that extends
+   ``lab``), and set every CDN URL trait of :class:`~nbconvert.HTMLExporter`
    to ``""`` as a second line of defence;
-2. removes widget views from a *copy* of the notebook: they cannot render
+2. remove widget views from a *copy* of the notebook: they cannot render
    without JavaScript, and their ``text/plain`` fallback is a display-time
    snapshot that can contradict the final state (papermill-pitfalls §3). The
    notebook already carries a plain ``text/html`` checklist summary, and the
    ``record.ipynb`` keeps the widgets themselves;
-3. leaves ``application/javascript`` out of the display priority, so scripts
+3. leave ``application/javascript`` out of the display priority, so scripts
    from outputs never run in the record and the ``text/plain`` fallback shows;
-4. neutralises any remaining ``<script src>`` / ``<link href>`` that points
+4. neutralise any remaining ``<script src>`` / ``<link href>`` that points
    off the page (e.g. raw HTML in a Markdown cell), found with
    :mod:`html.parser` so that script bodies and comments are not mistaken for
    tags.
@@ -28,7 +29,6 @@ cannot run code, and an offline viewer simply shows them as missing.
 
 from __future__ import annotations
 
-import copy
 import html as html_lib
 import re
 from collections.abc import Mapping
@@ -37,37 +37,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 import nbformat
-from jinja2 import DictLoader
-from nbconvert import HTMLExporter
-from traitlets.config import Config
+
+from .nbpage import export_page
 
 __all__ = ["find_remote_refs", "record_header", "render_html"]
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-
-_TEMPLATE_NAME = "runbook-record.html.j2"
-# Block names come from nbconvert's share/jupyter/nbconvert/templates/lab/index.html.j2.
-_TEMPLATE = """\
-{%- extends 'index.html.j2' -%}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
-{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""
-
-# Everything the lab template can show without JavaScript, best first.
-# Widget views and application/javascript are deliberately absent.
-_DISPLAY_PRIORITY = [
-    "text/html",
-    "text/markdown",
-    "image/svg+xml",
-    "text/vnd.mermaid",
-    "text/latex",
-    "image/png",
-    "image/jpeg",
-    "text/plain",
-]
 
 # Any URL scheme (http:, https:, ftp:, file:, ...) or a protocol-relative "//host".
 _REMOTE = re.compile(r"^\s*(?:[a-z][a-z0-9+.\-]*:|[/\\]{2})", re.IGNORECASE)
@@ -87,63 +60,8 @@ def render_html(
     outputs, which are not rendered. ``title`` becomes the page ``<title>``;
     ``header`` (the manifest's fields) opens the page (:func:`record_header`).
     """
-    page_nb = _offline_copy(nb, title=title)
-    if header is not None:
-        cell = nbformat.v4.new_markdown_cell(record_header(header))
-        cell.id = "runbook-record-header"
-        page_nb.cells.insert(0, cell)
-    exporter = _RecordExporter(
-        config=_exporter_config(),
-        template_name="lab",
-        extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
-        template_file=_TEMPLATE_NAME,
-        # Not configurable traits in nbconvert 7.17, so passed directly.
-        mermaid_js_url="",
-        mermaid_layout_elk_js_url="",
-    )
-    body, _ = exporter.from_notebook_node(page_nb, resources={"metadata": {"name": title}})
-    return _neutralise_remote_refs(body)
-
-
-class _RecordExporter(HTMLExporter):
-    """nbconvert's ``HTMLExporter`` without its BeautifulSoup pass over the finished page.
-
-    That pass parses and re-serialises the whole page (about half of the rendering time
-    of a large record) to add two attributes: ``alt`` on images that have none and
-    ``tabindex="0"`` on cell inputs and outputs. :func:`_accessible` adds the same two
-    to the template's own markup. The filters are registered as ``HTMLExporter`` does.
-    """
-
-    def from_notebook_node(  # type: ignore[override]
-        self, nb: nbformat.NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
-    ) -> tuple[str, dict[str, Any]]:
-        from nbconvert.exporters.templateexporter import TemplateExporter
-        from nbconvert.filters.highlight import Highlight2HTML
-        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-
-        langinfo = nb.metadata.get("language_info", {})
-        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-        highlight = self.filters.get(
-            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
-        )
-        resources = self._init_resources(resources)
-        data_types = WidgetsDataTypeFilter(
-            notebook_metadata=self._nb_metadata, parent=self, resources=resources
-        )
-        self.register_filter("highlight_code", highlight)
-        self.register_filter("filter_data_type", data_types)
-        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-        return _accessible(page), resources
-
-
-_FOCUSABLE = re.compile(r'<div class="(?=[^"]*\bjp-(?:Cell-inputWrapper|OutputArea-output)\b)')
-_IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\balt=)", re.IGNORECASE)
-
-
-def _accessible(page: str) -> str:
-    """What nbconvert's BeautifulSoup pass adds: focusable cells, a text for every image."""
-    page = _FOCUSABLE.sub('<div tabindex="0" class="', page)
-    return _IMG_NO_ALT.sub('<img alt="No description has been provided for this image"', page)
+    head = None if header is None else record_header(header)
+    return _neutralise_remote_refs(export_page(nb, title=title, header_html=head))
 
 
 _STATUS_COLORS = {"succeeded": "#1a7f37", "failed": "#cf222e", "blocked": "#9a6700"}
@@ -215,50 +133,6 @@ def find_remote_refs(page: str) -> list[tuple[str, str, str]]:
     that :func:`render_html` enforces.
     """
     return [(hit.tag, hit.attr, hit.url) for hit in _scan(page)]
-
-
-def _exporter_config() -> Config:
-    """Traits that keep nbconvert from pointing at a CDN even if a block leaks."""
-    c = Config()
-    c.HTMLExporter.require_js_url = ""
-    c.HTMLExporter.mathjax_url = ""
-    c.HTMLExporter.jquery_url = ""
-    c.HTMLExporter.jupyter_widgets_base_url = ""
-    c.HTMLExporter.widget_renderer_url = ""
-    c.HTMLExporter.html_manager_semver_range = ""
-    c.HTMLExporter.embed_images = False  # reading files next to the page is not evidence
-    c.NbConvertBase.display_data_priority = list(_DISPLAY_PRIORITY)
-    return c
-
-
-def _offline_copy(nb: nbformat.NotebookNode, *, title: str) -> nbformat.NotebookNode:
-    """A deep copy without widget views, widget state, plumbing sources or a foreign title.
-
-    A widget output whose only other representation is ``text/plain`` is
-    dropped entirely: that text is a snapshot taken when the widget was
-    displayed, and showing it as evidence could contradict the real final
-    state (e.g. ``Checkbox(value=False)`` for a box ticked later).
-    """
-    page_nb = copy.deepcopy(nb)
-    page_nb.metadata.pop("widgets", None)
-    page_nb.metadata["title"] = title
-    for cell in page_nb.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"):
-            # plumbing (setup, checklist, finish…): the page shows its output, as JupyterLab does
-            cell["metadata"]["transient"] = {"remove_source": True}
-        kept = []
-        for output in cell.get("outputs", []):
-            data = output.get("data")
-            if data is not None and (WIDGET_VIEW in data or WIDGET_STATE in data):
-                data.pop(WIDGET_VIEW, None)
-                data.pop(WIDGET_STATE, None)
-                if set(data) <= {"text/plain"}:
-                    continue
-            kept.append(output)
-        cell["outputs"] = kept
-    return page_nb
 
 
 @dataclass(frozen=True)
