@@ -130,7 +130,7 @@ def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> str:
         try:
             found = cursor.execute(_JSON_SELECT + sql, args).fetchall()
             odd = [rowid for text, _, rowid in found if text is None or "\\" in text]
-            full = {}
+            full: dict[int, Row] = {}
             for start in range(0, len(odd), 500):
                 chunk = odd[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
@@ -296,7 +296,7 @@ def json_text(rows: Sequence[Row]) -> str:
 
     if not rows:
         return "[]"
-    columns = list(zip(*rows))
+    columns: list[Sequence[Any]] = list(zip(*rows))
     columns[DRY_RUN] = list(map(bool, columns[DRY_RUN]))
     values = [_encoded(json, column) for column in columns]
     values[APPROVERS] = [
