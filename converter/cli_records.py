@@ -83,7 +83,9 @@ def records_list(
         live = [running_row(records, d, events) for d, events in running]
         live = [row for row in live if listing.matches(row, where)]
     if as_json and not live and status != "running":
-        click.echo(listing.listed_json(records, where, every_row))  # one write
+        for piece in listing.listed_json(records, where, every_row):
+            click.echo(piece, nl=False, color=True)  # JSON has no ANSI codes to strip
+        click.echo()
         return
     rows = []
     if status != "running":

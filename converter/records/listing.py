@@ -11,7 +11,7 @@ rows (the index rows of :func:`.index.list_runs`, or of a run still going).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -109,8 +109,9 @@ def listed_runs(
     ]
 
 
-def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> str:
-    """:func:`json_text` of :func:`listed_runs`, with SQLite writing most of each object.
+def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> Iterator[str]:
+    """:func:`json_text` of :func:`listed_runs` in pieces of about a megabyte (to write
+    as they come), with SQLite writing most of each object.
 
     SQLite writes each object up to ``duration_s`` (a float: Python writes it) with
     ``json_quote``; an object with a backslash in it (a string escaped: SQLite
@@ -120,7 +121,8 @@ def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> str:
     import json
 
     if sqlite3.sqlite_version_info < (3, 38):  # JSON functions built in since 3.38
-        return json_text(listed_runs(records, where, rows))
+        yield json_text(listed_runs(records, where, rows))
+        return
     sql, args = where_sql(where)
 
     def query(db: Any) -> tuple[list[Row], dict[int, Row]]:
@@ -142,7 +144,8 @@ def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> str:
 
     found, full = indexdb.read_index(records, rows, query)
     if not found:
-        return "[]"
+        yield "[]"
+        return
     ends = [",\n"] * len(found)
     ends[-1] = "\n]"
     texts = [text for text, _, _ in found]
@@ -153,7 +156,10 @@ def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> str:
     for i, (_, _, rowid) in enumerate(found):
         if rowid in full:
             texts[i], tails[i] = _object(json, full[rowid]), ends[i]
-    return "[\n" + "".join(chain.from_iterable(zip(texts, tails)))
+    yield "[\n"
+    for start in range(0, len(found), 2000):
+        end = start + 2000
+        yield "".join(chain.from_iterable(zip(texts[start:end], tails[start:end])))
 
 
 def _object(json: Any, row: Row) -> str:

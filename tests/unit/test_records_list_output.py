@@ -84,6 +84,10 @@ def _archive(records: Path) -> None:
     _record(records, "demo", "20261128T130000Z-dddddddd", {"status": "interrupted"})
 
 
+def _json(records: Path, where: RunFilter) -> str:
+    return "".join(listing.listed_json(records, where, lambda: scan_rows(records)))
+
+
 def _expected_json(records: Path, where: RunFilter) -> str:
     rows = listing.list_rows(records, list_runs(records, where))
     return json.dumps(rows, ensure_ascii=False, indent=2)
@@ -96,7 +100,7 @@ def _expected_json(records: Path, where: RunFilter) -> str:
 def test_json_is_json_dumps_of_the_dict_rows(tmp_path, where):
     _archive(tmp_path)
     expected = _expected_json(tmp_path, where)
-    assert listing.listed_json(tmp_path, where, lambda: scan_rows(tmp_path)) == expected
+    assert _json(tmp_path, where) == expected
     rows = listing.listed_runs(tmp_path, where, lambda: scan_rows(tmp_path))
     assert listing.json_text(rows) == expected
 
@@ -104,7 +108,7 @@ def test_json_is_json_dumps_of_the_dict_rows(tmp_path, where):
 def test_json_of_no_rows_is_an_empty_array(tmp_path):
     _archive(tmp_path)
     where = RunFilter(operator="nobody")
-    assert listing.listed_json(tmp_path, where, lambda: scan_rows(tmp_path)) == "[]"
+    assert _json(tmp_path, where) == "[]"
     assert json.loads(_expected_json(tmp_path, where)) == []
 
 
@@ -115,7 +119,7 @@ def test_an_absent_index_is_rebuilt_and_gives_the_same_answer(tmp_path):
         listing.listed_runs(tmp_path, RunFilter(), lambda: scan_rows(tmp_path))
     )
     (tmp_path / "index.sqlite").unlink()
-    assert listing.listed_json(tmp_path, RunFilter(), lambda: scan_rows(tmp_path)) == expected
+    assert _json(tmp_path, RunFilter()) == expected
     (tmp_path / "index.sqlite").unlink()
     rows = listing.listed_runs(tmp_path, RunFilter(), lambda: scan_rows(tmp_path), for_table=True)
     assert listing.table_text(rows) == table
@@ -128,7 +132,7 @@ def test_a_read_only_archive_answers_from_memory(tmp_path):
     (tmp_path / "index.sqlite").unlink()
     tmp_path.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
-        got = listing.listed_json(tmp_path, RunFilter(), lambda: scan_rows(tmp_path))
+        got = _json(tmp_path, RunFilter())
     finally:
         tmp_path.chmod(stat.S_IRWXU)
     assert got == expected
@@ -154,7 +158,7 @@ def test_table_rows_are_the_dict_rows_table(tmp_path):
 def test_index_row_values_survive_as_given(tmp_path):
     """The odd strings reach the JSON unchanged (escaped as json.dumps does)."""
     _archive(tmp_path)
-    got = json.loads(listing.listed_json(tmp_path, RunFilter(), lambda: scan_rows(tmp_path)))
+    got = json.loads(_json(tmp_path, RunFilter()))
     titles = {row["title"] for row in got if row["runbook_id"] == "odd"}
     assert titles == set(ODD)
     row = index_row(tmp_path, tmp_path / "demo" / "20261128T120000Z-bbbbbbbb", {})
