@@ -114,9 +114,11 @@ INSTALLED: str | None = None
 def installed_python(base: Path) -> str:
     """An interpreter that imports this checkout as a regular install would: no editable finder.
 
-    ``pip install -e .`` adds an import hook (``__editable___…_finder``) that costs about
-    10 ms at every start; a regular install, or ``pip install -e . --config-settings
-    editable_mode=compat``, is a plain entry on the import path instead. A virtual
+    ``pip install -e .`` adds an import hook (``__editable___…_finder``) that imports
+    ``pathlib`` and ``importlib.util`` at every start (about 10 ms for a bare interpreter;
+    ``runbook`` imports them anyway, so less for it); a regular install, or
+    ``pip install -e . --config-settings editable_mode=compat``, is a plain entry on the
+    import path instead. A virtual
     environment under ``base`` (no pip) gets a ``.pth`` naming this checkout and this
     environment's site-packages, plus this environment's other ``.pth`` files.
     """
@@ -357,9 +359,10 @@ reindex); subprocess rows start a fresh
 whose
   `.pth` names this checkout and this environment's site-packages, without the editable \
 install's
-  import hook (`pip install -e .` adds one, ≈10 ms at every start; \
-`pip install -e . --config-settings editable_mode=compat` does not); one row shows the
-  editable interpreter for comparison. Where a row shows
+  import hook (`pip install -e .` adds one that imports `pathlib` at every start: ≈10 ms for
+  a bare interpreter, less for `runbook`, which imports it anyway; \
+`pip install -e . --config-settings editable_mode=compat`
+  does not); one row shows the editable interpreter for comparison. Where a row shows
   CPU time, its "Met" is judged on CPU: one single-threaded process that waits for
   nothing takes its CPU time on an idle machine, and this machine is shared. Files are in the page
   cache (just written); verification re-reads and re-hashes every byte of every \
