@@ -64,10 +64,12 @@ PARAMETERS_FILE_OPTION = click.option(
 
 def records_location(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path:
     """``--records DIR|URL``: a local records root, or the up-to-date mirror of a shared archive."""
+    if value is None or "://" not in value:  # a plain path: no need to import the store
+        return Path(value or "records")
     from .records.store import is_remote, local_path
 
-    if value is None or not is_remote(value):
-        return local_path(value or "records")
+    if not is_remote(value):
+        return local_path(value)
     from .records.mirror import refresh
     from .records.store import open_archive
 

@@ -7,8 +7,9 @@ help ending with an example, errors mapped to exit codes by ``cli.main``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -63,34 +64,48 @@ def records_list(
 
     Example: runbook records list --runbook sqlite-phone-number --json
     """
-    import json
-
-    from .records.index import RunFilter, list_runs, matches, running_row
+    from .records import listing
     from .records.indexdb import require_directory
-    from .records.recover import settle
-    from .records.report import list_rows, list_table
+    from .records.unsealed import anything_to_settle
 
     require_directory(records)
-    where = RunFilter(runbook, status, operator, since, until, limit)
-    running = settle(records)[1]
-    rows = [] if status == "running" else list_runs(records, where)
-    live = [
-        row
-        for row in (running_row(records, d, events) for d, events in running)
-        if matches(row, where)
-    ]
-    if live:
-        resumed = {row.get("resumes") for row in live}  # a chain shows once: its latest run
-        rows = [row for row in rows if row["run_id"] not in resumed]
-        rows = sorted(
-            rows + live, key=lambda r: (str(r["started_at"] or ""), r["run_id"]), reverse=True
-        )
-        rows = rows[:limit] if limit else rows
-    rows = list_rows(records, rows)
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    where = listing.RunFilter(runbook, status, operator, since, until, limit)
+    running = []
+    if anything_to_settle(records):  # else nothing to seal, nothing running: skip the imports
+        from .records.recover import settle
+
+        running = settle(records)[1]
+    every_row = _all_rows(records)
+    live = []
+    if running:
+        from .records.index import running_row
+
+        live = [running_row(records, d, events) for d, events in running]
+        live = [row for row in live if listing.matches(row, where)]
+    if as_json and not live and status != "running":
+        for piece in listing.listed_json(records, where, every_row):
+            click.echo(piece, nl=False, color=True)  # JSON has no ANSI codes to strip
+        click.echo()
         return
-    click.echo(list_table(rows))  # one write: 10,000 rows in a few milliseconds
+    rows = []
+    if status != "running":
+        rows = listing.listed_runs(records, where, every_row, for_table=not as_json)
+    if live:
+        rows = listing.merge_running(
+            rows, listing.as_listed(listing.list_rows(records, live)), limit
+        )
+    click.echo(listing.json_text(rows) if as_json else listing.table_text(rows))  # one write
+
+
+def _all_rows(records: Path) -> Callable[[], list[dict[str, Any]]]:
+    """Every index row from the manifests (only read when the index must be rebuilt)."""
+
+    def rows() -> list[dict[str, Any]]:
+        from .records.index import scan_rows
+
+        return scan_rows(records)
+
+    return rows
 
 
 @records.command("show")

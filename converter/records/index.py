@@ -8,37 +8,43 @@ can edit a record can edit the index too).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RecordError
-from . import events as ev
 from . import indexdb
 from .indexdb import COLUMNS, INSERT
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
-from .manifest import hash_file
+from .listing import RunFilter, duration_s, matches, utc_bound, where_sql
 
+if TYPE_CHECKING:
+    from . import events as ev
 
-@dataclass(frozen=True)
-class RunFilter:
-    """What ``records list`` narrows by; ``None`` means any."""
-
-    runbook: str | None = None
-    status: str | None = None
-    operator: str | None = None
-    since: str | None = None
-    until: str | None = None
-    limit: int | None = None
+__all__ = [
+    "RunFilter",
+    "add_records",
+    "approvers_of",
+    "duration_s",
+    "find_run",
+    "index_record",
+    "index_row",
+    "list_runs",
+    "matches",
+    "reindex",
+    "running_row",
+    "scan_rows",
+    "utc_bound",
+]
 
 
 def index_row(
     records: Path, run_dir: Path, manifest: dict[str, Any], *, manifest_sha256: str | None = None
 ) -> dict[str, Any]:
     """The index row for one sealed record."""
+    from .manifest import hash_file
+
     failure = manifest.get("failure") or {}
     return {
         "run_id": manifest.get("run_id") or run_dir.name,
@@ -82,22 +88,10 @@ def approvers_of(run_dir: Path, manifest: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-def duration_s(started: Any, finished: Any) -> float | None:
-    """Seconds between two ISO times (``None`` when either is missing or unreadable)."""
-    from datetime import datetime
-
-    if not started or not finished:
-        return None
-    try:
-        start = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round((end - start).total_seconds(), 3)
-
-
 def running_row(records: Path, run_dir: Path, events: list[ev.Event]) -> dict[str, Any]:
     """A ``records list`` row for a run still going (not sealed, so not in the index)."""
+    from . import events as ev
+
     facts = ev.RunFacts.from_events(events)
     runbook = facts.runbook
     return {
@@ -156,64 +150,22 @@ def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
     A run that a later run resumes is left out: a resume chain is listed once, by
     its latest run (its ``resumes`` names the one before).
     """
-    clauses = ["run_id NOT IN (SELECT resumes FROM runs WHERE resumes IS NOT NULL)"]
-    args = []
-    for column, value in (
-        ("runbook_id", where.runbook),
-        ("status", where.status),
-        ("operator", where.operator),
-    ):
-        if value:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if where.since:
-        clauses.append("started_at >= ?")
-        args.append(utc_bound(where.since))
-    if where.until:
-        clauses.append("started_at < ?")
-        args.append(utc_bound(where.until))
-    sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-    sql += " ORDER BY started_at DESC, run_id DESC"
-    sql += f" LIMIT {int(where.limit)}" if where.limit else ""
-    found = indexdb.read_index(
-        records, lambda: scan_rows(records), lambda db: [dict(r) for r in db.execute(sql, args)]
-    )
+    sql, args = where_sql(where)
+    names = [c for c in COLUMNS if c != "previous"]
+    select = f"SELECT {', '.join(names)} FROM runs{sql}"
+
+    def query(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        cursor = db.cursor()
+        cursor.row_factory = None  # plain tuples
+        return cursor.execute(select, args).fetchall()
+
+    found = [
+        dict(zip(names, row))
+        for row in indexdb.read_index(records, lambda: scan_rows(records), query)
+    ]
     for row in found:
         row["dry_run"] = bool(row["dry_run"])
-        row.pop("previous", None)
     return found
-
-
-def matches(row: dict[str, Any], where: RunFilter) -> bool:
-    """Whether a row (e.g. of a run still going, not in the index) passes ``where``."""
-    started = str(row.get("started_at") or "")
-    return (
-        (not where.runbook or row.get("runbook_id") == where.runbook)
-        and (not where.status or row.get("status") == where.status)
-        and (not where.operator or row.get("operator") == where.operator)
-        and (not where.since or started >= utc_bound(where.since))
-        and (not where.until or started < utc_bound(where.until))
-    )
-
-
-def utc_bound(text: str) -> str:
-    """A ``--since``/``--until`` value as a string comparable with the stored ISO UTC times.
-
-    A bare date (``2026-11-28``) or a naive time is taken as UTC; a time with an
-    offset is converted. Stored times look like ``2026-11-28T13:41:17.530Z``.
-    """
-    from datetime import datetime, timezone
-
-    value = text.strip()
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
-    except ValueError:
-        raise RecordError(
-            f"not an ISO date or time: {text!r} (e.g. 2026-11-28 or 2026-11-28T13:00)"
-        ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def find_run(records: Path, ref: str) -> Path:
@@ -259,6 +211,8 @@ def find_run(records: Path, ref: str) -> Path:
 
 def scan_rows(records: Path) -> list[dict[str, Any]]:
     """An index row for every readable manifest on disk (the truth the index caches)."""
+    import hashlib
+
     rows = []
     for manifest_path in sorted(records.glob(f"*/*/{MANIFEST}")):
         try:

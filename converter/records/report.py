@@ -19,7 +19,6 @@ from typing import Any
 from . import events as ev
 from .carry import resume_chain
 from .fleetview import fleet_lines, member_line
-from .index import duration_s
 from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
 from .outputs import cap_output
@@ -307,88 +306,3 @@ def export_html(view: RecordView) -> str:
         parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     parts.append("</table></body></html>")
     return "".join(parts)
-
-
-def list_rows(records: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Index rows as ``records list`` shows them, from the index alone (no manifest is read).
-
-    Adds ``kind`` (``run`` or ``plan`` for a dry run), ``stopped_at`` (the step
-    where a failed, blocked or interrupted run stopped), ``rollback`` (its
-    outcome, or ``None`` when none ran), ``approvers`` (``principal`` and
-    ``role`` of each valid approval) and ``duration_s``.
-    """
-    out = []
-    for row in rows:
-        base = {k: v for k, v in row.items() if k not in _LISTED}
-        kind = row.get("kind") or ("plan" if row.get("dry_run") else "run")  # running: no kind
-        duration = row.get("duration_s")
-        if duration is None:
-            duration = duration_s(row.get("started_at"), row.get("finished_at"))
-        stopped = row.get("failed_step") if row.get("status") != "succeeded" else None
-        out.append(
-            {
-                **base,
-                "kind": kind,
-                "stopped_at": stopped,
-                "rollback": row.get("rollback"),
-                "approvers": [
-                    {"principal": principal, "role": role}
-                    for principal, role in _approvers(row.get("approvers"))
-                ],
-                "duration_s": duration,
-            }
-        )
-    return out
-
-
-def _approvers(column: Any) -> list[tuple[str, str]]:
-    """The index's ``approvers`` column (JSON ``[[principal, role], …]``) as pairs."""
-    try:
-        pairs = json.loads(column) if isinstance(column, str) else column or []
-        return [(str(p), str(r)) for p, r in pairs]
-    except (ValueError, TypeError):
-        return []
-
-
-_LISTED = ("kind", "rollback", "approvers", "duration_s")
-"""Index columns that :func:`list_rows` places itself (the ``--json`` key order stays put)."""
-
-
-def list_table(rows: list[dict[str, Any]]) -> str:
-    """The ``records list`` table: one line per run, newest first, dry runs named as such."""
-    approvers = any(r.get("approvers") for r in rows)
-    head = (
-        f"{'RUN':<26} {'RUNBOOK':<24} {'STATUS':<12} {'STOPPED AT':<12} {'ROLLBACK':<10} "
-        f"{'OPERATOR':<12} {'STARTED':<24} {'DURATION':>9}" + ("  APPROVERS" if approvers else "")
-    )
-    lines = [head]
-    for r in rows:
-        status = (
-            "dry run" if r.get("kind") == "plan" and r["status"] == "succeeded" else r["status"]
-        )
-        if r.get("kind") == "plan" and status != "dry run":
-            status = f"dry run: {status}"
-        line = (
-            f"{r['run_id']:<26} {str(r['runbook_id'])[:24]:<24} {status:<12} "
-            f"{str(r.get('stopped_at') or '-')[:12]:<12} {r.get('rollback') or '-'!s:<10} "
-            f"{str(r['operator'])[:12]:<12} {r['started_at']!s:<24} "
-            f"{_duration_text(r.get('duration_s')):>9}"
-        )
-        if approvers:
-            named = [f"{a['principal']} ({a['role']})" for a in r.get("approvers") or []]
-            line += "  " + (", ".join(named) or "-")
-        if r.get("resumes"):
-            line += f"  (resumes {r['resumes']})"
-        lines.append(line.rstrip())
-    return "\n".join(lines)
-
-
-def _duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"

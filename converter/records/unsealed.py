@@ -69,6 +69,12 @@ def unsealed_records(records: Path) -> list[Path]:
     return sorted(found)
 
 
+def anything_to_settle(records: Path) -> bool:
+    """Whether :func:`.recover.settle` has work here: an unsealed run (abandoned, or still
+    going) or a seal a crash interrupted (``.chain-pending``)."""
+    return os.path.exists(Path(records) / layout.CHAIN_PENDING) or bool(unsealed_records(records))
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="ascii")

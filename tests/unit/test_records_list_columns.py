@@ -12,7 +12,7 @@ from pathlib import Path
 
 from converter.records import indexdb
 from converter.records.index import RunFilter, index_row, list_runs
-from converter.records.report import list_rows, list_table
+from converter.records.listing import list_rows, list_table
 
 
 def _record(records: Path, run_id: str, manifest: dict) -> dict:
