@@ -301,9 +301,10 @@ def _execute_pass(
     from papermill.exceptions import PapermillExecutionError
 
     journal.write(ev.PASS_START, source="runner", name=name)
-    nbformat.write(
-        nbformat.from_dict(nb), output
-    )  # killed before papermill's save: recover fills it in
+    # Killed before papermill's first save, recovery fills this in. papermill reads it back as
+    # its input: given the notebook itself, it would copy every cell into the record's
+    # metadata (``papermill.input_path``), doubling record.ipynb and every pass over it.
+    nbformat.write(nbformat.from_dict(nb), output)
     first = len(read_journal(journal.path))
     stopped = None
     with (
@@ -314,7 +315,7 @@ def _execute_pass(
             guard.armed = True  # from here a signal stops the kernel; KeyboardInterrupt is caught
             try:
                 papermill.execute_notebook(
-                    nbformat.from_dict(nb),
+                    str(output),
                     str(output),
                     parameters=parameters,
                     kernel_name="python3",

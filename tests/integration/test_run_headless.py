@@ -301,6 +301,18 @@ def test_happy_path_file_hashes(happy):
         assert hashlib.sha256((record / name).read_bytes()).hexdigest() == digest, name
 
 
+def test_record_notebook_holds_each_cell_once(happy):
+    """papermill is given the record's own file, not the notebook: handed a NotebookNode, it
+    copies every cell into ``metadata.papermill.input_path``, doubling record.ipynb."""
+    result, _, _ = happy
+    path = result.record_dir / "record.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.papermill.input_path == nb.metadata.papermill.output_path
+    assert Path(nb.metadata.papermill.input_path).name == "record.ipynb"
+    step = next(c for c in nb.cells if c.source.startswith("%%step"))
+    assert path.read_text(encoding="utf-8").count(step.source.splitlines()[0]) == 1
+
+
 def test_second_run_chains_to_the_first(happy, rolled_back):
     _, _, first_manifest = happy
     result = rolled_back[0]
