@@ -21,10 +21,15 @@ whenever the CDN changes. This module and :mod:`converter.records.nbpage`
 4. neutralise any remaining ``<script src>`` / ``<link href>`` that points
    off the page (e.g. raw HTML in a Markdown cell), found with
    :mod:`html.parser` so that script bodies and comments are not mistaken for
-   tags.
+   tags;
+5. state a Content-Security-Policy that allows no script and no remote resource
+   (:data:`~converter.records.nbpage.CONTENT_SECURITY_POLICY`), so raw HTML in a
+   runbook's Markdown or an output (an inline ``<script>``, an ``onerror=``
+   handler) cannot run when an auditor opens the record, nor change what it says.
 
 Images (``<img src="https://...">``) and CSS ``url()`` are not rewritten: they
-cannot run code, and an offline viewer simply shows them as missing.
+cannot run code, the policy keeps a browser from fetching them, and the page shows
+them as missing.
 """
 
 from __future__ import annotations

@@ -46,11 +46,26 @@ __all__ = ["export_page"]
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 HEADER_CELL_ID = "runbook-record-header"
 
+# The page needs no script, frame, plugin or remote resource to show the record, so its
+# Content-Security-Policy allows none: raw HTML in a runbook's Markdown or in an output
+# (an inline <script>, an onerror= handler, a tracking image) cannot run or change what an
+# auditor sees, and opening the record never reaches the network. Styles are inline;
+# images and fonts are data: URIs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+
 _TEMPLATE_NAME = "runbook-record.html.j2"
 # Block names come from nbconvert's share/jupyter/nbconvert/templates/lab/index.html.j2.
-_TEMPLATE = """\
+_TEMPLATE = (
+    """\
 {%- extends 'index.html.j2' -%}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js -%}
+<meta http-equiv="Content-Security-Policy" content=\""""
+    + CONTENT_SECURITY_POLICY
+    + """\">
+{%- endblock html_head_js -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
@@ -62,6 +77,7 @@ _TEMPLATE = """\
 </div>
 {%- endblock input %}
 """
+)
 
 # Everything the lab template can show without JavaScript, best first.
 # Widget views and application/javascript are deliberately absent.
