@@ -44,6 +44,13 @@ def test_readme_mentions_every_command(name: str) -> None:
     )
 
 
+def python_says(code: str) -> str:
+    """What a fresh interpreter prints running ``code`` (imports are per process)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_help_is_fast_and_has_no_heavy_imports() -> None:
     code = (
         "import sys; from converter.cli import main; sys.argv=['runbook','--help']\n"
@@ -51,10 +58,7 @@ def test_help_is_fast_and_has_no_heavy_imports() -> None:
         "print(sorted(m for m in ('papermill','nbconvert','nbclient','ipywidgets')"
         " if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    assert python_says(code).strip().splitlines()[-1] == "[]"
 
 
 def test_notebook_imports_skip_the_iri_grammar_but_leave_it_importable() -> None:
@@ -69,7 +73,4 @@ def test_notebook_imports_skip_the_iri_grammar_but_leave_it_importable() -> None
         "import rfc3987_syntax\n"
         "print(rfc3987_syntax is not None)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.split() == ["False", "True"]
+    assert python_says(code).split() == ["False", "True"]
