@@ -85,6 +85,7 @@ def test_record_html_runs_no_script_and_still_shows_the_record(chromium, tmp_pat
         page.wait_for_load_state("networkidle")
     finally:
         server.shutdown()
+        server.server_close()
 
     dataset = page.evaluate("() => ({...document.body.dataset})")
     assert "inline" not in dataset and "handler" not in dataset, dataset  # neither ran
