@@ -315,8 +315,8 @@ def _execute_pass(
             guard.armed = True  # from here a signal stops the kernel; KeyboardInterrupt is caught
             try:
                 papermill.execute_notebook(
-                    str(output),
-                    str(output),
+                    _literal_path(output),
+                    _literal_path(output),
                     parameters=parameters,
                     kernel_name="python3",
                     # Saving the whole notebook around every cell cost ~90 ms a step and grew with
@@ -349,6 +349,12 @@ def _execute_pass(
         reason=verdict.reason,
     )
     return verdict
+
+
+def _literal_path(path: Path) -> str:
+    """``path`` as papermill must be given it: it runs its paths through ``str.format`` with
+    the parameters, so a records directory named ``ops{db_path}`` would name another file."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def notebook_sha256(source: Path, nb: nbformat.NotebookNode) -> str:

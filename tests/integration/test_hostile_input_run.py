@@ -8,6 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 from clitools import cli_env, runbook_command
 
@@ -217,3 +218,23 @@ def test_a_japanese_file_name_runs_into_its_own_record_directory(tmp_path, run_i
     assert result.rc == 0, result.stdout + result.stderr
     assert result.record_dir is not None
     assert result.record_dir.parent.name.startswith("runbook-")
+
+
+@pytest.mark.parametrize("name", ["records{db_path}", "records{x}", "records{}", "records{0"])
+def test_braces_in_the_records_path_are_taken_literally(tmp_path, run_inprocess, name):
+    """papermill passes its notebook paths through ``str.format`` with the parameters: a
+    records directory with braces failed the run, or named another file."""
+    source = tmp_path / "braces.md"
+    source.write_text(
+        "---\nparameters:\n  db_path:\n    type: str\n    default: x.db\n---\n"
+        f"# Braces\n\n{FENCE}bash\necho ok\n{FENCE}\n",
+        encoding="utf-8",
+    )
+    records = tmp_path / name
+    result = run_inprocess(
+        ["run", str(source), "--records", str(records), "--no-progress"], cwd=tmp_path
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.record_dir.parent.parent == records
+    nb = nbformat.read(result.record_dir / "record.ipynb", as_version=4)
+    assert nb.metadata.papermill.output_path == str(result.record_dir / "record.ipynb")
