@@ -30,8 +30,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import nbformat
@@ -91,13 +93,24 @@ def papermill_run(
     )
 
 
-def runbook_run(source: Path, records: Path) -> None:
+def runbook_run(source: Path, records: Path) -> Any:
+    """``runbook run`` in-process (headless); its outcome, for a caller that reads the record."""
     from converter.runner.run import RunOptions, run_runbook
 
     outcome = run_runbook(
         RunOptions(source=source, records=records, progress=False, operator="bench")
     )
     assert outcome.status == "succeeded", outcome
+    return outcome
+
+
+@contextlib.contextmanager
+def plain_environment() -> Iterator[None]:
+    """No ``RUNBOOK_*`` variable and no JupyterLab session: plain papermill seals at finish."""
+    with mock.patch.dict(os.environ):
+        for name in [k for k in os.environ if k.startswith("RUNBOOK_") or k == "JPY_SESSION_NAME"]:
+            del os.environ[name]
+        yield
 
 
 def executors(script: str, n: int, repeat: int, work: Path) -> tuple[float, ...]:
@@ -232,11 +245,7 @@ def section(args: argparse.Namespace) -> str:
         ]
         return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
-    with mock.patch.dict(
-        os.environ
-    ):  # no RUNBOOK_* or JupyterLab session: plain papermill seals at finish
-        for name in [k for k in os.environ if k.startswith("RUNBOOK_") or k == "JPY_SESSION_NAME"]:
-            del os.environ[name]
+    with plain_environment():
         floor_true = median_s(lambda: bash_loop(n, ["bash", "-c", "true"]), repeat) / n
         floor_step = (
             median_s(lambda: bash_loop(n, ["bash", "-e", "-o", "pipefail", "-c", "true"]), repeat)

@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import re
 import shutil
+import statistics
 import sys
 import tempfile
+import time
 from functools import partial
 from pathlib import Path
-from unittest import mock
+
+import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_execution import notebooks, papermill_run, runbook_text
+from bench_execution import notebooks, papermill_run, plain_environment, runbook_run, runbook_text
 from common import busy_note, cpu_s, load, machine, stamp, table, write_sections
 
 LINEAR_TARGET = 1.3
@@ -43,22 +45,16 @@ KERNEL_MEMORY = "k=$(ps -o ppid= -p $PPID | tr -d ' '); grep -E '^(VmHWM|VmRSS):
 
 def timed(action) -> tuple[float, float]:
     """(CPU seconds of this process and its children, wall seconds) of one call."""
-    import time
-
     cpu, wall = cpu_s(), time.perf_counter()
     action()
     return cpu_s() - cpu, time.perf_counter() - wall
 
 
-def headless(source: Path, records: Path):
-    """``runbook run`` in-process; returns the outcome (its record is read by the caller)."""
-    from converter.runner.run import RunOptions, run_runbook
-
-    outcome = run_runbook(
-        RunOptions(source=source, records=records, progress=False, operator="bench")
-    )
-    assert outcome.status == "succeeded", outcome
-    return outcome
+def headless(n: int, work: Path) -> tuple[float, float]:
+    """:func:`timed` ``runbook run`` of an ``n``-step runbook."""
+    source = work / f"grow-{n}.md"
+    source.write_text(runbook_text(n), encoding="utf-8")
+    return timed(partial(runbook_run, source, work / "records"))
 
 
 def marginal(costs: dict[int, tuple[float, float]], a: int, b: int) -> tuple[float, float]:
@@ -71,8 +67,7 @@ def growth(sizes: list[int], work: Path) -> tuple[dict, dict]:
     ours, bare = {}, {}
     for n in sizes:
         print(f"  N = {n}: runbook run, bare papermill without saves ...", file=sys.stderr)
-        (work / f"grow-{n}.md").write_text(runbook_text(n), encoding="utf-8")
-        ours[n] = timed(lambda n=n: headless(work / f"grow-{n}.md", work / "records"))
+        ours[n] = headless(n, work)
         bare_nb = notebooks(n)[0]
         bare[n] = timed(lambda nb=bare_nb: papermill_run(nb, work, save=False))
     return ours, bare
@@ -87,8 +82,7 @@ def interactive(sizes: list[int], work: Path, headless_costs: dict) -> dict:
         records = str(work / "records")
         got[n] = timed(partial(papermill_run, nb, work, save=False, records_dir=records))
         if n not in headless_costs:
-            (work / f"grow-{n}.md").write_text(runbook_text(n), encoding="utf-8")
-            headless_costs[n] = timed(lambda n=n: headless(work / f"grow-{n}.md", work / "records"))
+            headless_costs[n] = headless(n, work)
     return got
 
 
@@ -104,8 +98,6 @@ def big_step(mb: int, repeat: int, work: Path) -> dict:
             f"#### 1-3. After\n\n```bash\n{KERNEL_MEMORY}\n```\n"
         )
 
-    import nbformat
-
     rows: dict[str, list] = {"quiet": [], "flood": []}
     memory: dict[str, int] = {}
     for _ in range(repeat):
@@ -116,7 +108,7 @@ def big_step(mb: int, repeat: int, work: Path) -> dict:
 
             def run(source: Path = source) -> None:
                 nonlocal outcome
-                outcome = headless(source, work / "records")
+                outcome = runbook_run(source, work / "records")
 
             rows[name].append(timed(run))
             nb = nbformat.read(outcome.run_dir / "record.ipynb", as_version=4)
@@ -126,8 +118,6 @@ def big_step(mb: int, repeat: int, work: Path) -> dict:
             kib = [int(v) for v in re.findall(r"VmHWM:\s+(\d+) kB", shown)]
             memory[f"{name}_before"] = min(memory.get(f"{name}_before", 10**9), kib[0])
             memory[f"{name}_peak"] = max(memory.get(f"{name}_peak", 0), kib[-1])
-    import statistics
-
     med = {k: tuple(statistics.median(x[i] for x in v) for i in (0, 1)) for k, v in rows.items()}
     return {
         "cpu": med["flood"][0] - med["quiet"][0],
@@ -140,9 +130,7 @@ def section(args: argparse.Namespace) -> str:
     """Measure; print the tables; return this script's Markdown section."""
     work = Path(tempfile.mkdtemp(prefix="runbook-bench-growth-"))
     load_before = load()
-    with mock.patch.dict(os.environ):  # plain papermill: no RUNBOOK_* or JupyterLab session
-        for name in [k for k in os.environ if k.startswith("RUNBOOK_") or k == "JPY_SESSION_NAME"]:
-            del os.environ[name]
+    with plain_environment():
         print("  warm-up ...", file=sys.stderr)
         growth([1], work)
         ours, bare = growth(args.sizes, work)

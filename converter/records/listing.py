@@ -155,14 +155,14 @@ def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> Iterator
     ]
     for i, (_, _, rowid) in enumerate(found):
         if rowid in full:
-            texts[i], tails[i] = _object(json, full[rowid]), ends[i]
+            texts[i], tails[i] = _object(full[rowid]), ends[i]
     yield "[\n"
     for start in range(0, len(found), 2000):
         end = start + 2000
         yield "".join(chain.from_iterable(zip(texts[start:end], tails[start:end])))
 
 
-def _object(json: Any, row: Row) -> str:
+def _object(row: Row) -> str:
     """One run as an element of ``json.dumps(rows, indent=2)``."""
     return json_text([row])[2:-2]
 
