@@ -17,7 +17,7 @@ from ..errors import RecordError
 from . import indexdb
 from .indexdb import COLUMNS, INSERT
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
-from .listing import RunFilter, duration_s, matches, utc_bound, where_sql
+from .listing import RunFilter, duration_s, matches, tuples, utc_bound, where_sql
 
 if TYPE_CHECKING:
     from . import events as ev
@@ -152,13 +152,7 @@ def list_runs(records: Path, where: RunFilter) -> list[dict[str, Any]]:
     """
     sql, args = where_sql(where)
     names = [c for c in COLUMNS if c != "previous"]
-    select = f"SELECT {', '.join(names)} FROM runs{sql}"
-
-    def query(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
-        cursor = db.cursor()
-        cursor.row_factory = None  # plain tuples
-        return cursor.execute(select, args).fetchall()
-
+    query = tuples(f"SELECT {', '.join(names)} FROM runs{sql}", args)
     found = [
         dict(zip(names, row))
         for row in indexdb.read_index(records, lambda: scan_rows(records), query)

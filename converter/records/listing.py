@@ -11,7 +11,7 @@ rows (the index rows of :func:`.index.list_runs`, or of a run still going).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -96,17 +96,23 @@ def listed_runs(
     ``for_table`` leaves out (as ``None``) what :func:`table_text` does not show.
     """
     sql, args = where_sql(where)
-
-    def query(db: Any) -> list[Row]:
-        cursor = db.cursor()
-        cursor.row_factory = None  # plain tuples
-        return cursor.execute((_TABLE_SELECT if for_table else _SELECT) + sql, args).fetchall()
-
+    query = tuples((_TABLE_SELECT if for_table else _SELECT) + sql, args)
     found = indexdb.read_index(records, rows, query)
     return [
         r if r[DURATION_S] is not None or r[FINISHED_AT] is None else _with_duration(r)
         for r in found
     ]
+
+
+def tuples(sql: str, args: Sequence[Any]) -> Callable[[sqlite3.Connection], list[Row]]:
+    """A query for :func:`.indexdb.read_index` whose rows are plain tuples, not ``Row`` objects."""
+
+    def query(db: sqlite3.Connection) -> list[Row]:
+        cursor = db.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, args).fetchall()
+
+    return query
 
 
 def listed_json(records: Path, where: RunFilter, rows: indexdb.Rows) -> Iterator[str]:
