@@ -35,9 +35,14 @@ _JOURNAL_OWN = ("event", "at", "seq", "source", "kind", "pid", "run_id", "operat
 
 
 def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
-    """The line of a target whose run the fleet's record could not state (its controller died)."""
+    """The line of a target whose run the fleet's record could not state (its controller died).
+
+    Only records from the fleet's second on are read: a run id is ``<UTC second>-<random>``,
+    so a target started within the fleet's own second may sort either side of it.
+    """
+    started = fleet_dir.name.partition("-")[0]
     for run_dir in sorted(fleet_dir.parent.iterdir(), reverse=True):
-        if run_dir.name <= fleet_dir.name or not (run_dir / layout.MANIFEST).is_file():
+        if run_dir.name.partition("-")[0] < started or not (run_dir / layout.MANIFEST).is_file():
             continue
         run = load_manifest(run_dir)
         if run.get("fleet") == {"run_id": fleet_dir.name, "target": target}:
