@@ -417,9 +417,11 @@ Markdown cells included, so
 {main_table}
 
 The step executor alone, {n} calls in this process (no kernel, no papermill). `run_bash` starts
-`setpriv --pdeathsig HUP`, a wrapper bash leading the step's session and \
-the step's `bash -e -o pipefail`
-with its state-dump prelude (builtins only: no fork), then pumps the merged output; \
+the step's `bash -e -o pipefail` leading a session of its own, announces its group to the \
+process's reaper (one helper
+bash per process, started once, which kills the announced groups if the process dies), opens \
+the gate of the state-dump
+prelude (builtins only: no fork), then pumps the merged output; \
 `run_step_cell` adds the journal (one fsync
 per step, at its end), the status views and the output log: everything `%%step` does inside the
 kernel. These figures are **CPU time** (`os.times`, this process and its children, median of

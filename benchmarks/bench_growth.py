@@ -39,8 +39,8 @@ LINEAR_TARGET = 1.3
 INTERACTIVE_TARGET = 1.5
 BIG_SECONDS, BIG_MIB = 1.5, 100
 
-# The step's shell is a child of the wrapper bash, whose parent is the kernel (setpriv execs).
-KERNEL_MEMORY = "k=$(ps -o ppid= -p $PPID | tr -d ' '); grep -E '^(VmHWM|VmRSS):' /proc/$k/status"
+# The step's shell is a child of the kernel.
+KERNEL_MEMORY = "grep -E '^(VmHWM|VmRSS):' /proc/$PPID/status"
 
 
 def timed(action) -> tuple[float, float]:

@@ -45,7 +45,7 @@ class SignalGuard:
     """SIGTERM/SIGINT → interrupt the kernel (it stops the step's process group), mark interrupted.
 
     If the kernel does not stop within a few seconds it is killed; its steps die
-    with it (pdeathsig), so no process outlives the run. A ``STOP`` file in the
+    with it (``runtime.reaper``), so no process outlives the run. A ``STOP`` file in the
     record stops any step not yet started (the kernel may not be up yet). Outside a
     pass (before the kernel starts, while sealing) a signal is only noted: no pass
     starts after it, and the record is still sealed, as ``interrupted``.

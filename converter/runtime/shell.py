@@ -2,15 +2,14 @@
 
 A step must stream live and in order, must not hang on background jobs or outlive the
 kernel, and must hand its ``cd`` and ``export`` to the next step (measurements behind each
-choice: ``research/papermill-pitfalls.md`` §2). ``setpriv --pdeathsig HUP -- bash -c
-_WRAPPER`` leads a new session and starts ``bash --noprofile --norc -e -o pipefail -c
-SCRIPT``, which reads the prelude of :mod:`.stepstate` through ``BASH_ENV``: the script
-text is never pasted into other code.
+choice: ``research/papermill-pitfalls.md`` §2). ``bash --noprofile --norc -e -o pipefail
+-c SCRIPT`` leads a new session and reads the prelude of :mod:`.stepstate` through
+``BASH_ENV``: the script text is never pasted into other code. The prelude waits until
+:mod:`.reaper` watches the new group, which it kills if the kernel dies.
 
 Limitations: a process that leaves the group (``setsid``) escapes the kills (only a cgroup
 would not); a script ending in ``exec cmd`` or SIGKILLed carries no state; unset variables
-are not carried; pdeathsig follows the calling *thread*, so call from one that outlives
-the step (the kernel's main thread does); without ``setpriv`` a dead kernel orphans steps.
+are not carried.
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .stepstate import read_state, state_dir, state_file, which
+from . import reaper
+from .stepstate import read_state, shell_environment, state_dir, state_file, which
 
 FLUSH_EVERY_S = 0.1  # at most ~10 output messages a second: JupyterLab drops floods
 HOLD_BYTES = 1 << 20  # ...or sooner, once this much is held (bounded memory for floods)
@@ -38,20 +38,6 @@ TIMEOUT_EXIT = 124  # what coreutils' timeout(1) returns, so it reads familiar
 INTERRUPT_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 NOT_STARTED_EXIT = 126  # what a shell reports for a command it found but could not execute
 _POLL_S = 0.05  # how soon the leader's exit is noticed
-
-# Group leader. HUP comes from pdeathsig (the kernel died): nobody is listening any more,
-# so the group is killed at once. TERM (a timeout, an interrupt, anyone) is relayed once to
-# the whole group, so a script's own TERM trap runs once; the group is killed when the
-# step's shell has ended. The step runs in a subshell that un-ignores INT/QUIT, which bash
-# otherwise ignores for background jobs.
-_WRAPPER = r"""
-trap 'kill -KILL 0' HUP
-trap 'trap "" TERM; kill -TERM 0; wait "$c" 2>/dev/null; kill -KILL 0' TERM
-(trap - INT QUIT; export BASH_ENV="$3" __RUNBOOK_STATE="$4"
- exec "$2" --noprofile --norc -e -o pipefail -c "$1") &
-c=$!
-wait "$c"
-"""
 
 
 @dataclass(frozen=True)
@@ -137,7 +123,7 @@ def run_bash(
     directory = state_dir()
     with state_file(directory) as state_path:
         try:
-            proc, fd = _spawn(script, sent_env, cwd, directory, state_path)
+            proc, fd, watcher = _spawn(script, sent_env, cwd, directory, state_path)
         except (OSError, ValueError) as exc:
             reason = _why_not_started(exc, cwd)
             on_output(f"runbook: {reason}\n")
@@ -159,6 +145,8 @@ def run_bash(
             interrupted = True
         finally:
             _stop_group(proc, graceful=timed_out or interrupted)
+            with contextlib.suppress(OSError):  # a helper killed meanwhile forgets it anyway
+                watcher.release(proc.pid)
             _drain(proc, fd, stream)
         stream.flush(final=True)
         final_cwd, exports = read_state(state_path, sent_env, cwd)
@@ -188,38 +176,51 @@ def _why_not_started(exc: Exception, cwd: str) -> str:
 
 def _spawn(
     script: str, env: dict[str, str], cwd: str, state_dir: str, state_path: str
-) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the wrapper as leader of a new session; return it and its merged output fd."""
-    env = dict(env)
-    if "BASH_ENV" in env:  # for the step's shell (see stepstate), not for the wrapper
-        env["__RUNBOOK_USER_BASH_ENV"] = env.pop("BASH_ENV")
-    bash = which("bash") or "/bin/bash"
-    prelude = os.path.join(state_dir, "prelude.sh")
-    argv = [
-        bash,
-        "--noprofile",
-        "--norc",
-        "-c",
-        _WRAPPER,
-        "runbook-step",
-        script,
-        bash,
-        prelude,
-        state_path,
-    ]
-    if setpriv := which("setpriv"):
-        argv = [setpriv, "--pdeathsig", "HUP", "--", *argv]
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-    )
+) -> tuple[subprocess.Popen[bytes], int, reaper.Reaper]:
+    """Start the step's bash as leader of a new session, watched by this kernel's reaper.
+
+    Returns it, its merged output fd and the reaper to tell when its group is gone. The
+    shell waits at the prelude's gate until the reaper has been told, so a kernel dying
+    at any moment leaves no step running unwatched (the gate's end of file stops it).
+    """
+    reaper.reaper()  # started before the step: a failure here starts nothing
+    gate, go = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [
+                which("bash") or "/bin/bash",
+                "--noprofile",
+                "--norc",
+                "-e",
+                "-o",
+                "pipefail",
+                "-c",
+                script,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=shell_environment(env, state_dir, state_path, gate),
+            cwd=cwd,
+            start_new_session=True,
+            pass_fds=(gate,),
+        )
+    except BaseException:
+        os.close(go)
+        raise
+    finally:
+        os.close(gate)
     assert proc.stdout is not None  # stdout=PIPE
-    return proc, proc.stdout.fileno()
+    try:
+        helper = reaper.watch(proc.pid)
+        os.write(go, b"\n")
+    except BaseException:
+        os.close(go)  # end of file at the gate: the shell exits before the script runs
+        proc.wait()
+        proc.stdout.close()
+        raise
+    os.close(go)
+    return proc, proc.stdout.fileno(), helper
 
 
 def _pump(proc: subprocess.Popen[bytes], fd: int, stream: _Stream, deadline: float) -> bool:
@@ -278,15 +279,12 @@ def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
 def _stop_group(proc: subprocess.Popen[bytes], *, graceful: bool) -> None:
     """If ``graceful``, SIGTERM the group and give it time to clean up; then SIGKILL it.
 
-    While the leader runs, it relays the TERM to the group itself (see ``_WRAPPER``):
-    a group-wide signal from here would reach the script's shell twice.
+    One TERM to the whole group reaches every process once, so a script's own TERM
+    trap runs once; the wait is for the step's shell, the group's leader.
     """
     if graceful:
+        _signal_group(proc, signal.SIGTERM)
         try:
-            if _has_exited(proc):
-                _signal_group(proc, signal.SIGTERM)
-            else:
-                os.kill(proc.pid, signal.SIGTERM)  # not send_signal: it would reap
             proc.wait(TERM_GRACE_S)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             pass

@@ -20,14 +20,18 @@ from collections.abc import Iterator
 _STATE_END = b"__RUNBOOK_STATE_END__"
 _INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
 
-# Sourced by the step's shell. Its EXIT trap dumps the final directory and exported
+# Sourced by the step's shell. It first waits at the gate: one line on the inherited fd
+# __RUNBOOK_GATE once the kernel's reaper watches this group, end of file if the kernel
+# died first (then nothing runs). Its EXIT trap dumps the final directory and exported
 # variables, NUL-separated. ``trap`` is shadowed so a script's own EXIT trap runs after
 # the dump instead of replacing it; subshells skip the dump (BASHPID check). Builtins
 # only, no process substitution: the names go through the state file itself (written
 # by ``compgen -e``, read back by ``mapfile``, then overwritten), so the dump forks nothing.
 _PRELUDE = r"""
+builtin read -r -u "$__RUNBOOK_GATE" __runbook_go || builtin exit 126
+exec {__RUNBOOK_GATE}<&-  # not `builtin exec`: that would close it for itself only
 __runbook_state=$__RUNBOOK_STATE
-unset __RUNBOOK_STATE BASH_ENV
+unset __RUNBOOK_STATE __RUNBOOK_GATE __runbook_go BASH_ENV
 __runbook_dump() {
   local -; set +eux
   [[ $BASHPID == "$$" ]] || return "$1"
@@ -56,6 +60,7 @@ fi
 """
 
 
+_PRELUDE_FILE = "prelude.sh"
 _state_lock = threading.Lock()
 _state_dirs: dict[int, str] = {}  # pid → this process's private state directory
 _state_serial = itertools.count(1)
@@ -70,9 +75,9 @@ def state_dir() -> str:
     """
     with _state_lock:
         path = _state_dirs.get(os.getpid())
-        if path is None or not os.path.isfile(os.path.join(path, "prelude.sh")):
+        if path is None or not os.path.isfile(os.path.join(path, _PRELUDE_FILE)):
             path = tempfile.mkdtemp(prefix="runbook-steps-")
-            with open(os.path.join(path, "prelude.sh"), "w", encoding="utf-8") as f:
+            with open(os.path.join(path, _PRELUDE_FILE), "w", encoding="utf-8") as f:
                 f.write(_PRELUDE)
             _state_dirs[os.getpid()] = path
             atexit.register(shutil.rmtree, path, ignore_errors=True)
@@ -88,6 +93,22 @@ def state_file(directory: str) -> Iterator[str]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def shell_environment(
+    env: dict[str, str], directory: str, state_path: str, gate: int
+) -> dict[str, str]:
+    """The step shell's environment: ``env`` plus what the prelude reads (and unsets).
+
+    A ``BASH_ENV`` of the user's is moved aside; the prelude sources it after its own.
+    """
+    env = dict(env)
+    if "BASH_ENV" in env:
+        env["__RUNBOOK_USER_BASH_ENV"] = env.pop("BASH_ENV")
+    env["BASH_ENV"] = os.path.join(directory, _PRELUDE_FILE)
+    env["__RUNBOOK_STATE"] = state_path
+    env["__RUNBOOK_GATE"] = str(gate)
+    return env
 
 
 def which(name: str) -> str | None:

@@ -432,7 +432,7 @@ def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, mar
     runner.proc.kill()
     assert runner.wait(EXIT_DEADLINE_S) == -signal.SIGKILL
 
-    # The kernel notices its parent is gone and exits; pdeathsig then kills the step group.
+    # The kernel notices its parent is gone and exits; its reaper then kills the step group.
     assert_nothing_left(marker, bg_pid, kernel)
 
     record = runner.record_dir()

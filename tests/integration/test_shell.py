@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import is_gone, live_members, proc_stat, wait_until
 
 from converter.runtime.shell import ShellResult, run_bash
 
@@ -43,41 +44,6 @@ def run(script: str, tmp_path: Path, *, timeout: float | None = 10, **env: str):
         script, env={**os.environ, **env}, cwd=str(tmp_path), timeout=timeout, on_output=out
     )
     return result, out
-
-
-def is_gone(pid: int) -> bool:
-    """No such process, or only a zombie nobody has reaped yet."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return proc_stat(pid).get("state") in (None, "Z")
-
-
-def proc_stat(pid: int | str) -> dict[str, str]:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return {}
-    fields = raw.rsplit(")", 1)[1].split()
-    return {"state": fields[0], "pgrp": fields[2], "session": fields[3]}
-
-
-def live_members(pgrp: int) -> list[int]:
-    return [
-        int(p)
-        for p in os.listdir("/proc")
-        if p.isdigit() and proc_stat(p).get("pgrp") == str(pgrp) and proc_stat(p)["state"] != "Z"
-    ]
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 # -- bash options and process setup ------------------------------------------------------
