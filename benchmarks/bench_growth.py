@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import re
 import shutil
 import statistics
@@ -60,6 +61,12 @@ def headless(n: int, work: Path) -> tuple[float, float]:
 def marginal(costs: dict[int, tuple[float, float]], a: int, b: int) -> tuple[float, float]:
     """(CPU, wall) ms per step between sizes ``a`` and ``b``."""
     return tuple((costs[b][i] - costs[a][i]) / (b - a) * 1000 for i in (0, 1))  # type: ignore[return-value]
+
+
+def over(ours: float, reference: float) -> float:
+    """``ours / reference``; infinite when the reference's difference is not positive (tiny
+    sizes: ``os.times`` counts in 10 ms ticks, so two close sizes can cost the same)."""
+    return ours / reference if reference > 0 else math.inf
 
 
 def growth(sizes: list[int], work: Path) -> tuple[dict, dict]:
@@ -143,13 +150,13 @@ def section(args: argparse.Namespace) -> str:
     linear_rows = []
     for a, b in itertools.pairwise(args.sizes):
         (oc, ow), (bc, bw) = marginal(ours, a, b), marginal(bare, a, b)
-        ratio = oc / bc
+        ratio = over(oc, bc)
         linear_rows.append(
             (
                 f"{a:,} → {b:,}",
                 f"{ow:.1f} ms (CPU {oc:.1f} ms)",
                 f"{bw:.1f} ms (CPU {bc:.1f} ms)",
-                f"{ratio:.2f}× (wall {ow / bw:.2f}×)",
+                f"{ratio:.2f}× (wall {over(ow, bw):.2f}×)",
                 "yes" if ratio <= LINEAR_TARGET else "**no**",
             )
         )
@@ -194,8 +201,8 @@ def section(args: argparse.Namespace) -> str:
                 f"**per step**, N = {a:,} → {b:,}",
                 f"{hw:.1f} ms (CPU {hc:.1f} ms)",
                 f"{nw:.1f} ms (CPU {nc:.1f} ms)",
-                f"{nc / hc:.2f}× (wall {nw / hw:.2f}×)",
-                "yes" if nc / hc <= INTERACTIVE_TARGET else "**no**",
+                f"{over(nc, hc):.2f}× (wall {over(nw, hw):.2f}×)",
+                "yes" if over(nc, hc) <= INTERACTIVE_TARGET else "**no**",
             )
         )
     inter_table = table(
