@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                     interactive_sizes=bench_growth.parse_sizes(args.interactive_sizes),
                     big_mb=args.big_mb,
                     repeat=2,
+                    runs=args.repeat,
                 )
             )
         else:

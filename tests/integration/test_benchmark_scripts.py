@@ -42,7 +42,18 @@ def test_bench_execution_tiny() -> None:
 def test_bench_growth_tiny() -> None:
     out = _run(
         "bench_growth.py",
-        *("--sizes", "1,2,3", "--interactive-sizes", "1,2", "--big-mb", "1", "--repeat", "1"),
+        *(
+            "--sizes",
+            "1,2,3",
+            "--interactive-sizes",
+            "1,2",
+            "--big-mb",
+            "1",
+            "--repeat",
+            "1",
+            "--runs",
+            "1",
+        ),
     )
     assert "| 1 → 2 |" in out and "| 2 → 3 |" in out  # marginal cost per step, two spans
     assert "**per step**, N = 1 → 2" in out  # the interactive path against headless
