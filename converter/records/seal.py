@@ -99,17 +99,20 @@ def _write_record(seal: Seal) -> dict[str, Any]:
         (run_dir / layout.STOP_FILE).unlink()
     message = refusal(seal.runbook, run_dir.name)
     passes = ((layout.RECORD_NOTEBOOK, seal.verdict), (layout.ROLLBACK_NOTEBOOK, seal.rollback))
-    for name, verdict in passes:
-        if (run_dir / name).exists():
-            _stamp(run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker,
-                   refusal=message)  # fmt: skip
+    stamped = {
+        name: _stamp(
+            run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker, refusal=message
+        )
+        for name, verdict in passes
+        if (run_dir / name).exists()
+    }
     _mask_logs(run_dir, seal.masker)
     if seal.corrupt_journal_line is None:
         events = read_journal(run_dir / layout.JOURNAL)
     else:
         events = read_journal_prefix(run_dir / layout.JOURNAL)[0]
     manifest = masked_json(_manifest(seal, events), seal.masker)  # a secret can hide anywhere
-    _render(run_dir, title=str(seal.runbook.get("title", "")), header=manifest)  # type: ignore[arg-type]
+    _render(run_dir, stamped, title=str(seal.runbook.get("title", "")), header=manifest)  # type: ignore[arg-type]
     attestation = seal.attestation or Evidence.from_environ().open()
     shared = archive_of(seal.records)
     if shared is not None:  # --records s3://…: upload, and let the store's chain decide
@@ -195,7 +198,8 @@ def manifest_steps(
 
 def _stamp(
     path: Path, *, status: str, verdict: Verdict | None, masker: SecretMasker, refusal: str
-) -> None:
+) -> Any:
+    """Mask, mark sealed and guard the notebook at ``path``; return it as written."""
     import nbformat  # a second to import; reading the archive never needs it
 
     text = masker.mask(path.read_text(encoding="utf-8"))
@@ -212,6 +216,7 @@ def _stamp(
     nb.metadata["runbook"]["sealed"] = True
     guard_cells(nb, refusal)
     write_atomic(path, nbformat.writes(nb) + "\n")
+    return nb
 
 
 def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
@@ -221,22 +226,25 @@ def _mask_logs(run_dir: Path, masker: SecretMasker) -> None:
         write_atomic(log, masker.mask(log.read_text(encoding="utf-8", errors="replace")))
 
 
-def _render(run_dir: Path, *, title: str, header: dict[str, Any]) -> None:
+def _render(run_dir: Path, stamped: dict[str, Any], *, title: str, header: dict[str, Any]) -> None:
     """``record.html``: the procedure pass, then the rollback pass's section when one ran.
 
     One page for an auditor: the rollback's steps and checks are part of the same
-    story as the failure that started it.
+    story as the failure that started it. ``stamped`` holds the notebooks just written
+    (by file name), so the page is made from what the files say without reading them again.
     """
     import nbformat
 
     from .html import render_html  # nbconvert takes a second to import; only sealing needs it
 
-    nb = nbformat.read(run_dir / layout.RECORD_NOTEBOOK, as_version=4)
-    if (run_dir / layout.ROLLBACK_NOTEBOOK).exists():
-        rollback = nbformat.read(run_dir / layout.ROLLBACK_NOTEBOOK, as_version=4)
+    nb = stamped.get(layout.RECORD_NOTEBOOK)
+    if nb is None:  # none was written: fail as reading it does
+        nb = nbformat.read(run_dir / layout.RECORD_NOTEBOOK, as_version=4)
+    if layout.ROLLBACK_NOTEBOOK in stamped:
+        nb = nbformat.from_dict(nb)  # the stamped record itself stays as written
         nb.cells += [
             nbformat.v4.new_markdown_cell("---\n\n## Rollback pass"),
-            *_rollback_cells(rollback),
+            *_rollback_cells(stamped[layout.ROLLBACK_NOTEBOOK]),
         ]
     write_atomic(run_dir / layout.RECORD_HTML, render_html(nb, title=title, header=header))
 
