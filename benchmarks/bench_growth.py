@@ -39,7 +39,7 @@ from common import busy_note, cpu_s, load, machine, stamp, table, write_sections
 LINEAR_TARGET = 1.3
 INTERACTIVE_TARGET = 1.5
 BIG_SECONDS, BIG_MIB = 1.5, 100
-REPEATED_UP_TO = 1000  # sizes run --runs times (median); a run of 5,000 steps takes minutes
+REPEATED_UP_TO = 1000  # sizes run in --runs rounds; a run of 5,000 steps takes minutes
 
 # The step's shell is a child of the kernel.
 KERNEL_MEMORY = "grep -E '^(VmHWM|VmRSS):' /proc/$PPID/status"
@@ -59,9 +59,23 @@ def headless(n: int, work: Path) -> tuple[float, float]:
     return timed(partial(runbook_run, source, work / "records"))
 
 
-def marginal(costs: dict[int, tuple[float, float]], a: int, b: int) -> tuple[float, float]:
-    """(CPU, wall) ms per step between sizes ``a`` and ``b``."""
-    return tuple((costs[b][i] - costs[a][i]) / (b - a) * 1000 for i in (0, 1))  # type: ignore[return-value]
+Runs = dict[int, list[tuple[float, float]]]  # size → (CPU, wall) of each run, in round order
+
+
+def marginal(costs: Runs, a: int, b: int) -> tuple[float, float]:
+    """(CPU, wall) ms per step between sizes ``a`` and ``b``.
+
+    With as many runs at both sizes (run in rounds: a, b, a, b, ...), the median of each
+    round's difference, so a slow spell of the shared machine shifts both sizes of a round
+    alike; otherwise the difference of the medians.
+    """
+    if len(costs[a]) == len(costs[b]):
+        return tuple(  # type: ignore[return-value]
+            statistics.median((y[i] - x[i]) / (b - a) * 1000 for x, y in zip(costs[a], costs[b]))
+            for i in (0, 1)
+        )
+    (ac, aw), (bc, bw) = median_of(costs[a]), median_of(costs[b])
+    return (bc - ac) / (b - a) * 1000, (bw - aw) / (b - a) * 1000
 
 
 def over(ours: float, reference: float) -> float:
@@ -75,41 +89,37 @@ def median_of(costs: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(c for c, _ in costs), statistics.median(w for _, w in costs)
 
 
-def runs_at(n: int, runs: int) -> int:
-    """How many runs at size ``n``: ``runs`` up to :data:`REPEATED_UP_TO` steps, then one."""
-    return runs if n <= REPEATED_UP_TO else 1
-
-
-def growth(sizes: list[int], work: Path, runs: int = 1) -> tuple[dict, dict]:
-    """Each path at each size, smallest first; the two paths alternate, medians of the runs."""
-    ours, bare = {}, {}
-    for n in sizes:
-        times = runs_at(n, runs)
-        print(
-            f"  N = {n}: runbook run, bare papermill without saves (× {times}) ...", file=sys.stderr
-        )
-        bare_nb = notebooks(n)[0]
-        pairs = [
-            (headless(n, work), timed(lambda nb=bare_nb: papermill_run(nb, work, save=False)))
-            for _ in range(times)
-        ]
-        ours[n], bare[n] = median_of([p[0] for p in pairs]), median_of([p[1] for p in pairs])
+def growth(sizes: list[int], work: Path, runs: int = 1) -> tuple[Runs, Runs]:
+    """Each path at each size: ``runs`` rounds over the sizes up to :data:`REPEATED_UP_TO`
+    steps (smallest first, the two paths alternating), then one run of each larger size."""
+    ours: Runs = {n: [] for n in sizes}
+    bare: Runs = {n: [] for n in sizes}
+    small = [n for n in sizes if n <= REPEATED_UP_TO]
+    rounds = [small] * runs + [[n for n in sizes if n > REPEATED_UP_TO]]
+    for number, group in enumerate(rounds, 1):
+        for n in group:
+            print(f"  N = {n} (round {number}): runbook run, bare papermill ...", file=sys.stderr)
+            ours[n].append(headless(n, work))
+            bare_nb = notebooks(n)[0]
+            bare[n].append(timed(lambda nb=bare_nb: papermill_run(nb, work, save=False)))
     return ours, bare
 
 
-def interactive(sizes: list[int], work: Path, headless_costs: dict, runs: int = 1) -> dict:
-    """The runbook notebook through plain papermill (interactive mode), without per-cell saves."""
-    got = {}
-    for n in sizes:
-        times = runs_at(n, runs)
-        print(f"  N = {n}: runbook notebook through papermill (× {times}) ...", file=sys.stderr)
-        nb = notebooks(n)[1]
-        records = str(work / "records")
-        run = partial(papermill_run, nb, work, save=False, records_dir=records)
-        got[n] = median_of([timed(run) for _ in range(times)])
-        if n not in headless_costs:
-            headless_costs[n] = median_of([headless(n, work) for _ in range(times)])
-    return got
+def interactive(sizes: list[int], work: Path, runs: int = 1) -> tuple[Runs, Runs]:
+    """The runbook notebook through plain papermill (interactive mode, without per-cell
+    saves) and ``runbook run`` (headless), side by side in ``runs`` rounds over ``sizes``."""
+    inter: Runs = {n: [] for n in sizes}
+    head: Runs = {n: [] for n in sizes}
+    records = str(work / "records")
+    for number in range(1, runs + 1):
+        for n in sizes:
+            print(
+                f"  N = {n} (round {number}): headless, then through papermill ...", file=sys.stderr
+            )
+            head[n].append(headless(n, work))
+            run = partial(papermill_run, notebooks(n)[1], work, save=False, records_dir=records)
+            inter[n].append(timed(run))
+    return inter, head
 
 
 def big_step(mb: int, repeat: int, work: Path) -> dict:
@@ -160,7 +170,7 @@ def section(args: argparse.Namespace) -> str:
         print("  warm-up ...", file=sys.stderr)
         growth([1], work)
         ours, bare = growth(args.sizes, work, args.runs)
-        inter = interactive(args.interactive_sizes, work, ours, args.runs)
+        inter, inter_head = interactive(args.interactive_sizes, work, args.runs)
         print(f"  one step printing {args.big_mb} MB in a kernel ...", file=sys.stderr)
         big = big_step(args.big_mb, args.repeat, work)
     load_after = load()
@@ -182,8 +192,8 @@ def section(args: argparse.Namespace) -> str:
     totals = [
         (
             f"{n:,}",
-            f"{ours[n][1]:.1f} s (CPU {ours[n][0]:.1f} s)",
-            f"{bare[n][1]:.1f} s (CPU {bare[n][0]:.1f} s)",
+            f"{median_of(ours[n])[1]:.1f} s (CPU {median_of(ours[n])[0]:.1f} s)",
+            f"{median_of(bare[n])[1]:.1f} s (CPU {median_of(bare[n])[0]:.1f} s)",
         )
         for n in args.sizes
     ]
@@ -203,7 +213,7 @@ def section(args: argparse.Namespace) -> str:
     inter_rows = []
     isz = args.interactive_sizes
     for n in isz:
-        (nc, nw), (hc, hw) = inter[n], ours[n]
+        (nc, nw), (hc, hw) = median_of(inter[n]), median_of(inter_head[n])
         inter_rows.append(
             (
                 f"whole run, N = {n:,}",
@@ -214,7 +224,7 @@ def section(args: argparse.Namespace) -> str:
             )
         )
     for a, b in itertools.pairwise(isz):
-        (hc, hw), (nc, nw) = marginal(ours, a, b), marginal(inter, a, b)
+        (hc, hw), (nc, nw) = marginal(inter_head, a, b), marginal(inter, a, b)
         inter_rows.append(
             (
                 f"**per step**, N = {a:,} → {b:,}",
@@ -266,14 +276,15 @@ Generated by `python benchmarks/bench_growth.py --sizes {sizes} --interactive-si
 
 - Machine: {machine()}; load average {load_before} before, {load_after} \
 after{busy_note(load_before)}.
-- Method: the median of {args.runs} runs of each path at each size up to {REPEATED_UP_TO:,} \
-steps, the two paths
-  alternating, and one run above that (a run of 5,000 steps takes minutes); smallest
-  first, after a warm-up; a step is `true` under a `####` heading. CPU is this process and its
-  children (the kernel, bash), from `os.times`; "Met" is judged on CPU (the machine is shared:
-  other work delays a run without adding to its CPU time), wall-clock time is shown too.
-  Marginal cost per step between two sizes = (cost at the larger − cost at the smaller) /
-  (difference in steps), so start-up and fixed costs cancel.
+- Method: {args.runs} rounds over the sizes up to {REPEATED_UP_TO:,} steps (smallest first, \
+the two paths
+  alternating), then one run of each larger size (a run of 5,000 steps takes minutes), after a
+  warm-up; a step is `true` under a `####` heading. CPU is this process and its children (the
+  kernel, bash), from `os.times`; "Met" is judged on CPU (the machine is shared: other work
+  delays a run without adding to its CPU time), wall-clock time is shown too. Marginal cost per
+  step between two sizes = (cost at the larger − cost at the smaller) / (difference in steps),
+  so start-up and fixed costs cancel: the median of the rounds' differences where both sizes
+  ran in every round, else the difference of the medians. Whole runs show medians.
 
 Linear growth: `runbook run` against bare papermill with `request_save_on_cell_execute=False`
 on the same number of `%%bash` cells (target: at most {LINEAR_TARGET}× at both sizes).
@@ -282,7 +293,8 @@ on the same number of `%%bash` cells (target: at most {LINEAR_TARGET}× at both 
 
 {totals_table}
 
-The interactive path: the same converted notebook through `papermill.execute_notebook`, so the
+The interactive path: the same converted notebook through `papermill.execute_notebook` (in
+{args.runs} rounds, each running `runbook run` and then papermill at every size), so the
 runtime runs in interactive mode (a live counter in the setup cell, a "running" line per step,
 one summary line per step with its own display id, sealed by the finish cell), against
 `runbook run`, both without papermill's per-cell saves: this is what the runtime itself costs
