@@ -307,6 +307,7 @@ def _execute_pass(
     nbformat.write(nbformat.from_dict(nb), output)
     first = len(read_journal(journal.path))
     stopped = None
+    executed = None  # what papermill wrote last, when it returned
     with (
         progress(journal.path, nb, enabled=options.progress, name=name),
         kernel_sockets() as sockets,
@@ -314,7 +315,7 @@ def _execute_pass(
         try:
             guard.armed = True  # from here a signal stops the kernel; KeyboardInterrupt is caught
             try:
-                papermill.execute_notebook(
+                executed = papermill.execute_notebook(
                     _literal_path(output),
                     _literal_path(output),
                     parameters=parameters,
@@ -338,7 +339,7 @@ def _execute_pass(
         except Exception as exc:  # noqa: BLE001 - papermill's dead-kernel and timeout paths raise plain errors
             stopped = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     events = read_journal(journal.path)[first:]
-    _fill_unsaved(output, events, nb)
+    _fill_unsaved(output, events, nb, executed)
     verdict = judge(events, interrupted=guard.interrupted, stopped=stopped)
     journal.write(
         ev.PASS_END,
@@ -366,9 +367,18 @@ def notebook_sha256(source: Path, nb: nbformat.NotebookNode) -> str:
     return hashlib.sha256(nbformat.writes(converted).encode("utf-8")).hexdigest()
 
 
-def _fill_unsaved(output: Path, events: list[ev.Event], nb: nbformat.NotebookNode) -> None:
-    """papermill skips its final save when the kernel dies: rebuild the outputs from the journal."""
-    saved = read_notebook(output)
+def _fill_unsaved(
+    output: Path,
+    events: list[ev.Event],
+    nb: nbformat.NotebookNode,
+    executed: nbformat.NotebookNode | None,
+) -> None:
+    """papermill skips its final save when the kernel dies: rebuild the outputs from the journal.
+
+    ``executed`` is what ``papermill.execute_notebook`` returned, which it wrote to ``output``
+    just before returning; without it (papermill raised), the file says what was saved.
+    """
+    saved = read_notebook(output) if executed is None else executed
     if saved is None or not has_run(saved):
         nbformat.write(record_notebook(output.parent, events, nb), output)
 
