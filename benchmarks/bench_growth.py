@@ -154,7 +154,7 @@ def big_step(mb: int, repeat: int, work: Path) -> dict:
             kib = [int(v) for v in re.findall(r"VmHWM:\s+(\d+) kB", shown)]
             memory[f"{name}_before"] = min(memory.get(f"{name}_before", 10**9), kib[0])
             memory[f"{name}_peak"] = max(memory.get(f"{name}_peak", 0), kib[-1])
-    med = {k: tuple(statistics.median(x[i] for x in v) for i in (0, 1)) for k, v in rows.items()}
+    med = {k: median_of(v) for k, v in rows.items()}
     return {
         "cpu": med["flood"][0] - med["quiet"][0],
         "wall": med["flood"][1] - med["quiet"][1],

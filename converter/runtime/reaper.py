@@ -23,7 +23,7 @@ import os
 import subprocess
 import threading
 
-from .stepstate import which
+from .stepstate import bash
 
 CLOSE_WAIT_S = 2.0  # how long a normally exiting kernel waits for the helper to finish
 
@@ -50,7 +50,7 @@ class Reaper:
         try:
             self._helper = subprocess.Popen(
                 [
-                    which("bash") or "/bin/bash",
+                    bash(),
                     "--noprofile",
                     "--norc",
                     "-c",

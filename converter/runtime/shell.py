@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import reaper
-from .stepstate import read_state, shell_environment, state_dir, state_file, which
+from .stepstate import bash, read_state, shell_environment, state_dir, state_file
 
 FLUSH_EVERY_S = 0.1  # at most ~10 output messages a second: JupyterLab drops floods
 HOLD_BYTES = 1 << 20  # ...or sooner, once this much is held (bounded memory for floods)
@@ -188,7 +188,7 @@ def _spawn(
     try:
         proc = subprocess.Popen(
             [
-                which("bash") or "/bin/bash",
+                bash(),
                 "--noprofile",
                 "--norc",
                 "-e",

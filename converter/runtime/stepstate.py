@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
 import os
 import shutil
@@ -64,7 +65,6 @@ _PRELUDE_FILE = "prelude.sh"
 _state_lock = threading.Lock()
 _state_dirs: dict[int, str] = {}  # pid → this process's private state directory
 _state_serial = itertools.count(1)
-_tools: dict[str, str | None] = {}
 
 
 def state_dir() -> str:
@@ -111,11 +111,11 @@ def shell_environment(
     return env
 
 
-def which(name: str) -> str | None:
-    """``shutil.which``, looked up once per process (PATH is the kernel's, not the step's)."""
-    if name not in _tools:
-        _tools[name] = shutil.which(name)
-    return _tools[name]
+@functools.cache
+def bash() -> str:
+    """The bash that steps and the reaper run, looked up once per process (PATH is the
+    kernel's, not the step's); ``/bin/bash`` when PATH has none."""
+    return shutil.which("bash") or "/bin/bash"
 
 
 def read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict[str, str]]:
