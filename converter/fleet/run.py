@@ -99,7 +99,7 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
         attestation.signer.principal if attestation.signer else operator_name(options.operator)
     )
     review = None
-    needed = [] if options.plan else required_roles(spec_of(options.source, nb))
+    needed = [] if options.plan else required_roles(spec_of(nb))
     if needed:  # a fleet is approved once, before any target starts
         lang = "ja" if meta.get("lang") == "ja" else "en"
         roles = ("、" if lang == "ja" else ", ").join(needed)

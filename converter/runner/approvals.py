@@ -16,7 +16,7 @@ from typing import Any
 import nbformat
 
 from ..errors import RunbookError
-from ..markdown.approvals import approval_spec, required_roles, role_of
+from ..markdown.approvals import required_roles, role_of
 from ..parameters import check_text, from_declaration, resolve
 from ..records import events as ev
 from ..records import layout
@@ -41,12 +41,11 @@ class Blocked(RunbookError):
     exit_code = 3
 
 
-def spec_of(source: Path, nb: nbformat.NotebookNode) -> dict[str, Any]:
-    """The approval roles of a runbook: from its Markdown, else from the notebook's lists."""
-    if source.suffix != ".ipynb":
-        from ..markdown import parse_file
+def spec_of(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The approval roles of a runbook, as its converter wrote them into the notebook.
 
-        return approval_spec(parse_file(source))
+    A notebook converted before roles were kept there: from its approval checklists.
+    """
     if "approvals" in nb.metadata["runbook"]:
         return dict(nb.metadata["runbook"]["approvals"])
     roles: list[dict[str, Any]] = []
@@ -79,7 +78,7 @@ def make_plan(
     else:
         rows = list(targets.values())
         shown = {k: v for k, v in rows[0].items() if all(r.get(k) == v for r in rows)}
-    spec = spec_of(source, nb)
+    spec = spec_of(nb)
     conditional = {r["role"] for r in spec["roles"] if r["condition"]}
     for role in not_applicable:
         if role not in conditional:
@@ -134,7 +133,7 @@ def gate(
     against its row of the plan.
     """
     if not plan:
-        needed = required_roles(spec_of(source, nb))
+        needed = required_roles(spec_of(nb))
         if needed and "approvals" not in nb.metadata["runbook"]:
             # a notebook converted before approvals existed: its kernel cannot check them
             raise Blocked(

@@ -304,7 +304,8 @@ def _execute_pass(
     # Killed before papermill's first save, recovery fills this in. papermill reads it back as
     # its input: given the notebook itself, it would copy every cell into the record's
     # metadata (``papermill.input_path``), doubling record.ipynb and every pass over it.
-    nbformat.write(nbformat.from_dict(nb), output)
+    # nbformat.write without validating: it would only log, and papermill validates it next.
+    output.write_text(nbformat.v4.writes(nb) + "\n", encoding="utf-8")
     first = len(read_journal(journal.path))
     stopped = None
     executed = None  # what papermill wrote last, when it returned
@@ -364,7 +365,8 @@ def notebook_sha256(source: Path, nb: nbformat.NotebookNode) -> str:
         return hash_file(source)
     converted = nbformat.from_dict(nb)
     converted.metadata["runbook"]["source"] = ""  # the path as typed: not part of what runs
-    return hashlib.sha256(nbformat.writes(converted).encode("utf-8")).hexdigest()
+    # nbformat.writes's bytes; its validation (which only logs) left out
+    return hashlib.sha256(nbformat.v4.writes(converted).encode("utf-8")).hexdigest()
 
 
 def _fill_unsaved(
