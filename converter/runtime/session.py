@@ -116,8 +116,8 @@ def _quiet_shutdown_interrupt() -> None:
 
     papermill asks for ``kernel_info`` after the last cell, and jupyter_client interrupts a
     kernel (SIGINT) before shutting it down; when the signal lands while the kernel is
-    still finishing that request, ipykernel logs this line at ERROR level, so about one
-    run in ten that succeeded ended with an error on the operator's terminal. Nothing of a
+    still finishing that request, ipykernel logs this line at ERROR level, so a run that
+    succeeded could end with an error on the operator's terminal (3 of 50 here). Nothing of a
     step is lost to it: a step the runner interrupts is journaled by ``%%step`` itself.
     """
     from IPython import get_ipython
