@@ -19,7 +19,7 @@ preprocessor that changes nothing on this page:
   each one; here one parser serves the page and each distinct source is rendered once;
 - the collector: the notebook and the page's copy of it live until the page is done, and the
   collector's full passes over them made rendering grow faster than the record; they are
-  frozen out of those passes while the page renders (``gc.freeze``);
+  frozen out of those passes while the page renders (:mod:`.heap`);
 - the finished page: nbconvert parses and re-serialises it with BeautifulSoup to add two
   attributes, which :func:`_accessible` adds to the template's own markup instead.
 
@@ -29,7 +29,6 @@ same template (compared on a 50-step record and on a record with every kind of o
 
 from __future__ import annotations
 
-import gc
 import html as html_lib
 import re
 from typing import Any
@@ -39,6 +38,7 @@ from jinja2 import DictLoader, pass_context
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
+from .heap import freeze_more, frozen_heap
 from .outputs import WIDGET_VIEW
 
 __all__ = ["export_page"]
@@ -109,14 +109,8 @@ def export_page(nb: nbformat.NotebookNode, *, title: str, header_html: str | Non
     # passes over them made rendering grow faster than the record (a tenth of the time at
     # 5,000 steps). Frozen (here, and the copy in _preprocess), they are left out of those
     # passes; the cyclic garbage the templates make is still collected.
-    exporter.freezing = gc.get_freeze_count() == 0  # else someone else froze: leave it be
-    if exporter.freezing:
-        gc.freeze()
-    try:
+    with frozen_heap():
         page, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    finally:
-        if exporter.freezing:
-            gc.unfreeze()
     return page
 
 
@@ -132,7 +126,6 @@ class _RecordExporter(HTMLExporter):
 
     page_title = ""
     header_html: str | None = None
-    freezing = False
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -189,8 +182,7 @@ class _RecordExporter(HTMLExporter):
 
     def _preprocess(self, nb: nbformat.NotebookNode, resources: Any) -> tuple[Any, Any]:
         """nbconvert's preprocessing on its own copy ``nb``, without copying it again."""
-        if self.freezing:
-            gc.freeze()  # the copy, as export_page froze the notebook
+        freeze_more()  # the copy, as export_page froze the notebook
         _make_offline(nb, title=self.page_title)
         if self.header_html is not None:
             cell = nbformat.v4.new_markdown_cell(self.header_html)
