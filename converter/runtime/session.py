@@ -194,8 +194,6 @@ def _resume(session: Session, settings: Settings) -> Session:
         ev.SESSION_RESUME, source="kernel", pid=os.getpid(), rollback=settings.rollback
     )
     register_step_magic(session)
-    if settings.mode == "headless":
-        _quiet_shutdown_interrupt()
     show_start(session)
     show_continuation(session)
     return session
