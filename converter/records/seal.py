@@ -238,7 +238,8 @@ def _render(run_dir: Path, stamped: dict[str, Any], *, title: str, header: dict[
 
     One page for an auditor: the rollback's steps and checks are part of the same
     story as the failure that started it. ``stamped`` holds the notebooks just written
-    (by file name), so the page is made from what the files say without reading them again.
+    (by file name), so the page is made from what the files say without reading them again;
+    nothing uses them after the page, which adds the rollback section to them in place.
     """
     import nbformat
 
@@ -248,7 +249,6 @@ def _render(run_dir: Path, stamped: dict[str, Any], *, title: str, header: dict[
     if nb is None:  # none was written: fail as reading it does
         nb = nbformat.read(run_dir / layout.RECORD_NOTEBOOK, as_version=4)
     if layout.ROLLBACK_NOTEBOOK in stamped:
-        nb = nbformat.from_dict(nb)  # the stamped record itself stays as written
         nb.cells += [
             nbformat.v4.new_markdown_cell("---\n\n## Rollback pass"),
             *_rollback_cells(stamped[layout.ROLLBACK_NOTEBOOK]),
