@@ -27,7 +27,10 @@ _INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
 # variables, NUL-separated. ``trap`` is shadowed so a script's own EXIT trap runs after
 # the dump instead of replacing it; subshells skip the dump (BASHPID check). Builtins
 # only, no process substitution: the names go through the state file itself (written
-# by ``compgen -e``, read back by ``mapfile``, then overwritten), so the dump forks nothing.
+# by ``compgen -e``, read back by ``mapfile``), so the dump forks nothing. The dump is
+# appended after the names, from a NUL on, instead of truncating the file: truncating a
+# file that holds data makes ext4 start writing it back (``auto_da_alloc``), which cost
+# 0.1 ms CPU and 0.25 ms wall per step here.
 _PRELUDE = r"""
 builtin read -r -u "$__RUNBOOK_GATE" __runbook_go || builtin exit 126
 exec {__RUNBOOK_GATE}<&-  # not `builtin exec`: that would close it for itself only
@@ -38,11 +41,11 @@ __runbook_dump() {
   [[ $BASHPID == "$$" ]] || return "$1"
   local -a __runbook_names; local __runbook_n
   builtin compgen -e >"$__runbook_state" && mapfile -t __runbook_names <"$__runbook_state"
-  { builtin printf '%s\0' "$PWD"
+  { builtin printf '\0%s\0' "$PWD"
     for __runbook_n in "${__runbook_names[@]}"; do
       builtin printf '%s=%s\0' "$__runbook_n" "${!__runbook_n-}"
     done
-    builtin printf '%s\0' __RUNBOOK_STATE_END__; } >"$__runbook_state"
+    builtin printf '%s\0' __RUNBOOK_STATE_END__; } >>"$__runbook_state"
   return "$1"
 }
 __runbook_exit='{ __runbook_dump "$?" && :; } 2>/dev/null'
@@ -119,17 +122,21 @@ def bash() -> str:
 
 
 def read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict[str, str]]:
-    """Parse the EXIT trap's dump; without a complete dump, nothing is carried."""
+    """Parse the EXIT trap's dump; without a complete dump, nothing is carried.
+
+    The file holds the exported names (one a line: what ``mapfile`` read back), a NUL,
+    then NUL-terminated: the directory, ``NAME=value`` pairs, the end marker.
+    """
     try:
         with open(path, "rb") as f:
             parts = f.read().split(b"\0")
     except FileNotFoundError:
         return cwd, {}
-    if len(parts) < 3 or parts[-2:] != [_STATE_END, b""]:
+    if len(parts) < 4 or parts[-2:] != [_STATE_END, b""]:
         return cwd, {}
-    pairs = (os.fsdecode(item).partition("=") for item in parts[1:-2])
+    pairs = (os.fsdecode(item).partition("=") for item in parts[2:-2])
     exports = {k: v for k, _, v in pairs if not _is_internal(k) and sent_env.get(k) != v}
-    return os.fsdecode(parts[0]), exports
+    return os.fsdecode(parts[1]), exports
 
 
 def _is_internal(name: str) -> bool:
