@@ -6,8 +6,10 @@ runner killed. One helper bash per kernel process, in a session of its own, read
 whose write end only the kernel holds. The kernel writes ``+PID`` when a step's group
 starts and ``-PID`` once that group is gone (before the leader is reaped, so the number
 cannot be reused meanwhile). End of file means the kernel exited, however it exited: the
-helper then SIGKILLs every group still announced. A step's shell waits at a gate (see
-:mod:`.stepstate`) until its announcement is written, so no step runs unwatched.
+helper then SIGKILLs every group still announced and removes the kernel's private state
+directory (:func:`.stepstate.state_dir`: the prelude, a dump not read yet), which a killed
+kernel's ``atexit`` never removes. A step's shell waits at a gate (see :mod:`.stepstate`)
+until its announcement is written, so no step runs unwatched.
 
 This replaces ``setpriv --pdeathsig`` and a wrapper bash leading each step's group, which
 cost 3.5 ms CPU per step (measured in docs/BENCHMARKS.md) and followed the kernel's
@@ -20,14 +22,16 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import subprocess
 import threading
 
-from .stepstate import bash
+from .stepstate import STATE_DIR_PREFIX, bash, state_dir
 
 CLOSE_WAIT_S = 2.0  # how long a normally exiting kernel waits for the helper to finish
 
-# Builtins only. HUP and INT are ignored: the helper outlives a terminal or a Ctrl-C
+# Builtins only until the end, which execs ``rm`` ($2) on the state directory ($1): no fork,
+# the helper is done. HUP and INT are ignored: the helper outlives a terminal or a Ctrl-C
 # aimed at the kernel's process group, which is exactly when it is needed.
 _HELPER = r"""
 trap '' HUP INT
@@ -39,6 +43,7 @@ while IFS= read -r line; do
   esac
 done
 for pid in "${!groups[@]}"; do builtin kill -KILL -- "-$pid"; done 2>/dev/null
+[[ ${1##*/} == "$3"* && -d $1 && -n $2 ]] && exec "$2" -rf -- "$1"
 """
 
 
@@ -56,6 +61,9 @@ class Reaper:
                     "-c",
                     _HELPER,
                     "runbook-reaper",
+                    state_dir(),
+                    shutil.which("rm") or "",
+                    STATE_DIR_PREFIX,
                 ],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,

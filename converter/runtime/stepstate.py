@@ -65,6 +65,7 @@ fi
 
 
 _PRELUDE_FILE = "prelude.sh"
+STATE_DIR_PREFIX = "runbook-steps-"
 _state_lock = threading.Lock()
 _state_dirs: dict[int, str] = {}  # pid → this process's private state directory
 _state_serial = itertools.count(1)
@@ -73,13 +74,14 @@ _state_serial = itertools.count(1)
 def state_dir() -> str:
     """This process's private directory holding the prelude and the steps' state dumps.
 
-    One per kernel (made on first use, 0700, removed at exit), instead of a temporary
-    directory per step; made again if something (a tmp cleaner) removed it.
+    One per kernel (made on first use, 0700, removed at exit, and by the kernel's reaper
+    when the kernel is killed), instead of a temporary directory per step; made again if
+    something (a tmp cleaner) removed it.
     """
     with _state_lock:
         path = _state_dirs.get(os.getpid())
         if path is None or not os.path.isfile(os.path.join(path, _PRELUDE_FILE)):
-            path = tempfile.mkdtemp(prefix="runbook-steps-")
+            path = tempfile.mkdtemp(prefix=STATE_DIR_PREFIX)
             with open(os.path.join(path, _PRELUDE_FILE), "w", encoding="utf-8") as f:
                 f.write(_PRELUDE)
             _state_dirs[os.getpid()] = path

@@ -16,6 +16,7 @@ import pytest
 from processes import is_gone, live_members, proc_stat, wait_until
 
 from converter.runtime.shell import ShellResult, run_bash
+from converter.runtime.stepstate import STATE_DIR_PREFIX
 
 pytestmark = pytest.mark.integration
 
@@ -237,10 +238,14 @@ def test_no_process_outlives_a_killed_parent(tmp_path):
         child = int(pidfile.read_text())
         group = int(proc_stat(child)["pgrp"])
         assert group != os.getpgid(0) and live_members(group)
+        state_dirs = list(tmp_path.glob(f"{STATE_DIR_PREFIX}*"))
+        assert len(state_dirs) == 1 and (state_dirs[0] / "prelude.sh").is_file()
         parent.kill()
         parent.wait()
         assert wait_until(lambda: not live_members(group), 3), live_members(group)
         assert is_gone(child)
+        # its atexit never ran: the reaper removes the private state directory
+        assert wait_until(lambda: not state_dirs[0].exists(), 3), list(state_dirs[0].iterdir())
     finally:
         parent.kill()
         parent.wait()
