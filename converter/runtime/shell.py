@@ -8,8 +8,9 @@ choice: ``research/papermill-pitfalls.md`` §2). ``bash --noprofile --norc -e -o
 :mod:`.reaper` watches the new group, which it kills if the kernel dies.
 
 Limitations: a process that leaves the group (``setsid``) escapes the kills (only a cgroup
-would not); a script ending in ``exec cmd`` or SIGKILLed carries no state; unset variables
-are not carried.
+would not); a script ending in ``exec cmd`` or SIGKILLed carries no state, nor does one in
+posix mode (``POSIXLY_CORRECT``) that sets its own EXIT trap (there a function cannot
+shadow the ``trap`` builtin); unset variables are not carried.
 """
 
 from __future__ import annotations

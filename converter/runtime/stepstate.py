@@ -19,7 +19,8 @@ import threading
 from collections.abc import Iterator
 
 _STATE_END = b"__RUNBOOK_STATE_END__"
-_INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_", "SHELLOPTS"}
+_SHELL_OPTIONS = {"SHELLOPTS", "BASHOPTS"}
+_INTERNAL = {"BASH", "PWD", "OLDPWD", "SHLVL", "_", *_SHELL_OPTIONS}
 
 # Sourced by the step's shell. It first waits at the gate: one line on the inherited fd
 # __RUNBOOK_GATE once the kernel's reaper watches this group, end of file if the kernel
@@ -60,6 +61,9 @@ trap() {
 builtin trap -- "$__runbook_exit" EXIT
 if [[ -n ${__RUNBOOK_USER_BASH_ENV-} ]]; then
   export BASH_ENV=$__RUNBOOK_USER_BASH_ENV; unset __RUNBOOK_USER_BASH_ENV; . "$BASH_ENV"
+fi
+if [[ -n ${__RUNBOOK_POSIXLY_CORRECT+set} ]]; then  # last: it turns on posix mode
+  export POSIXLY_CORRECT=$__RUNBOOK_POSIXLY_CORRECT; unset __RUNBOOK_POSIXLY_CORRECT
 fi
 """
 
@@ -106,8 +110,15 @@ def shell_environment(
     """The step shell's environment: ``env`` plus what the prelude reads (and unsets).
 
     A ``BASH_ENV`` of the user's is moved aside; the prelude sources it after its own.
+    A bash that starts in posix mode reads no ``BASH_ENV`` at all: no gate, no state dump.
+    So ``POSIXLY_CORRECT`` (a step may export it for GNU tools) is moved aside too, and
+    the prelude exports it last, which turns posix mode on for the script as the step
+    asked; ``SHELLOPTS`` and ``BASHOPTS`` (bash's own, exported by a parent shell) are
+    dropped: they would set options, posix among them, before the prelude runs.
     """
-    env = dict(env)
+    env = {k: v for k, v in env.items() if k not in _SHELL_OPTIONS}
+    if "POSIXLY_CORRECT" in env:
+        env["__RUNBOOK_POSIXLY_CORRECT"] = env.pop("POSIXLY_CORRECT")
     if "BASH_ENV" in env:
         env["__RUNBOOK_USER_BASH_ENV"] = env.pop("BASH_ENV")
     env["BASH_ENV"] = os.path.join(directory, _PRELUDE_FILE)
@@ -143,4 +154,4 @@ def read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict
 
 def _is_internal(name: str) -> bool:
     """Variables bash maintains itself (or we add), which must not leak into the next step."""
-    return name in _INTERNAL or name.startswith(("BASH", "__RUNBOOK", "__runbook"))
+    return name in _INTERNAL or name.startswith(("BASH_", "__RUNBOOK", "__runbook"))

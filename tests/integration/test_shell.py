@@ -308,6 +308,36 @@ def test_subshells_do_not_overwrite_the_state(tmp_path):
     assert (result.cwd, result.exports) == ("/tmp", {})
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"POSIXLY_CORRECT": "1"},
+        {"SHELLOPTS": "braceexpand:hashall:interactive-comments:posix"},
+    ],
+)
+def test_a_shell_started_in_posix_mode_still_reads_the_prelude(tmp_path, env):
+    """Posix mode skips BASH_ENV: without care, no gate, no reaper, nothing carried."""
+    result, out = run("cd /; export X=1; echo ${__RUNBOOK_GATE-gated}", tmp_path, **env)
+    assert (result.exit_code, out.text, result.cwd, result.exports) == (
+        0,
+        "gated\n",
+        "/",
+        {"X": "1"},
+    )
+
+
+def test_posixly_correct_is_carried_and_puts_the_script_in_posix_mode(tmp_path):
+    result, _ = run("export POSIXLY_CORRECT=y", tmp_path)
+    assert result.exports == {"POSIXLY_CORRECT": "y"}
+    again, out = run("shopt -o posix; export Y=1", tmp_path, **result.exports)
+    assert "on" in out.text and again.exports == {"Y": "1"}
+
+
+def test_a_users_variable_named_like_bash_is_carried(tmp_path):
+    result, _ = run("export BASHO=poet BASH_XTRACEFD=2", tmp_path)
+    assert result.exports == {"BASHO": "poet"}  # BASH_* are bash's own
+
+
 def test_xtrace_does_not_show_the_state_dump(tmp_path):
     _, out = run("set -x; trap 'echo t' EXIT; echo x", tmp_path)
     assert "runbook" not in out.text
