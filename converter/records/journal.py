@@ -102,7 +102,7 @@ class Journal:
             record: dict = masked_json(
                 {"event": event, "at": utc_now(), "seq": seq, **fields}, self.masker
             )  # type: ignore[assignment]
-            line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+            line = _json_line(record)
             written = os.write(self._fd, line)
             while written < len(line):  # only on a full disk or a signal; keep the bytes
                 written += os.write(self._fd, line[written:])
@@ -122,6 +122,20 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _json_line(record: dict) -> bytes:
+    """One event as a line of UTF-8 JSON.
+
+    A value read from the shell (an exported variable, a directory name) may hold bytes
+    that are not UTF-8, decoded as lone surrogates (``os.fsdecode``). Such a line is
+    written with JSON's ``\\uXXXX`` escapes: still valid UTF-8 and JSON, and reading it
+    back gives the same string, so resume hands the shell the same bytes.
+    """
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record) + "\n").encode("ascii")
 
 
 def read_journal(path: Path) -> list[dict]:

@@ -5,6 +5,7 @@ before any evidence directory exists, and a vanished working directory is a step
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -184,6 +185,36 @@ def test_a_deleted_working_directory_is_a_step_failure_naming_it(tmp_path, run_i
     reason = manifest["failure"]["reason"]
     assert "working directory" in reason and str(tmp_path / "gone") in reason
     assert "kernel" not in reason.lower()
+
+
+def test_a_value_and_a_directory_that_are_not_utf8_are_carried_byte_for_byte(
+    tmp_path, run_inprocess
+):
+    """Exported values and directory names are bytes to the shell; the journal keeps them
+    escaped, and a resumed run hands the next step the same bytes."""
+    source = tmp_path / "bytes.md"
+    source.write_text(
+        f"# T\n\n## Procedure\n\n#### 1-1. Odd bytes\n\n{FENCE}bash\n"
+        "export D=$'\\xff\\xfe bad'; mkdir -p $'odd\\xffdir'; cd $'odd\\xffdir'\n"
+        f"{FENCE}\n\n#### 1-2. Next\n\n{FENCE}bash\n"
+        'test -e ../go; printf "%s|%s" "$D" "$PWD" > ../seen\n'
+        f"{FENCE}\n",
+        encoding="utf-8",
+    )
+    records = str(tmp_path / "records")
+    first = run_inprocess(["run", str(source), "--records", records, "--no-progress"], cwd=tmp_path)
+    assert first.rc == 1, first.stdout + first.stderr  # 1-2 waits for ../go
+    manifest = json.loads((first.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert [s["status"] for s in manifest["steps"]] == ["succeeded", "failed"]
+    assert "kernel" not in manifest["failure"]["reason"].lower()
+    (tmp_path / "go").touch()
+    second = run_inprocess(
+        ["resume", first.record_dir.name, "--records", records, "--no-progress"], cwd=tmp_path
+    )
+    assert second.rc == 0, second.stdout + second.stderr
+    expected = b"\xff\xfe bad|" + os.fsencode(str(tmp_path)) + b"/odd\xffdir"
+    assert (tmp_path / "seen").read_bytes() == expected
+    assert run_inprocess(["records", "verify", "--all", "--records", records]).rc == 0
 
 
 def test_prose_in_console_blocks_never_runs(tmp_path, run_inprocess):

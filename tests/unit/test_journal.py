@@ -94,6 +94,20 @@ def test_non_ascii_is_written_verbatim(tmp_path):
     assert "デプロイ完了" in path.read_text(encoding="utf-8")
 
 
+def test_bytes_that_are_not_utf8_are_escaped_and_read_back_the_same(tmp_path):
+    """A shell value with invalid UTF-8 arrives as lone surrogates (os.fsdecode)."""
+    path = tmp_path / "journal.jsonl"
+    value = os.fsdecode(b"\xff\xfe bad \xe6\x97")
+    with Journal(path) as journal:
+        journal.write("step_end", cwd=value, exports={"D": value}, note="デプロイ")
+        journal.write("note", text="デプロイ完了")
+    text = path.read_bytes().decode("utf-8")  # still UTF-8 throughout
+    assert "\\udcff" in text.splitlines()[0] and "デプロイ完了" in text.splitlines()[1]
+    first = read_journal(path)[0]
+    assert (first["cwd"], first["exports"], first["note"]) == (value, {"D": value}, "デプロイ")
+    assert os.fsencode(first["cwd"]) == b"\xff\xfe bad \xe6\x97"
+
+
 def test_two_processes_append_concurrently(tmp_path):
     path = tmp_path / "journal.jsonl"
     payload = "k" * 3000  # large lines make any interleaving visible
