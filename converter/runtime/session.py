@@ -138,7 +138,9 @@ def _session(
     opened: Opened,
     masker: SecretMasker,
 ) -> Session:
-    env = {**os.environ, **resolved.environment(), "RUNBOOK_RUN_DIR": str(opened.run_dir)}
+    # Absolute: a step that cds elsewhere still finds its record directory.
+    run_dir = os.path.abspath(opened.run_dir)
+    env = {**os.environ, **resolved.environment(), "RUNBOOK_RUN_DIR": run_dir}
     return Session(
         runbook=runbook,
         parameters=resolved,

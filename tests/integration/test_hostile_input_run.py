@@ -217,6 +217,19 @@ def test_a_value_and_a_directory_that_are_not_utf8_are_carried_byte_for_byte(
     assert run_inprocess(["records", "verify", "--all", "--records", records]).rc == 0
 
 
+def test_runbook_run_dir_is_absolute_whatever_records_path_is_given(tmp_path, run_inprocess):
+    source = tmp_path / "rundir.md"
+    source.write_text(
+        f'# T\n\n{FENCE}bash\ncd /; test -d "$RUNBOOK_RUN_DIR"; echo "$RUNBOOK_RUN_DIR"\n{FENCE}\n',
+        encoding="utf-8",
+    )
+    result = run_inprocess(["run", "rundir.md", "--records", "rel", "--no-progress"], cwd=tmp_path)
+    assert result.rc == 0, result.stdout + result.stderr
+    (log,) = (tmp_path / result.record_dir).glob("logs/*.log")
+    shown = log.read_text(encoding="utf-8").strip()
+    assert os.path.isabs(shown) and Path(shown).samefile(tmp_path / result.record_dir)
+
+
 def test_prose_in_console_blocks_never_runs(tmp_path, run_inprocess):
     sentinel = tmp_path / "PROSE_RAN"
     source = tmp_path / "console.md"
