@@ -18,14 +18,22 @@ from nbformat import NotebookNode
 
 from . import events as ev
 from .outputs import Bundle, cap_output, checklist_bundle, status_bundle
+from .verdict import Verdict, judge
 
 
 def record_notebook(
-    run_dir: Path, events: list[ev.Event], source: NotebookNode | None
+    run_dir: Path,
+    events: list[ev.Event],
+    source: NotebookNode | None,
+    verdict: Verdict | None = None,
 ) -> NotebookNode:
-    """The record notebook for ``run_dir``: ``source``'s cells with outputs from the journal."""
+    """The record notebook for ``run_dir``: ``source``'s cells with outputs from the journal.
+
+    A step that started and never ended (its kernel or runner killed) shows what
+    ``verdict`` says of it, as the manifest will, not the "running" it was journaled as.
+    """
     lang = str(ev.RunFacts.from_events(events).runbook.get("lang") or "en")
-    steps = _step_outputs(run_dir, events, lang)
+    steps = _step_outputs(run_dir, events, lang, verdict or judge(events))
     checks = ev.check_states(events)
     if source is None:
         return _synthesise(events, steps, checks, lang)
@@ -55,7 +63,7 @@ def record_notebook(
 
 
 def _step_outputs(
-    run_dir: Path, events: list[ev.Event], lang: str
+    run_dir: Path, events: list[ev.Event], lang: str, verdict: Verdict
 ) -> dict[str, list[NotebookNode]]:
     titles = {s.get("id"): str(s.get("title") or "") for s in ev.RunFacts.from_events(events).steps}
     outputs: dict[str, list[NotebookNode]] = {}
@@ -65,7 +73,13 @@ def _step_outputs(
         title = titles.get(step, step)
         if kind == ev.STEP_START:  # replaced by step_end; if none came, the output so far stays
             logs[step] = event.get("log")
-            outputs[step] = [_display(status_bundle(step, title, "running"))]
+            judged = verdict.steps.get(step, {}).get("status") or "running"
+            why = (
+                (verdict.reason or "")
+                if judged != "running" and verdict.failed_step == step
+                else ""
+            )
+            outputs[step] = [_display(status_bundle(step, title, judged, why))]
             text = _log(run_dir, event.get("log"), lang)
             if text:
                 outputs[step].append(nbformat.v4.new_output("stream", name="stdout", text=text))

@@ -127,12 +127,6 @@ def finalize_interrupted(
     saved = read_notebook(record)
     source = read_notebook(facts.notebook)
     is_fleet = facts.runner.get("kind") == "fleet"  # a fleet's record ran no notebook itself
-    if saved is None or not (has_run(saved) or is_fleet):
-        if saved is None and record.exists():
-            record.rename(run_dir / layout.PARTIAL_NOTEBOOK)
-        # The runner writes the notebook before running it and again at the end; killed
-        # in between, the outputs are in the journal and logs/, so rebuild from those.
-        nbformat.write(record_notebook(run_dir, events, saved or source), record)
     verdict = judge(events)
     if corrupt_journal_line is not None:
         why = f"journal line {corrupt_journal_line} is corrupt (sealed with the events before it)"
@@ -143,6 +137,12 @@ def finalize_interrupted(
         or ev.open_steps(events)
     ):
         verdict = judge(events, interrupted=True, why=ABANDONED)  # killed or walked away from
+    if saved is None or not (has_run(saved) or is_fleet):
+        if saved is None and record.exists():
+            record.rename(run_dir / layout.PARTIAL_NOTEBOOK)
+        # The runner writes the notebook before running it and again at the end; killed
+        # in between, the outputs are in the journal and logs/, so rebuild from those.
+        nbformat.write(record_notebook(run_dir, events, saved or source, verdict), record)
     return seal_run(
         Seal(
             run_dir=run_dir,

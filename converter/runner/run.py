@@ -340,8 +340,8 @@ def _execute_pass(
         except Exception as exc:  # noqa: BLE001 - papermill's dead-kernel and timeout paths raise plain errors
             stopped = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     events = read_journal(journal.path)[first:]
-    _fill_unsaved(output, events, nb, executed)
     verdict = judge(events, interrupted=guard.interrupted, stopped=stopped)
+    _fill_unsaved(output, events, nb, executed, verdict)
     journal.write(
         ev.PASS_END,
         source="runner",
@@ -374,6 +374,7 @@ def _fill_unsaved(
     events: list[ev.Event],
     nb: nbformat.NotebookNode,
     executed: nbformat.NotebookNode | None,
+    verdict: Verdict,
 ) -> None:
     """papermill skips its final save when the kernel dies: rebuild the outputs from the journal.
 
@@ -382,7 +383,7 @@ def _fill_unsaved(
     """
     saved = read_notebook(output) if executed is None else executed
     if saved is None or not has_run(saved):
-        nbformat.write(record_notebook(output.parent, events, nb), output)
+        nbformat.write(record_notebook(output.parent, events, nb, verdict), output)
 
 
 def _check_confirm_ids(meta: dict, confirm: tuple[str, ...]) -> None:

@@ -451,9 +451,12 @@ def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, mar
     assert finalize_abandoned(record.parent.parent) == [record]
     manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "interrupted"
-    assert "started 42" in cell_text(
-        step_cell(nbformat.read(record / "record.ipynb", as_version=4), "1-1")
-    )
+    assert manifest_step(manifest, "1-1")["status"] == "interrupted"
+    # Every file tells the same story: the step is interrupted, not still "running".
+    shown = cell_text(step_cell(nbformat.read(record / "record.ipynb", as_version=4), "1-1"))
+    assert "started 42" in shown and "interrupted" in shown and "running" not in shown
+    page = (record / "record.html").read_text(encoding="utf-8")
+    assert 'runbook-interrupted" data-step="1-1"' in page and "runbook-running" not in page
     record_trial("SIGKILL of the runner mid-step, sealed by recovery", 1, 0)
 
 
