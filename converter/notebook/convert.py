@@ -61,6 +61,8 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
         )
     conversions = []
     for source in sources:
+        if source.suffix.lower() == ".ipynb":  # read as Markdown, it would be written over
+            raise RunbookError("is a notebook; convert reads Markdown runbooks", path=str(source))
         runbook = parse_file(source)
         # Imported here, after parsing: nbformat takes seconds to import; bad input needs none.
         from .build import build_notebook, notebook_text
@@ -70,6 +72,8 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
             target = out
         else:
             target = (out or source.parent) / (source.name.rsplit(".", 1)[0] + ".ipynb")
+        if target.exists() and target.samefile(source):
+            raise RunbookError("the notebook would be written over its source", path=str(source))
         conversions.append(Conversion(source, target, notebook_text(nb)))  # type: ignore[arg-type]
     return conversions
 

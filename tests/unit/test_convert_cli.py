@@ -95,6 +95,30 @@ def test_missing_source(tmp_path: Path) -> None:
     assert written(tmp_path / "out") == []
 
 
+@pytest.mark.parametrize(
+    ("layout", "args"),
+    [("notebook", ("x.ipynb",)), ("notebook", ("*",)), ("symlink", ("x.md",))],
+)
+def test_a_notebook_is_never_converted_over_itself(tmp_path: Path, layout: str, args) -> None:
+    """A sealed record.ipynb read as Markdown would be written over with its own JSON."""
+    notebook = tmp_path / "x.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4}\n', encoding="utf-8")
+    (tmp_path / "good.md").write_text(GOOD, encoding="utf-8")
+    if layout == "symlink":
+        (tmp_path / "x.md").symlink_to(notebook)
+    before = notebook.read_bytes()
+
+    result = run_convert(*args, cwd=tmp_path)
+
+    expected = (
+        "x.md: the notebook would be written over"
+        if layout == "symlink"
+        else "x.ipynb: is a notebook"
+    )
+    assert_clean_failure(result, expected)
+    assert notebook.read_bytes() == before
+
+
 def test_one_bad_source_means_no_notebook_at_all(tmp_path: Path) -> None:
     (tmp_path / "a-good.md").write_text(GOOD, encoding="utf-8")
     (tmp_path / "b-duplicate.md").write_text(DUPLICATE, encoding="utf-8")
