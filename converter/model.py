@@ -8,6 +8,7 @@ at the Markdown an author edits.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -69,7 +70,23 @@ class ShellBlock:
 
     def flag(self, name: str) -> bool:
         """Whether a boolean fence attribute (``manual=true``) is set."""
-        return str(self.attr(name, "false")).lower() in ("true", "yes", "1", "on")
+        return is_true(str(self.attr(name, "false")))
+
+
+SWITCHES = ("manual", "continue_on_error")
+"""Fence attributes that are true or false (anything else is a parse error)."""
+TRUE = ("true", "yes", "1", "on")
+FALSE = ("false", "no", "0", "off")
+
+
+def is_true(value: str) -> bool:
+    """A switch's value (``manual=yes``) as a bool; the parser refused anything unknown."""
+    return value.lower() in TRUE
+
+
+def expected_regex(text: str) -> re.Pattern[str]:
+    """A ``match=regex`` expected result as its check searches the step's output."""
+    return re.compile(text.strip("\n"), re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,12 @@ def read_document(text: str, path: str) -> Document:
             empty.append(block)
         else:
             significant.append(block)
+    if front is None and lines and lines[0].rstrip() == "---":
+        raise ParseError(
+            "front matter opened with --- is never closed; add a closing --- line",
+            path=path,
+            line=1,
+        )
     significant.sort(key=lambda b: b.start)
     blocks = tuple(_fill_prose(significant, len(lines), front_line))
     return Document(front, front_line, blocks, lines, tuple(empty))
@@ -162,6 +168,8 @@ def _walk(tokens: list[Token], lines: tuple[str, ...], path: str, offset: int):
         elif token.type == "fence":
             _check_closed(token, lines, path, start, end)
             language, attrs = parse_info(token.info)
+            if is_shell_fence(language) or "match=" in token.info:
+                _check_braces(token.info, path, start)
             step = is_step_fence(language, token.content)
             if is_shell_fence(language) and not step:
                 yield NoCommand(language, start)
@@ -199,6 +207,16 @@ def _check_closed(token: Token, lines: tuple[str, ...], path: str, start: int, e
     if not closed:
         raise ParseError(
             f"code fence opened with {marker} is never closed; add a closing {marker} line",
+            path=path,
+            line=start + 1,
+        )
+
+
+def _check_braces(info: str, path: str, start: int) -> None:
+    """``bash {manual=true timeout=5`` would lose every attribute: the author's intent."""
+    if "{" in info and not info.rstrip().endswith("}"):
+        raise ParseError(
+            "fence attributes opened with { are never closed; end them with }",
             path=path,
             line=start + 1,
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from ..errors import ParseError
-from ..model import Expected
+from ..model import FALSE, SWITCHES, TRUE, Expected, expected_regex
 from ..parameters import is_positive_seconds
 from . import blocks as b
 from .vocabulary import is_pre_execution
@@ -24,13 +26,30 @@ def expected_result(
                 path=path,
                 line=block.start + 1,
             )
+        if match == "regex":
+            try:
+                expected_regex(block.content)
+            except re.error as exc:
+                raise ParseError(
+                    f"expected-result regex is invalid: {exc}", path=path, line=block.start + 2
+                ) from None
         return Expected(block.content, markdown, label.start + 1, match)
     return Expected(body, markdown, label.start + 1, None)
 
 
 def check_fence_attributes(fence: b.Fence, path: str) -> None:
-    """A step's ``timeout=`` must be a positive, finite number of seconds."""
-    timeout = dict(fence.attrs).get("timeout")
+    """A step's ``timeout=`` must be a positive, finite number of seconds, and its switches
+    (``manual``, ``continue_on_error``) true or false: ``manual=ture`` read as false would
+    run a step its author meant to be done by hand."""
+    attrs = dict(fence.attrs)
+    for name in SWITCHES:
+        if name in attrs and attrs[name].lower() not in (*TRUE, *FALSE):
+            raise ParseError(
+                f"fence attribute {name}={attrs[name]!r} is neither true nor false",
+                path=path,
+                line=fence.start + 1,
+            )
+    timeout = attrs.get("timeout")
     if timeout is None:
         return
     try:

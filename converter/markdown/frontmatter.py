@@ -15,7 +15,14 @@ from typing import Any
 
 from ..errors import ParameterError, ParseError
 from ..model import Metadata, Parameter
-from ..parameters import RESERVED_NAMES, TYPES, coerce, is_positive_seconds, secret_variable
+from ..parameters import (
+    RESERVED_NAMES,
+    TYPES,
+    coerce,
+    is_kernel_name,
+    is_positive_seconds,
+    secret_variable,
+)
 from ..yamltext import load_yaml
 from .vocabulary import detect_lang, slugify
 
@@ -56,6 +63,12 @@ def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
     if name in RESERVED_NAMES:
         raise ParseError(
             f"parameter name '{name}' is reserved for run settings", path=path, line=line
+        )
+    if is_kernel_name(name):
+        raise ParseError(
+            f"parameter name '{name}' is used by the notebook's kernel; choose another name",
+            path=path,
+            line=line,
         )
     if not isinstance(spec, dict):
         spec = {"default": spec}

@@ -68,13 +68,13 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
         from .build import build_notebook, notebook_text
 
         nb = build_notebook(runbook, source_name=_shown(source))
-        if single_file_out:
+        if single_file_out and out is not None:
             target = out
         else:
             target = (out or source.parent) / (source.name.rsplit(".", 1)[0] + ".ipynb")
         if target.exists() and target.samefile(source):
             raise RunbookError("the notebook would be written over its source", path=str(source))
-        conversions.append(Conversion(source, target, notebook_text(nb)))  # type: ignore[arg-type]
+        conversions.append(Conversion(source, target, notebook_text(nb)))
     return conversions
 
 

@@ -81,6 +81,20 @@ RUN_SETTINGS: tuple[RunSetting, ...] = (
 RESERVED_NAMES = frozenset(s.name for s in RUN_SETTINGS)
 """Names a runbook may not declare as parameters: they are run settings."""
 
+KERNEL_NAMES = frozenset(
+    {"runbook", "start", "globals", "get_ipython", "In", "Out", "exit", "quit"}
+)
+"""Names the converted notebook's own cells (``notebook/cells/setup.py.tmpl``: ``start``,
+``globals``, ``runbook``) and IPython (``get_ipython`` runs every ``%%step``; ``In``,
+``Out``) use in the kernel's namespace: a parameter of that name, assigned there by the
+parameters cell, would break the run. So would any name starting with ``_``."""
+
+
+def is_kernel_name(name: str) -> bool:
+    """Whether a parameter called ``name`` would overwrite what the kernel needs."""
+    return name in KERNEL_NAMES or name.startswith("_")
+
+
 DEFAULT_RECORDS = "records"
 
 
@@ -297,6 +311,7 @@ def load_parameters_file(path: os.PathLike[str]) -> dict[str, Any]:
 __all__ = [
     "DEFAULT_RECORDS",
     "ENVIRONMENT_STRING_MAX",
+    "KERNEL_NAMES",
     "RESERVED_NAMES",
     "RUN_SETTINGS",
     "SECRET_MARK",
@@ -309,6 +324,7 @@ __all__ = [
     "check_text",
     "coerce",
     "from_declaration",
+    "is_kernel_name",
     "is_positive_seconds",
     "load_parameters_file",
     "operator_name",

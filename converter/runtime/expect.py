@@ -7,8 +7,7 @@ output (multiline). The step is re-marked ``failed`` in the journal and summary.
 
 from __future__ import annotations
 
-import re
-
+from ..model import expected_regex
 from ..records import events as ev
 from .errors import StepFailed
 from .state import RunState, StepResult
@@ -57,7 +56,7 @@ def _full_output(result: StepResult) -> str:
 
 def _missing(match: str, text: str, output: str) -> str:
     if match == "regex":
-        return "" if re.search(text.strip("\n"), output, re.MULTILINE) else repr(text.strip())
+        return "" if expected_regex(text).search(output) else repr(text.strip())
     for line in text.splitlines():
         if line.strip() and line.strip() not in output:
             return repr(line.strip())

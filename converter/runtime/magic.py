@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
+from ..model import is_true
 from ..records import events as ev
 from ..records.carry import exports_field
 from ..records.layout import STOP_FILE, log_name
@@ -235,7 +236,7 @@ def _timeout(session: RunState, attrs: dict[str, str]) -> float | None:
 
 
 def _flag(attrs: dict[str, str], name: str) -> bool:
-    return attrs.get(name, "false").lower() in ("true", "yes", "1", "on")
+    return is_true(attrs.get(name, "false"))
 
 
 class _Output:

@@ -38,6 +38,39 @@ BAD_INPUTS = {
         3,
         "parameter 'port' has unknown type 'integer'",
     ),
+    "unclosed-fence-attributes": (
+        b"# T\n\n## Procedure\n\n#### 1-1. Hand\n\n```bash {manual=true timeout=5\necho x\n```\n",
+        7,
+        "fence attributes opened with { are never closed",
+    ),
+    "unknown-switch-value": (
+        b"# T\n\n#### 1-1. By hand\n\n```bash {manual=ture}\necho x\n```\n",
+        5,
+        "fence attribute manual='ture' is neither true nor false",
+    ),
+    "unclosed-front-matter": (
+        b"---\nid: cleanup\nparameters:\n  target_dir:\n    default: /tmp/x\n\n# T\n",
+        1,
+        "front matter opened with --- is never closed",
+    ),
+    "invalid-expected-regex": (
+        (
+            b"# T\n\n## Procedure\n\n#### 1-1. A\n\n```bash\necho x\n```\n\n"
+            b"**Expected result**:\n\n```text {match=regex}\n([\n```\n"
+        ),
+        14,
+        "expected-result regex is invalid: unterminated character set",
+    ),
+    "parameter-named-like-the-kernels": (
+        b"---\nparameters:\n  get_ipython:\n    default: x\n---\n\n# T\n",
+        3,
+        "parameter name 'get_ipython' is used by the notebook's kernel",
+    ),
+    "parameter-named-private": (
+        b"---\nparameters:\n  __builtins__:\n    default: x\n---\n\n# T\n",
+        3,
+        "parameter name '__builtins__' is used by the notebook's kernel",
+    ),
     "empty": (b"", 1, "empty runbook"),
     "blank": (b"\n  \n\n", 1, "empty runbook"),
 }
