@@ -264,8 +264,6 @@ def resolve(
                     f"set {secret_variable(name)} in the environment instead"
                 )
             value: Any = env.get(secret_variable(name)) or None
-            if value is not None:
-                secrets.append(value)
         else:
             value = given.get(name, param.default)
         if value in (None, "") and param.required:
@@ -278,7 +276,24 @@ def resolve(
         )
     for name, param in params.items():
         check_environment(name, to_environment(values[name]), secret=param.secret)
-    return Resolved(tuple(params.values()), values, tuple(secrets))
+        if param.secret and values[name] is not None:
+            secrets.extend(_secret_spellings(env[secret_variable(name)], values[name]))
+    return Resolved(tuple(params.values()), values, tuple(dict.fromkeys(secrets)))
+
+
+SECRET_LINE_MIN = 8
+"""A line of a multi-line secret (a PEM key) this long or longer is masked on its own."""
+
+
+def _secret_spellings(text: str, value: Any) -> list[str]:
+    """What a secret may look like in a step's output: as given, as the step's variable
+    holds it (``0042`` typed ``int`` is ``42``; a list is one item a line), each item of a
+    list, and each long line of a multi-line secret (printed indented, or one by one)."""
+    shown = to_environment(value)
+    items = [to_environment(v) for v in value] if isinstance(value, (list, tuple)) else []
+    lines = [line.strip() for form in (text, shown) for line in form.splitlines()]
+    long_lines = [line for line in lines if len(line) >= SECRET_LINE_MIN]
+    return [text, shown, *items, *long_lines]
 
 
 def _check_names(params: Mapping[str, Parameter], given: Mapping[str, Any]) -> None:

@@ -55,6 +55,28 @@ def _base64_forms(raw: bytes) -> set[str]:
     return forms
 
 
+_BASH_Q_SPECIAL = re.compile(r"""([ \t'"\\|&;()<>!{}*?\[\]^$`,])""")
+
+
+def _bash_quotings(secret: str) -> set[str]:
+    """How bash prints the value: ``printf %q`` (backslashes), ``declare -p`` (double
+    quotes), ``set -x`` (single quotes, ``'\\''`` for a quote)."""
+    q = _BASH_Q_SPECIAL.sub(r"\\\1", secret)
+    if secret[:1] in ("~", "#"):
+        q = "\\" + q
+    double = re.sub(r'([$`"\\])', r"\\\1", secret)
+    single = "'" + secret.replace("'", "'\\''") + "'"
+    return {q, double, single}
+
+
+def _wrapped(encoded: str, width: int) -> set[str]:
+    """The lines of ``encoded`` wrapped at ``width`` (a secret printed alone through a tool
+    that wraps its output), each masked on its own."""
+    if len(encoded) <= width:
+        return set()
+    return {encoded[i : i + width] for i in range(0, len(encoded), width)}
+
+
 def encodings(secret: str) -> set[str]:
     """Every spelling of ``secret`` that must not survive masking (empty set if ignored)."""
     if not secret.strip("*"):
@@ -68,6 +90,9 @@ def encodings(secret: str) -> set[str]:
     derived |= {raw.hex(), raw.hex().upper()}
     derived |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     derived.add(shlex.quote(secret))
+    derived |= _bash_quotings(secret)
+    derived |= _wrapped(base64.b64encode(raw).decode("ascii"), 76)  # base64(1)'s lines
+    derived |= _wrapped(raw.hex(), 60)  # xxd -p's lines
     forms = {d for d in derived if len(d) >= MIN_DERIVED_LEN}
     forms.add(secret)
     return forms

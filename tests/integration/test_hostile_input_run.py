@@ -230,6 +230,48 @@ def test_runbook_run_dir_is_absolute_whatever_records_path_is_given(tmp_path, ru
     assert os.path.isabs(shown) and Path(shown).samefile(tmp_path / result.record_dir)
 
 
+def test_typed_and_multiline_secrets_are_masked_as_the_step_sees_them(tmp_path, run_inprocess):
+    """The step sees the converted value: 0042917 typed int is 42917, a list is one item a
+    line; a PEM key printed indented shows its lines one by one."""
+    source = tmp_path / "typed.md"
+    source.write_text(
+        "---\nparameters:\n  api_keys: {type: list, secret: true}\n"
+        "  pin: {type: int, secret: true}\n  pem: {secret: true}\n---\n\n# T\n\n"
+        f"{FENCE}bash\n"
+        'while IFS= read -r k; do echo "key $k"; done <<<"$api_keys"\n'
+        'echo "pin $pin"; printf "%s\\n" "$pem" | sed "s/^/  /"\n'
+        f"{FENCE}\n",
+        encoding="utf-8",
+    )
+    pem = (
+        "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+        "BKcwggSjAgEAAoIBAQC7\n-----END KEY-----"
+    )
+    env = {
+        "RUNBOOK_SECRET_API_KEYS": "key-alpha-111,key-beta-222",
+        "RUNBOOK_SECRET_PIN": "0042917",
+        "RUNBOOK_SECRET_PEM": pem,
+    }
+    records = tmp_path / "records"
+    result = run_inprocess(
+        ["run", str(source), "--records", str(records), "--no-progress"], cwd=tmp_path, env=env
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    log = next(result.record_dir.glob("logs/*.log")).read_text(encoding="utf-8")
+    assert log.count("key ***") == 2 and "pin ***" in log, log
+    for path in records.rglob("*"):
+        if path.is_file() and path.suffix != ".sqlite":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for leaked in (
+                "key-alpha-111",
+                "key-beta-222",
+                "42917",
+                "MIIEvQIBADAN",
+                "BKcwggSjAgEA",
+            ):
+                assert leaked not in text, (path, leaked)
+
+
 def test_prose_in_console_blocks_never_runs(tmp_path, run_inprocess):
     sentinel = tmp_path / "PROSE_RAN"
     source = tmp_path / "console.md"

@@ -207,3 +207,33 @@ def test_stream_single_characters_and_overlapping_secrets():
     stream = masker.stream()
     out = "".join(stream.feed(ch) for ch in text) + stream.flush()
     assert out == masker.mask(text) == "zz***zz *** cdx"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "it's-a $ecret: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+        'a"b$c`d\\e fgh!{x}',
+        "~home#x yz",
+    ],
+)
+def test_what_bash_and_coreutils_print_of_a_secret_is_masked(secret):
+    """printf %q, declare -p, set -x, and base64/xxd output wrapped into lines, by real bash."""
+    import subprocess
+
+    script = (
+        'printf "%q\\n" "$S"; declare -p S; (set -x; : "$S") 2>&1; '
+        'printf %s "$S" | base64; printf %s "$S" | od -An -v -tx1 | tr -d " \\n" | fold -w 60'
+    )
+    out = subprocess.run(
+        ["bash", "-c", script],
+        env={"S": secret, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    masked = SecretMasker([secret]).mask(out)
+    lines = [line for line in masked.splitlines() if line]
+    assert len(lines) >= 5
+    for line in lines:
+        assert line.replace(MARK, "").strip(' :+="') in ("", "declare -x S"), line
