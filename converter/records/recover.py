@@ -161,6 +161,7 @@ def finalize_interrupted(
             resumes=facts.resumes,
             kind="fleet" if is_fleet else None,
             fleet=ev.fleet_results(events) or facts.runner.get("fleet") or None,
+            finished_at=str(events[-1].get("at")) if events and events[-1].get("at") else None,
         )
     )
 

@@ -66,6 +66,9 @@ class Seal:
     """``fleet`` for a fleet's own record; else ``plan`` (a dry run) or ``run``."""
     fleet: dict[str, Any] | None = None
     """A target's run: its fleet's ``run_id`` and ``target``; a fleet record: targets, controls."""
+    finished_at: str | None = None
+    """When the run ended; ``None``: now. Recovery gives the last journaled event's time: a
+    record sealed days after its runner was killed did not run until then."""
 
     @property
     def records(self) -> Path:
@@ -143,7 +146,7 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         "operator": seal.operator,
         "mode": seal.mode,
         "started_at": seal.started_at,
-        "finished_at": utc_now(),
+        "finished_at": seal.finished_at or utc_now(),
         "parameters": seal.parameters,
         "steps": manifest_steps(runbook.get("steps", []), seal.verdict, seal.rollback),
         **({"resumes": seal.resumes} if seal.resumes else {}),

@@ -367,6 +367,8 @@ def test_signal_mid_step_interrupts_it_and_keeps_the_record(tmp_path, marker, st
 
     record, manifest = assert_sealed_interrupted(runner)
     assert manifest_step(manifest, "1-1")["status"] == "interrupted"
+    # Its times are the journal's: it ran until its last event, not until it was sealed.
+    assert manifest["finished_at"] == events[-1]["at"]
     assert manifest_step(manifest, "1-2")["status"] == "not_run"
     assert manifest["failure"]["step"] == "1-1"
     nb = nbformat.read(record / "record.ipynb", as_version=4)
@@ -452,6 +454,8 @@ def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, mar
     manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "interrupted"
     assert manifest_step(manifest, "1-1")["status"] == "interrupted"
+    # Its times are the journal's: it ran until its last event, not until it was sealed.
+    assert manifest["finished_at"] == events[-1]["at"]
     # Every file tells the same story: the step is interrupted, not still "running".
     shown = cell_text(step_cell(nbformat.read(record / "record.ipynb", as_version=4), "1-1"))
     assert "started 42" in shown and "interrupted" in shown and "running" not in shown
