@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .damage import is_checkpoint, sealed_damage
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS, RECORD_PLAN, SIGNATURE
+from .manifest import sanitize_runbook_id
 from .plans import verify_approvals
 from .signing import check_signature
 from .walk import Entry, Problem, pending_sha, walk
@@ -170,7 +171,7 @@ def _check_record(
     if not isinstance(files, dict):
         why = "not a JSON object" if manifest is None else "it has no 'files' table"
         return [Problem(f"{where}/{MANIFEST}", f"manifest is unreadable: {why}")], entry, None
-    problems = []
+    problems = _misfiled(where, run_dir, manifest or {})
     for name, expected in sorted(files.items()):
         try:
             actual = _sha256_file(os.path.join(base, name))
@@ -182,11 +183,26 @@ def _check_record(
             continue
         if actual != expected:
             problems.append(Problem(f"{where}/{name}", "altered: sha256 differs from the manifest"))
-    for name in sorted(_tree(base, "")):
+    present, odd = _tree(base, "")
+    for name in sorted(present):
         if name not in files and name not in (MANIFEST, SIGNATURE) and not is_checkpoint(name):
             problems.append(
                 Problem(f"{where}/{name}", "file not listed in the manifest (added after sealing)")
             )
+    problems.extend(
+        Problem(
+            f"{where}/{name}", "not a regular file (a link or a special file, put in after sealing)"
+        )
+        for name in sorted(odd)
+    )
+    stamp = (manifest or {}).get("signer")
+    if isinstance(stamp, dict) and not os.path.exists(os.path.join(base, SIGNATURE)):
+        problems.append(
+            Problem(
+                f"{where}/{SIGNATURE}",
+                f"missing: the manifest says {stamp.get('principal')!r} signed it",
+            )
+        )
     problems.extend(Problem(path, message) for path, message in sealed_damage(where, manifest))
     signer = None
     if options.checks_signatures:
@@ -289,16 +305,40 @@ def _sha256_file(path: str) -> str:
         os.close(fd)
 
 
-def _tree(directory: str, prefix: str) -> list[str]:
-    """Every regular file under ``directory`` as a posix path relative to the record."""
-    names = []
+def _misfiled(where: str, run_dir: Path, manifest: dict) -> list[Problem]:
+    """A record is filed under its runbook's id and its run id: renamed or swapped
+    directories would make ``records show RUN`` print another run."""
+    problems = []
+    run_id = manifest.get("run_id")
+    if run_id != run_dir.name:
+        problems.append(Problem(where, f"holds run {run_id!r}: the directory was renamed or moved"))
+    runbook = manifest.get("runbook")
+    runbook_id = runbook.get("id") if isinstance(runbook, dict) else None
+    if isinstance(runbook_id, str) and sanitize_runbook_id(runbook_id) != run_dir.parent.name:
+        problems.append(
+            Problem(where, f"holds a run of runbook {runbook_id!r}: it was moved from its folder")
+        )
+    return problems
+
+
+def _tree(directory: str, prefix: str) -> tuple[list[str], list[str]]:
+    """(regular files, anything else but directories: links, fifos…) under ``directory``,
+    as posix paths relative to the record; a sealed record holds only the former."""
+    files, odd = [], []
     with os.scandir(directory) as it:
         for item in it:
-            if item.is_dir(follow_symlinks=False):
-                names.extend(_tree(item.path, f"{prefix}{item.name}/"))
-            elif item.is_file():
-                names.append(f"{prefix}{item.name}")
-    return names
+            name = f"{prefix}{item.name}"
+            if item.is_symlink():
+                odd.append(name)
+            elif item.is_dir(follow_symlinks=False):
+                more, strange = _tree(item.path, f"{name}/")
+                files.extend(more)
+                odd.extend(strange)
+            elif item.is_file(follow_symlinks=False):
+                files.append(name)
+            else:
+                odd.append(name)
+    return files, odd
 
 
 def _scan(records: Path) -> tuple[list[Path], list[Path]]:

@@ -148,6 +148,20 @@ def test_manifest_changed_without_resigning_fails(run_inprocess, write_runbook, 
     assert "signature does not verify for alice" in checked.stdout
 
 
+def test_a_deleted_signature_of_a_signed_record_fails(run_inprocess, write_runbook, tmp_path, keys):
+    """The manifest names its signer: a missing .sig is removal, not an unsigned record."""
+    result = _run(run_inprocess, write_runbook, tmp_path, "--signing-key", keys["alice"])
+    assert result.rc == 0, result.stderr
+    (result.record_dir / "manifest.json.sig").unlink()
+    for extra in ((), ("--allowed-signers", keys["allowed"])):
+        checked = _verify(run_inprocess, tmp_path, *extra)
+        assert checked.rc == 1, checked.stdout
+        assert (
+            f"FAIL tiny/{result.record_dir.name}/manifest.json.sig: missing: the manifest says "
+            "'alice' signed it"
+        ) in checked.stdout
+
+
 def test_unsigned_records_fail_only_when_signatures_are_required(
     run_inprocess, write_runbook, tmp_path, keys
 ):

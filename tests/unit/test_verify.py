@@ -266,6 +266,58 @@ def test_file_added_after_sealing_is_named(records):
 
 
 @pytest.mark.integration
+def test_swapped_renamed_or_moved_records_are_named(records):
+    """The bytes are intact, but ``records show RUN`` would print another run."""
+    first, second, third = chain_order(records)
+    swap = first.parent / "swap"
+    first.rename(swap)
+    second.rename(first)
+    swap.rename(second)
+    (records / "other-runbook").mkdir()
+    moved = records / "other-runbook" / third.name
+    third.rename(moved)
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1, result.stdout + result.stderr
+    found = failures(result)
+    assert (
+        f"FAIL {rel(records, first)}: holds run {second.name!r}: the directory was renamed or moved"
+        in found
+    )
+    assert (
+        f"FAIL {rel(records, second)}: holds run {first.name!r}: the directory was renamed or moved"
+        in found
+    )
+    assert any(
+        line.startswith(f"FAIL {rel(records, moved)}: holds a run of runbook 'verify-chain'")
+        for line in found
+    )
+    record_trial("record directories swapped or moved (CLI verify)", 1, 0)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "kind", ["symlink-to-dir", "dangling-symlink", "fifo", "symlink-for-a-file"]
+)
+def test_links_and_special_files_in_a_record_are_named(records, kind):
+    middle = chain_order(records)[1]
+    if kind == "symlink-to-dir":
+        (middle / "link").symlink_to(middle.parent)
+    elif kind == "dangling-symlink":
+        (middle / "link").symlink_to("/nonexistent")
+    elif kind == "fifo":
+        os.mkfifo(middle / "link")
+    else:  # the listed file replaced by a link to a copy with the same bytes
+        copy = middle.parent / "copy.html"
+        shutil.copy(middle / "record.html", copy)
+        (middle / "record.html").unlink()
+        (middle / "record.html").symlink_to(copy)
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1, result.stdout + result.stderr
+    name = "record.html" if kind == "symlink-for-a-file" else "link"
+    assert f"FAIL {rel(records, middle / name)}: not a regular file" in result.stdout
+
+
+@pytest.mark.integration
 def test_verify_does_not_trust_the_index(records):
     """Deleting or rewriting index.sqlite changes nothing: verification reads only the records."""
     middle = chain_order(records)[1]
