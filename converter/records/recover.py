@@ -33,7 +33,7 @@ from . import layout
 from .chain import check_chain
 from .journal import read_journal_prefix
 from .unsealed import unsealed_records
-from .verdict import judge
+from .verdict import Verdict, judge
 
 if TYPE_CHECKING:
     import nbformat
@@ -114,7 +114,9 @@ def finalize_interrupted(
     nobody runs the finish cell) keeps that verdict; anything else — a kill
     mid-step, an operator who walked away — is ``interrupted``. So is a run whose
     journal has a corrupt line: ``events`` are those before it, and the reason
-    names the line.
+    names the line. A run killed during its rollback pass is ``interrupted``: its
+    main pass keeps the verdict it ended with, the rollback pass gets its own, as
+    the runner would have sealed them.
     """
     import nbformat  # a second to import: `records list` pays it only when something needs sealing
 
@@ -123,33 +125,43 @@ def finalize_interrupted(
     from .seal import Seal, seal_run  # sealing's imports, only when something needs sealing
 
     facts = ev.RunFacts.from_events(events)
-    record = run_dir / layout.RECORD_NOTEBOOK
-    saved = read_notebook(record)
     source = read_notebook(facts.notebook)
+    saved = read_notebook(run_dir / layout.RECORD_NOTEBOOK)
     is_fleet = facts.runner.get("kind") == "fleet"  # a fleet's record ran no notebook itself
-    verdict = judge(events)
+    main, rolled = _passes(events)
+    why = None
     if corrupt_journal_line is not None:
         why = f"journal line {corrupt_journal_line} is corrupt (sealed with the events before it)"
-        verdict = judge(events, interrupted=True, why=why)
-    elif (
-        verdict.status not in ("failed", "blocked")
-        or verdict.failed_step is None
-        or ev.open_steps(events)
-    ):
-        verdict = judge(events, interrupted=True, why=ABANDONED)  # killed or walked away from
-    if saved is None or not (has_run(saved) or is_fleet):
-        if saved is None and record.exists():
-            record.rename(run_dir / layout.PARTIAL_NOTEBOOK)
-        # The runner writes the notebook before running it and again at the end; killed
-        # in between, the outputs are in the journal and logs/, so rebuild from those.
-        nbformat.write(record_notebook(run_dir, events, saved or source, verdict), record)
+    verdict = _left_verdict(main, why, ended=rolled is not None)
+    rollback = (
+        None
+        if rolled is None
+        else _left_verdict(rolled, why, ended=any(e.get("event") == ev.PASS_END for e in rolled))
+    )
+    status = verdict.status if rollback is None else "interrupted"
+    # The runner writes each pass's notebook before running it and again at its end;
+    # killed in between, the outputs are in the journal and logs/, so rebuild from those.
+    passes = [(layout.RECORD_NOTEBOOK, layout.PARTIAL_NOTEBOOK, main, verdict)]
+    if rolled is not None and rollback is not None:
+        passes.append(
+            (layout.ROLLBACK_NOTEBOOK, layout.PARTIAL_ROLLBACK_NOTEBOOK, rolled, rollback)
+        )
+    for name, partial, slice_, judged in passes:
+        path = run_dir / name
+        written = read_notebook(path)
+        if written is None or not (has_run(written) or is_fleet):
+            if written is None and path.exists():
+                path.rename(run_dir / partial)
+            nbformat.write(
+                record_notebook(run_dir, slice_, written or saved or source, judged), path
+            )
     return seal_run(
         Seal(
             run_dir=run_dir,
             runbook=declared_runbook(saved or source, facts),
-            status=verdict.status,
+            status=status,
             verdict=verdict,
-            rollback=None,
+            rollback=rollback,
             operator=facts.operator,
             started_at=facts.started_at,
             parameters=facts.parameters,
@@ -164,6 +176,30 @@ def finalize_interrupted(
             finished_at=str(events[-1].get("at")) if events and events[-1].get("at") else None,
         )
     )
+
+
+def _passes(events: list[ev.Event]) -> tuple[list[ev.Event], list[ev.Event] | None]:
+    """The main pass's events and, when one started, the rollback pass's (from its start)."""
+    for index, event in enumerate(events):
+        if event.get("event") == ev.PASS_START and event.get("name") == "rollback":
+            return events[:index], events[index:]
+    return events, None
+
+
+def _left_verdict(events: list[ev.Event], why: str | None, *, ended: bool) -> Verdict:
+    """The verdict of a pass its runner left: one that stopped at a failed or blocked step
+    (or ended before a rollback pass began) keeps it; anything else — a kill mid-step, an
+    operator who walked away — is ``interrupted``, and so is one with a corrupt journal line."""
+    verdict = judge(events)
+    if why is not None:
+        return judge(events, interrupted=True, why=why)
+    if ended or (
+        verdict.status in ("failed", "blocked")
+        and verdict.failed_step is not None
+        and not ev.open_steps(events)
+    ):
+        return verdict
+    return judge(events, interrupted=True, why=ABANDONED)
 
 
 def declared_runbook(nb: nbformat.NotebookNode | None, facts: ev.RunFacts) -> dict[str, Any]:

@@ -462,6 +462,74 @@ def test_sigkill_of_runner_keeps_the_journal_and_leaves_no_process(tmp_path, mar
     record_trial("SIGKILL of the runner mid-step, sealed by recovery", 1, 0)
 
 
+def test_sigkill_during_the_rollback_keeps_both_passes_verdicts(tmp_path, marker, start):
+    """Recovery judges each pass apart, as the runner would have: the main pass failed at
+    1-2, the rollback pass was interrupted at its step; every file says the same."""
+    started = tmp_path / "undoing"
+    source = write(
+        tmp_path / "rollback.md",
+        f"""
+        ---
+        id: rollback-kill
+        lang: en
+        ---
+
+        # Runbook: Killed while rolling back
+
+        ## Procedure
+
+        #### 1-1. Work
+
+        ```bash
+        echo work
+        ```
+
+        #### 1-2. Break
+
+        ```bash
+        exit 3
+        ```
+
+        ## Rollback
+
+        ### Rollback steps
+
+        #### Step 1: Slow undo
+
+        ```bash
+        export RBTEST_STEP={marker}
+        echo undoing; touch {started}; sleep 200
+        ```
+        """,
+    )
+    runner = start(source, "--rollback-on-failure")
+    runner.wait_for(started.exists, "the rollback step running")
+    runner.proc.kill()
+    assert runner.wait(EXIT_DEADLINE_S) == -signal.SIGKILL
+    record = runner.record_dir()
+    from converter.records.recover import finalize_abandoned
+
+    wait_until(lambda: not marked_processes(marker), GONE_DEADLINE_S)
+    assert finalize_abandoned(record.parent.parent) == [record]
+    manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "interrupted"
+    assert [(s["id"], s["status"], s["exit_code"]) for s in manifest["steps"]] == [
+        ("1-1", "succeeded", 0),
+        ("1-2", "failed", 3),
+        ("rollback-1", "interrupted", None),
+    ]
+    assert manifest["failure"]["step"] == "1-2"
+    assert (manifest["rollback"]["status"], manifest["rollback"]["failed_step"]) == (
+        "interrupted",
+        "rollback-1",
+    )
+    rolled = nbformat.read(record / "rollback.ipynb", as_version=4)
+    assert "undoing" in cell_text(step_cell(rolled, "rollback-1"))
+    page = (record / "record.html").read_text(encoding="utf-8")
+    for step, status in (("1-2", "failed"), ("rollback-1", "interrupted")):
+        assert f'runbook-{status}" data-step="{step}"' in page
+
+
 # -- the kernel dies ---------------------------------------------------------------------
 
 
