@@ -7,10 +7,16 @@ choice: ``research/papermill-pitfalls.md`` §2). ``bash --noprofile --norc -e -o
 ``BASH_ENV``: the script text is never pasted into other code. The prelude waits until
 :mod:`.reaper` watches the new group, which it kills if the kernel dies.
 
-Limitations: a process that leaves the group (``setsid``) escapes the kills (only a cgroup
-would not); a script ending in ``exec cmd`` or SIGKILLed carries no state, nor does one in
-posix mode (``POSIXLY_CORRECT``) that sets its own EXIT trap (there a function cannot
-shadow the ``trap`` builtin); unset variables are not carried.
+A timeout or an interrupt stops the step's whole session (``timeout 60 cmd`` and ``set -m``
+jobs lead groups of their own in it); at a step's normal end its group is killed, and the
+rest of its session too when something there still holds the step's output open.
+
+Limitations: a process that leaves the session (``setsid``) escapes the kills, and so
+does, at a normal end, one in another group of the session with its output redirected
+(only a cgroup would not); the kernel's reaper kills the announced groups only; a script
+ending in ``exec cmd`` or SIGKILLed carries no state, nor does one in posix mode
+(``POSIXLY_CORRECT``) that sets its own EXIT trap (there a function cannot shadow the
+``trap`` builtin); unset variables are not carried.
 """
 
 from __future__ import annotations
@@ -148,7 +154,10 @@ def run_bash(
             _stop_group(proc, graceful=timed_out or interrupted)
             with contextlib.suppress(OSError):  # a helper killed meanwhile forgets it anyway
                 watcher.release(proc.pid)
-            _drain(proc, fd, stream)
+            if not _drain(proc, fd, stream):  # a process that left the group holds the output
+                _stop_session(proc.pid, graceful=False)
+                _drain(proc, fd, stream)
+            _reap(proc)
         stream.flush(final=True)
         final_cwd, exports = read_state(state_path, sent_env, cwd)
     code = TIMEOUT_EXIT if timed_out else INTERRUPT_EXIT if interrupted else proc.returncode
@@ -278,35 +287,75 @@ def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
 
 
 def _stop_group(proc: subprocess.Popen[bytes], *, graceful: bool) -> None:
-    """If ``graceful``, SIGTERM the group and give it time to clean up; then SIGKILL it.
+    """If ``graceful`` (a timeout, an interrupt), stop the step's whole session: SIGTERM,
+    time to clean up, SIGKILL. Otherwise (the step ended) SIGKILL what is left of its group.
 
-    One TERM to the whole group reaches every process once, so a script's own TERM
-    trap runs once; the wait is for the step's shell, the group's leader.
+    One TERM to each group reaches every process once, so a script's own TERM trap runs
+    once; the wait is for the step's shell, the leader.
     """
     if graceful:
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(TERM_GRACE_S)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            pass
-    _signal_group(proc, signal.SIGKILL)
+        _stop_session(proc.pid, graceful=True, leader=proc)
+    _signal_group(proc.pid, signal.SIGKILL)
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal every process left in the step's group, if any."""
+def _stop_session(
+    sid: int, *, graceful: bool, leader: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Signal every process group of session ``sid``, the step's: ``timeout 60 cmd`` and
+    ``set -m`` jobs make groups of their own in it, which a signal to the step's group
+    misses. Read from ``/proc`` (nothing to find elsewhere), only when a step is stopped or
+    its output is still held open after its group was killed, so a step pays nothing."""
+    if graceful:
+        for group in {sid, *_session_groups(sid)}:
+            _signal_group(group, signal.SIGTERM)
+        if leader is not None:
+            try:
+                leader.wait(TERM_GRACE_S)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                pass
+    for group in {sid, *_session_groups(sid)}:
+        _signal_group(group, signal.SIGKILL)
+
+
+def _session_groups(sid: int) -> set[int]:
+    """The process groups of the processes in session ``sid`` (Linux ``/proc``)."""
+    groups = set()
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:  # gone meanwhile
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()  # state ppid pgrp session …
+            if len(fields) > 3 and int(fields[3]) == sid:
+                groups.add(int(fields[2]))
+    return groups
+
+
+def _signal_group(group: int, sig: int) -> None:
+    """Signal every process left in ``group``, if any."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+        os.killpg(group, sig)
 
 
-def _drain(proc: subprocess.Popen[bytes], fd: int, stream: _Stream) -> None:
-    """Keep what is still in the pipe once the group is dead, then reap the leader."""
+def _drain(proc: subprocess.Popen[bytes], fd: int, stream: _Stream) -> bool:
+    """Keep what is still in the pipe once the group is dead; True at end of file."""
     deadline = time.monotonic() + DRAIN_AFTER_EXIT_S
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while (left := deadline - time.monotonic()) > 0 and sel.select(left):
             if not (data := os.read(fd, 65536)):
-                break
+                return True
             stream.feed(data)
-    if proc.stdout:  # not communicate(): a process that left the group may hold the pipe
+    return False
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Close the output and reap the leader (not communicate(): a process that left the
+    session may hold the pipe forever)."""
+    if proc.stdout:
         proc.stdout.close()
     proc.wait()

@@ -157,6 +157,28 @@ def test_timeout_kills_the_whole_group(tmp_path):
     assert wait_until(lambda: is_gone(int(pidfile.read_text())), 2)
 
 
+def test_timeout_stops_processes_in_other_groups_of_the_step(tmp_path):
+    """timeout(1) and set -m jobs lead groups of their own within the step's session."""
+    wrapped, job = tmp_path / "wrapped", tmp_path / "job"
+    script = (
+        f"(set -m; sleep 300 & echo $! > {job}); "
+        f"timeout 120 bash -c 'echo $$ > {wrapped}; sleep 100'"
+    )
+    result, _ = run(script, tmp_path, timeout=1)
+    assert (result.exit_code, result.timed_out) == (124, True)
+    assert result.duration_s < 4
+    for pidfile in (wrapped, job):
+        assert wait_until(lambda p=pidfile: is_gone(int(p.read_text())), 2), pidfile.name
+
+
+def test_a_job_in_its_own_group_holding_the_output_ends_with_the_step(tmp_path):
+    pidfile = tmp_path / "pid"
+    result, out = run(f"set -m; sleep 300 & echo $! > {pidfile}; echo started", tmp_path)
+    assert (result.exit_code, out.text) == (0, "started\n")
+    assert result.duration_s < 1.5
+    assert wait_until(lambda: is_gone(int(pidfile.read_text())), 2)
+
+
 def test_timeout_lets_the_script_clean_up_once(tmp_path):
     script = "trap 'echo cleanup; exit 9' TERM; echo start; sleep 100"
     result, out = run(script, tmp_path, timeout=0.5)
