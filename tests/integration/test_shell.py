@@ -139,9 +139,11 @@ def test_continuous_output_is_batched(tmp_path):
 # -- background jobs, timeouts, interrupts, dead kernels -------------------------------
 
 
-def test_background_child_does_not_hang_the_step(tmp_path):
+@pytest.mark.parametrize("job_control", ["", "set -m; "], ids=["same-group", "own-group"])
+def test_background_child_does_not_hang_the_step(tmp_path, job_control):
+    """Killed when the step ends, also from a group of its own (set -m) holding the output."""
     pidfile = tmp_path / "pid"
-    result, out = run(f"sleep 30 & echo $! > {pidfile}; echo started", tmp_path)
+    result, out = run(f"{job_control}sleep 30 & echo $! > {pidfile}; echo started", tmp_path)
     assert (result.exit_code, out.text) == (0, "started\n")
     assert result.duration_s < 1.5
     assert wait_until(lambda: is_gone(int(pidfile.read_text())), 2)
@@ -169,14 +171,6 @@ def test_timeout_stops_processes_in_other_groups_of_the_step(tmp_path):
     assert result.duration_s < 4
     for pidfile in (wrapped, job):
         assert wait_until(lambda p=pidfile: is_gone(int(p.read_text())), 2), pidfile.name
-
-
-def test_a_job_in_its_own_group_holding_the_output_ends_with_the_step(tmp_path):
-    pidfile = tmp_path / "pid"
-    result, out = run(f"set -m; sleep 300 & echo $! > {pidfile}; echo started", tmp_path)
-    assert (result.exit_code, out.text) == (0, "started\n")
-    assert result.duration_s < 1.5
-    assert wait_until(lambda: is_gone(int(pidfile.read_text())), 2)
 
 
 def test_timeout_lets_the_script_clean_up_once(tmp_path):
