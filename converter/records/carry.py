@@ -5,7 +5,8 @@ JupyterLab all continue from what a journal says already happened. The journal
 keeps, at every ``step_end`` of ``%%step``:
 
 * ``cwd``: the directory the step ended in;
-* ``exports``: ``{NAME: value}`` for the variables it exported (new or changed).
+* ``exports``: ``{NAME: value}`` for the variables it exported (new or changed);
+* ``unset``: the names it unset (only when there are some).
   A value holding a secret parameter is kept as a list of parts, text and
   ``{"secret": PARAM}``, and restored from the secret read again from the
   environment; a value holding a secret in another encoding (base64, URL, …)
@@ -106,6 +107,7 @@ class CarriedStep:
     started_at: str | None = None
     cwd: str | None = None
     exports: dict[str, Any] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
     log: str | None = None
     """Its full output, relative to the record of the run it ran in."""
 
@@ -132,6 +134,7 @@ class CarriedStep:
             "started_at": self.started_at,
             "cwd": self.cwd,
             "exports": self.exports,
+            **({"unset": list(self.unset)} if self.unset else {}),
             "log": self.log,
         }
 
@@ -194,7 +197,19 @@ class ResumePoint:
                 else:
                     env[name] = value
                     lost = [n for n in lost if n != name]
+            for name in step.unset:
+                env.pop(name, None)
+                lost = [n for n in lost if n != name]
         return env, lost
+
+    def unset(self) -> list[str]:
+        """The variables the successes left unset: unset by one, not exported again later."""
+        gone: dict[str, None] = {}
+        for step in self.steps.values():
+            for name in step.exports:
+                gone.pop(name, None)
+            gone.update(dict.fromkeys(step.unset))
+        return list(gone)
 
     def check_fields(self) -> list[dict[str, Any]]:
         """The fields of one ``check_carried`` event per ticked item (facts of the earlier run)."""
@@ -223,6 +238,7 @@ def _carried(event: ev.Event, begun: ev.Event, run_id: str) -> CarriedStep:
         started_at=event.get("started_at"),
         cwd=event.get("cwd"),
         exports=dict(event.get("exports") or {}),
+        unset=tuple(event.get("unset") or ()),
         log=event.get("log") or begun.get("log"),
     )
 

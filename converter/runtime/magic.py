@@ -109,6 +109,8 @@ def execute(
     output.close()
     if result.exit_code == 0 or not (result.timed_out or result.interrupted):
         session.env.update(result.exports)
+        for name in result.unset:
+            session.env.pop(name, None)
         session.cwd = result.cwd
     verdict = _verdict(result, allow_failure)
     reason = None
@@ -145,6 +147,7 @@ def execute(
         exports=exports_field(
             result.exports, session.parameters.secret_environment(), session.masker
         ),
+        **({"unset": list(result.unset)} if result.unset else {}),
     )
     status.done(step)
     if verdict == "interrupted":

@@ -122,6 +122,9 @@ def restore(session: RunState, point: ResumePoint, *, carried: bool) -> None:
             )
         cwd = None  # a rollback must still run: from where this kernel started
     session.env.update(env)
+    unset = point.unset()
+    for name in unset:
+        session.env.pop(name, None)
     session.cwd = cwd or session.cwd
     for step in point.steps.values():
         if step.id not in session.steps:
@@ -143,6 +146,7 @@ def restore(session: RunState, point: ResumePoint, *, carried: bool) -> None:
         origin=point.run_id,
         cwd=session.cwd,
         exported=sorted(env),
+        **({"unset": unset} if unset else {}),
         not_restored=lost,
         steps=list(point.steps),
     )

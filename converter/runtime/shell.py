@@ -16,7 +16,7 @@ does, at a normal end, one in another group of the session with its output redir
 (only a cgroup would not); the kernel's reaper kills the announced groups only; a script
 ending in ``exec cmd`` or SIGKILLed carries no state, nor does one in posix mode
 (``POSIXLY_CORRECT``) that sets its own EXIT trap (there a function cannot shadow the
-``trap`` builtin); unset variables are not carried.
+``trap`` builtin).
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class ShellResult:
     """Exported variables that are new or changed, to pass into the next step's env."""
     output_bytes: int
     """Total bytes the step wrote to stdout and stderr."""
+    unset: tuple[str, ...] = ()
+    """Variables of its environment the step unset (or stopped exporting): gone for the next."""
     not_started: str | None = None
     """Why bash could not be started at all (the working directory is gone, E2BIG)."""
 
@@ -159,7 +161,7 @@ def run_bash(
                 _drain(proc, fd, stream)
             _reap(proc)
         stream.flush(final=True)
-        final_cwd, exports = read_state(state_path, sent_env, cwd)
+        final_cwd, exports, unset = read_state(state_path, sent_env, cwd)
     code = TIMEOUT_EXIT if timed_out else INTERRUPT_EXIT if interrupted else proc.returncode
     return ShellResult(
         exit_code=code if code >= 0 else 128 - code,
@@ -170,6 +172,7 @@ def run_bash(
         cwd=final_cwd,
         exports=exports,
         output_bytes=stream.total,
+        unset=unset,
     )
 
 

@@ -13,14 +13,17 @@ import contextlib
 import functools
 import itertools
 import os
+import re
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
 
 _STATE_END = b"__RUNBOOK_STATE_END__"
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SHELL_OPTIONS = {"SHELLOPTS", "BASHOPTS"}
-_INTERNAL = {"BASH", "PWD", "OLDPWD", "SHLVL", "_", *_SHELL_OPTIONS}
+# Maintained by bash itself (a non-interactive bash unsets PS1 and PS2 on its own).
+_INTERNAL = {"BASH", "PWD", "OLDPWD", "SHLVL", "_", "PS1", "PS2", *_SHELL_OPTIONS}
 
 # Sourced by the step's shell. It first waits at the gate: one line on the inherited fd
 # __RUNBOOK_GATE once the kernel's reaper watches this group, end of file if the kernel
@@ -134,8 +137,12 @@ def bash() -> str:
     return shutil.which("bash") or "/bin/bash"
 
 
-def read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict[str, str]]:
-    """Parse the EXIT trap's dump; without a complete dump, nothing is carried.
+def read_state(
+    path: str, sent_env: dict[str, str], cwd: str
+) -> tuple[str, dict[str, str], tuple[str, ...]]:
+    """Parse the EXIT trap's dump: the directory, the exported variables that are new or
+    changed, and the names the step unset (or stopped exporting). Without a complete dump,
+    nothing is carried.
 
     The file holds the exported names (one a line: what ``mapfile`` read back), a NUL,
     then NUL-terminated: the directory, ``NAME=value`` pairs, the end marker.
@@ -144,12 +151,16 @@ def read_state(path: str, sent_env: dict[str, str], cwd: str) -> tuple[str, dict
         with open(path, "rb") as f:
             parts = f.read().split(b"\0")
     except FileNotFoundError:
-        return cwd, {}
+        return cwd, {}, ()
     if len(parts) < 4 or parts[-2:] != [_STATE_END, b""]:
-        return cwd, {}
-    pairs = (os.fsdecode(item).partition("=") for item in parts[2:-2])
-    exports = {k: v for k, _, v in pairs if not _is_internal(k) and sent_env.get(k) != v}
-    return os.fsdecode(parts[1]), exports
+        return cwd, {}, ()
+    pairs = dict(os.fsdecode(item).partition("=")[::2] for item in parts[2:-2])
+    exports = {k: v for k, v in pairs.items() if not _is_internal(k) and sent_env.get(k) != v}
+    # Only a shell variable can be unset: bash passes other names (``a-b``) through unlisted.
+    unset = tuple(
+        k for k in sent_env if k not in pairs and _SHELL_NAME.match(k) and not _is_internal(k)
+    )
+    return os.fsdecode(parts[1]), exports, unset
 
 
 def _is_internal(name: str) -> bool:

@@ -304,3 +304,27 @@ def test_a_notebook_that_changed_since_the_run_is_refused(demo, run_inprocess):
     nbformat.write(nb, notebook)
     changed = run_inprocess(resume_args(first.record_dir.name, records), cwd=work, env=env)
     assert changed.rc == 2 and "notebook changed since run" in changed.stderr, changed.stderr
+
+
+def test_an_unset_variable_stays_unset_in_later_steps_and_after_resume(tmp_path, run_inprocess):
+    """unset http_proxy in one step: the next step, and a resumed run, run without it."""
+    fence = "```"
+    source = tmp_path / "unset.md"
+    source.write_text(
+        f"# T\n\n## Procedure\n\n#### 1-1. Flag\n\n{fence}bash\nexport FEATURE=on\n{fence}\n\n"
+        f"#### 1-2. Drop\n\n{fence}bash\nunset FEATURE http_proxy\n{fence}\n\n"
+        f"#### 1-3. Use\n\n{fence}bash\n"
+        'echo "${FEATURE-unset} ${http_proxy-unset}" >> seen; test -e go\n'
+        f"{fence}\n",
+        encoding="utf-8",
+    )
+    records = str(tmp_path / "records")
+    env = {"http_proxy": "http://proxy.invalid:3128"}
+    first = run_inprocess(
+        ["run", str(source), "--records", records, "--no-progress"], cwd=tmp_path, env=env
+    )
+    assert first.rc == 1, first.stdout + first.stderr
+    (tmp_path / "go").touch()
+    second = run_inprocess(resume_args(first.record_dir.name, records), cwd=tmp_path, env=env)
+    assert second.rc == 0, second.stdout + second.stderr
+    assert (tmp_path / "seen").read_text().splitlines() == ["unset unset", "unset unset"]

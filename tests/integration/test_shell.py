@@ -300,6 +300,14 @@ def test_unchanged_environment_carries_nothing(tmp_path):
     assert result.cwd == str(tmp_path)
 
 
+def test_unset_variables_are_reported_so_they_stay_unset(tmp_path):
+    result, _ = run(
+        "unset A; export -n B; export D=4", tmp_path, A="1", B="2", C="3", **{"a-b": "5"}
+    )
+    assert result.exports == {"D": "4"}
+    assert set(result.unset) == {"A", "B"}  # not C (kept), nor a-b (no shell name: passed on)
+
+
 def test_state_is_carried_when_the_script_fails(tmp_path):
     result, _ = run("cd /; export X=1; false; export Y=2", tmp_path)
     assert (result.exit_code, result.cwd, result.exports) == (1, "/", {"X": "1"})
