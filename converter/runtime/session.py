@@ -130,6 +130,44 @@ def _quiet_shutdown_interrupt() -> None:
         log.addFilter(_ShutdownInterrupt())
 
 
+# Set in the kernel's os.environ by ipykernel (colours forced on, pagers off, matplotlib,
+# the debugger) and jupyter_client (JPY_*): settings for the kernel's own output, not the
+# operator's. A step forced into colour writes escape codes into its log and its checks.
+_KERNEL_SETTINGS = (
+    "TERM",
+    "CLICOLOR",
+    "CLICOLOR_FORCE",
+    "FORCE_COLOR",
+    "PAGER",
+    "GIT_PAGER",
+    "MPLBACKEND",
+    "PYDEVD_USE_FRAME_EVAL",
+    "JPY_PARENT_PID",
+    "JPY_SESSION_NAME",
+)
+
+
+def operator_environment() -> dict[str, str]:
+    """The environment steps start from: the kernel's, with the settings ipykernel and
+    jupyter_client made for the kernel itself put back as the kernel was started with them
+    (``/proc/self/environ``, which ``os.environ`` changes do not touch), or removed."""
+    env = dict(os.environ)
+    initial: dict[str, str] = {}
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            for item in f.read().split(b"\0"):
+                name, sep, value = os.fsdecode(item).partition("=")
+                if sep:
+                    initial[name] = value
+    except OSError:
+        pass
+    for name in _KERNEL_SETTINGS:
+        env.pop(name, None)
+        if name in initial and not name.startswith("JPY_"):
+            env[name] = initial[name]
+    return env
+
+
 def _session(
     runbook: dict,
     resolved: Resolved,
@@ -140,7 +178,7 @@ def _session(
 ) -> Session:
     # Absolute: a step that cds elsewhere still finds its record directory.
     run_dir = os.path.abspath(opened.run_dir)
-    env = {**os.environ, **resolved.environment(), "RUNBOOK_RUN_DIR": run_dir}
+    env = {**operator_environment(), **resolved.environment(), "RUNBOOK_RUN_DIR": run_dir}
     return Session(
         runbook=runbook,
         parameters=resolved,

@@ -272,6 +272,35 @@ def test_typed_and_multiline_secrets_are_masked_as_the_step_sees_them(tmp_path, 
                 assert leaked not in text, (path, leaked)
 
 
+def test_steps_see_the_operators_terminal_settings_not_the_kernels(tmp_path, run_inprocess):
+    """ipykernel forces colours on and pagers off for itself; a step forced into colour
+    writes escape codes into its log and its expected-result checks."""
+    source = tmp_path / "env.md"
+    source.write_text(
+        f"# T\n\n{FENCE}bash\n"
+        "for v in TERM PAGER FORCE_COLOR CLICOLOR_FORCE CLICOLOR MPLBACKEND JPY_PARENT_PID; do\n"
+        '  echo "$v=${!v-unset}"; done\n'
+        f"{FENCE}\n",
+        encoding="utf-8",
+    )
+    result = run_inprocess(
+        ["run", str(source), "--records", str(tmp_path / "records"), "--no-progress"],
+        cwd=tmp_path,
+        env={"TERM": "vt100", "PAGER": "less"},
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    log = next(result.record_dir.glob("logs/*.log")).read_text(encoding="utf-8")
+    assert log.split() == [
+        "TERM=vt100",
+        "PAGER=less",
+        "FORCE_COLOR=unset",
+        "CLICOLOR_FORCE=unset",
+        "CLICOLOR=unset",
+        "MPLBACKEND=unset",
+        "JPY_PARENT_PID=unset",
+    ]
+
+
 def test_prose_in_console_blocks_never_runs(tmp_path, run_inprocess):
     sentinel = tmp_path / "PROSE_RAN"
     source = tmp_path / "console.md"
