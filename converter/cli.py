@@ -368,6 +368,14 @@ def _finite(value: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn input errors into ``path:line: message`` and exit 2."""
+    args = sys.argv[1:] if argv is None else argv
+    for index, arg in enumerate(args):
+        if not _is_text(arg):  # bytes that are not UTF-8 arrive as surrogate escapes
+            after = f" (after {_shown(args[index - 1])})" if index else ""
+            click.echo(
+                f"error: argument {index + 1}{after} is not UTF-8 text: {_shown(arg)}", err=True
+            )
+            sys.exit(2)
     try:
         cli.main(args=argv, prog_name="runbook", standalone_mode=False)
     except RunbookError as exc:
@@ -387,6 +395,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit as exc:
         sys.exit(exc.code)
+
+
+def _shown(arg: str) -> str:
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_text(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -164,6 +164,27 @@ def test_bad_values_are_exit_2_before_anything_runs(tmp_path, secrets_runbook, c
     assert not (tmp_path / "ran-a-step").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["records", "show", b"2026\xff"],
+        ["records", "export", b"2026\xff"],
+        ["records", "verify", b"2026\xff"],
+        ["resume", b"2026\xff"],
+        ["records", "list", "--operator", b"op\xff"],
+        ["convert", b"b\xff.md"],
+    ],
+    ids=["show", "export", "verify", "resume", "list-filter", "convert-file-name"],
+)
+def test_arguments_that_are_not_utf8_are_refused_without_a_traceback(tmp_path, args):
+    if args[0] != "convert":
+        args = [*args, "--records", str(tmp_path / "records")]
+    rc, out, err = run_bytes(args, tmp_path)
+    assert rc == 2, (out, err)
+    assert b"Traceback" not in err and b"is not UTF-8 text" in err, err
+    assert not list(tmp_path.iterdir()), "nothing written"
+
+
 def test_a_deleted_working_directory_is_a_step_failure_naming_it(tmp_path, run_inprocess):
     source = tmp_path / "cwd.md"
     source.write_text(
