@@ -207,6 +207,8 @@ def scan_rows(records: Path) -> list[dict[str, Any]]:
     """An index row for every readable manifest on disk (the truth the index caches)."""
     import hashlib
 
+    from .manifest import manifest_damage
+
     rows = []
     for manifest_path in sorted(records.glob(f"*/*/{MANIFEST}")):
         try:
@@ -214,7 +216,7 @@ def scan_rows(records: Path) -> list[dict[str, Any]]:
             manifest = json.loads(data)
         except (OSError, ValueError):
             continue
-        if isinstance(manifest, dict):
+        if isinstance(manifest, dict) and manifest_damage(manifest) is None:  # else: verify
             sha = hashlib.sha256(data).hexdigest()
             rows.append(index_row(records, manifest_path.parent, manifest, manifest_sha256=sha))
     return rows

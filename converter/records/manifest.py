@@ -184,6 +184,58 @@ def load_manifest(run_dir: Path) -> dict:
     return value
 
 
+_REQUIRED: dict[str, type] = {"run_id": str, "status": str}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "runbook": dict,
+    "steps": list,
+    "operator": str,
+    "mode": str,
+    "started_at": str,
+    "finished_at": str,
+    "parameters": dict,
+    "checks": list,
+    "approvals": list,
+    "failure": dict,
+    "rollback": dict,
+    "resumes": str,
+    "previous": str,
+    "files": dict,
+    "dry_run": bool,
+}
+_LISTS_OF_OBJECTS = ("steps", "checks", "approvals")
+
+
+def manifest_damage(manifest: dict) -> str | None:
+    """What makes a parsed manifest unfit to show or index (a wrong type), or None.
+
+    A sealed manifest is this program's: anything else was edited after sealing, which
+    ``records verify`` names; reading commands say so instead of failing on it.
+    """
+    for name, kind in _REQUIRED.items():
+        if not isinstance(manifest.get(name), kind):
+            return f"'{name}' is missing or not a {kind.__name__}"
+    for name, kinds in _OPTIONAL.items():
+        value = manifest.get(name)
+        if value is not None and not isinstance(value, kinds):
+            return f"'{name}' has the wrong type"
+    for name in _LISTS_OF_OBJECTS:
+        if any(not isinstance(item, dict) for item in manifest.get(name) or ()):
+            return f"'{name}' holds something other than objects"
+    return None
+
+
+def load_shown_manifest(run_dir: Path) -> dict:
+    """:func:`load_manifest`, refusing a damaged one with a clear error (exit 2)."""
+    manifest = load_manifest(run_dir)
+    damage = manifest_damage(manifest)
+    if damage is not None:
+        raise RecordError(
+            f"manifest is damaged: {damage} (see 'runbook records verify')",
+            path=str(Path(run_dir) / MANIFEST),
+        )
+    return manifest
+
+
 def manifest_sha256(run_dir: Path) -> str:
     """SHA-256 of the manifest.json file bytes: the value the next record's ``previous`` holds."""
     path = Path(run_dir) / MANIFEST

@@ -21,6 +21,7 @@ from .carry import resume_chain
 from .fleetview import fleet_lines, member_line
 from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
+from .manifest import load_shown_manifest
 from .outputs import cap_output
 from .recover import writer_alive
 from .verdict import judge
@@ -47,7 +48,7 @@ def load_view(run_dir: Path) -> RecordView:
     events = read_journal_prefix(run_dir / JOURNAL)[0] if (run_dir / JOURNAL).exists() else []
     sealed = (run_dir / MANIFEST).exists()
     if sealed:
-        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        manifest = load_shown_manifest(run_dir)
     else:
         manifest = _provisional(run_dir, events)
     chain = tuple((d.name, _status(d)) for d in resume_chain(run_dir))

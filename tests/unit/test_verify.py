@@ -318,6 +318,34 @@ def test_links_and_special_files_in_a_record_are_named(records, kind):
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[:100],
+        lambda text: "[]",
+        lambda text: json.dumps({**json.loads(text), "steps": "x"}),
+        lambda text: json.dumps({**json.loads(text), "run_id": {"a": 1}}),
+        lambda text: text.replace('"', "\u00ff", 1),
+    ],
+    ids=["truncated", "a-list", "steps-a-string", "run-id-an-object", "not-json"],
+)
+def test_a_damaged_manifest_is_named_by_show_export_and_list(records, tmp_path, damage):
+    """Reading commands say which manifest is damaged (exit 2), never a traceback."""
+    middle = chain_order(records)[1]
+    manifest = middle / "manifest.json"
+    manifest.chmod(0o644)
+    manifest.write_text(damage(manifest.read_text(encoding="utf-8")), encoding="utf-8")
+    (records / INDEX).unlink()
+    for command in (("show", middle.name), ("export", middle.name, "-o", tmp_path / "out")):
+        result = runbook("records", *command, "--records", records)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr and "manifest" in result.stderr, result.stderr
+    listed = runbook("records", "list", "--records", records)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert runbook("records", "verify", "--all", "--records", records).returncode == 1
+
+
+@pytest.mark.integration
 def test_verify_does_not_trust_the_index(records):
     """Deleting or rewriting index.sqlite changes nothing: verification reads only the records."""
     middle = chain_order(records)[1]
