@@ -118,9 +118,10 @@ def records_show(run: str, records: Path) -> None:
     Example: runbook records show last
     """
     from .records.index import find_run
+    from .records.listing import printable
     from .records.report import load_view, show_text
 
-    click.echo(show_text(load_view(find_run(records, run))))
+    click.echo(printable(show_text(load_view(find_run(records, run)))))
 
 
 @records.command("export")

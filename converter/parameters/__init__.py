@@ -160,9 +160,14 @@ def operator_name(explicit: str | None = None, environ: Mapping[str, str] | None
     import getpass
 
     env = os.environ if environ is None else environ
-    return (
+    name = (
         explicit or env.get("RUNBOOK_OPERATOR") or env.get("JUPYTERHUB_USER") or getpass.getuser()
     )
+    what = "the operator name (--operator / RUNBOOK_OPERATOR)"
+    check_text(what, name)
+    if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in name):
+        raise ParameterError(f"{what} contains a control character (a newline, an escape)")
+    return name
 
 
 # --------------------------------------------------------------------------- declarations

@@ -287,8 +287,20 @@ def table_text(rows: Sequence[Row]) -> str:
             )
         if r[RESUMES]:
             text += f"  (resumes {r[RESUMES]})"
-        lines.append(text.rstrip())
+        lines.append(text.rstrip().translate(_ONE_LINE))
     return "\n".join(lines)
+
+
+# Control characters, shown as \xNN: an escape sequence in a record (an operator name, a
+# step's output) would otherwise move the cursor, retitle the window or write the
+# clipboard of whoever reads it, and a carriage return would hide what precedes it.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+_ONE_LINE = {**_CONTROLS, 0x09: "\\t", 0x0A: "\\n"}  # a table row stays one row
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters but tab and newline shown as ``\\xNN``."""
+    return text.translate(_CONTROLS)
 
 
 _NONE = (None, "", "[]")

@@ -322,6 +322,33 @@ def test_steps_see_the_operators_terminal_settings_not_the_kernels(tmp_path, run
     ]
 
 
+def test_records_show_and_list_put_no_control_character_on_the_terminal(tmp_path, run_inprocess):
+    """An escape sequence in a parameter (or an output) must not retitle, move or write the
+    clipboard of whoever reads the record; an operator name is one line of plain text."""
+    source = tmp_path / "esc.md"
+    source.write_text(
+        f"---\nparameters:\n  name: {{default: x}}\n---\n\n# T\n\n{FENCE}bash\n"
+        "printf 'out \\033]52;c;Zm9v\\007 \\033[2K\\rfake\\n'; exit 3\n"
+        f"{FENCE}\n",
+        encoding="utf-8",
+    )
+    records = str(tmp_path / "records")
+    run = ["run", str(source), "--records", records, "--no-progress"]
+    result = run_inprocess([*run, "-p", "name", "x\x1b]52;c;Zm9v\x07\ry"], cwd=tmp_path)
+    assert result.rc == 1, result.stdout + result.stderr
+    for command in (["records", "show", "last"], ["records", "list"]):
+        shown = run_inprocess([*command, "--records", records], cwd=tmp_path)
+        assert shown.rc == 0, shown.stderr
+        assert not any(ch in shown.stdout for ch in "\x1b\x07\r"), repr(shown.stdout)
+    assert (
+        "x\\x1b]52;c;Zm9v\\x07\\x0dy"
+        in run_inprocess(["records", "show", "last", "--records", records], cwd=tmp_path).stdout
+    )
+    for operator in ("ali\nce", "mallory\x1b[2K\ralice"):
+        refused = run_inprocess([*run, "--operator", operator], cwd=tmp_path)
+        assert refused.rc == 2 and "control character" in refused.stderr, refused.stderr
+
+
 def test_prose_in_console_blocks_never_runs(tmp_path, run_inprocess):
     sentinel = tmp_path / "PROSE_RAN"
     source = tmp_path / "console.md"
