@@ -35,6 +35,7 @@ from .values import (
     SECRET_PREFIX,
     _to_bool,
     check_environment,
+    check_environment_total,
     check_text,
     coerce,
     secret_variable,
@@ -279,10 +280,14 @@ def resolve(
             if value is None
             else coerce(param, value, from_text=param.secret or name in from_text)
         )
+    sizes = {}
     for name, param in params.items():
-        check_environment(name, to_environment(values[name]), secret=param.secret)
+        text = to_environment(values[name])
+        check_environment(name, text, secret=param.secret)
+        sizes[name] = len(name.encode("utf-8")) + len(text.encode("utf-8")) + 2
         if param.secret and values[name] is not None:
             secrets.extend(_secret_spellings(env[secret_variable(name)], values[name]))
+    check_environment_total(sizes)
     return Resolved(tuple(params.values()), values, tuple(dict.fromkeys(secrets)))
 
 

@@ -18,6 +18,10 @@ from ..model import Parameter
 SECRET_PREFIX = "RUNBOOK_SECRET_"
 ENVIRONMENT_STRING_MAX = 128 * 1024
 """Linux's limit on one environment string (``NAME=value`` and its NUL): beyond it, E2BIG."""
+ENVIRONMENT_TOTAL_MAX = 1024 * 1024
+"""What all parameters together may take of a step's environment: half of Linux's usual
+2 MiB for arguments and environment, leaving the rest to the inherited environment, the
+step's script and what steps export."""
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -53,6 +57,20 @@ def check_environment(name: str, text: str, *, secret: bool = False) -> None:
         raise ParameterError(
             f"the value of {what} is {size} bytes; one environment variable holds at most "
             f"{ENVIRONMENT_STRING_MAX} (128 KiB): pass a file path instead"
+        )
+
+
+def check_environment_total(sizes: dict[str, int]) -> None:
+    """All parameters' environment strings together must leave room to start a step."""
+    total = sum(sizes.values())
+    if total > ENVIRONMENT_TOTAL_MAX:
+        largest = ", ".join(
+            f"'{n}' ({b} bytes)" for n, b in sorted(sizes.items(), key=lambda i: -i[1])[:3]
+        )
+        raise ParameterError(
+            f"the parameters take {total} bytes of the environment together; at most "
+            f"{ENVIRONMENT_TOTAL_MAX} (1 MiB) leave room to start a step; the largest: {largest}; "
+            "pass file paths instead"
         )
 
 

@@ -134,7 +134,7 @@ def run_bash(
         try:
             proc, fd, watcher = _spawn(script, sent_env, cwd, directory, state_path)
         except (OSError, ValueError) as exc:
-            reason = _why_not_started(exc, cwd)
+            reason = _why_not_started(exc, cwd, sent_env)
             on_output(f"runbook: {reason}\n")
             return ShellResult(
                 exit_code=NOT_STARTED_EXIT,
@@ -176,12 +176,17 @@ def run_bash(
     )
 
 
-def _why_not_started(exc: Exception, cwd: str) -> str:
+def _why_not_started(exc: Exception, cwd: str, env: dict[str, str]) -> str:
     """A one-line cause for a step that never started, naming what is missing or too big."""
     if not os.path.isdir(cwd):
         return f"working directory {cwd} does not exist (was it deleted or unmounted?)"
     if isinstance(exc, OSError) and exc.errno == errno.E2BIG:
-        return "the environment is too large to start bash (E2BIG): a value exceeds 128 KiB"
+        sizes = {k: len(os.fsencode(k)) + len(os.fsencode(v)) + 2 for k, v in env.items()}
+        largest = max(sizes, key=sizes.__getitem__)
+        return (
+            f"the environment is too large to start bash (E2BIG): {sum(sizes.values())} bytes "
+            f"in all; the largest is {largest} ({sizes[largest]} bytes; one holds at most 128 KiB)"
+        )
     if isinstance(exc, ValueError):
         return f"cannot start bash: {exc} (a parameter or exported value holds a NUL byte?)"
     return f"cannot start bash: {exc.strerror if isinstance(exc, OSError) else exc}"

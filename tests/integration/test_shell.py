@@ -77,6 +77,13 @@ def test_script_is_the_c_argument_of_bash_in_a_new_session(tmp_path):
     assert result.exit_code == 0
 
 
+def test_an_environment_too_large_to_start_bash_names_its_largest_variable(tmp_path):
+    result, out = run("echo never", tmp_path, BIG="x" * 200_000)  # one string over 128 KiB
+    assert result.exit_code == 126 and result.not_started is not None
+    assert "E2BIG" in result.not_started and "largest is BIG (200005 bytes" in result.not_started
+    assert "never" not in out.text
+
+
 def test_stdin_is_dev_null(tmp_path):
     result, out = run("cat; echo done", tmp_path, timeout=5)
     assert (result.exit_code, out.text) == (0, "done\n")

@@ -154,3 +154,17 @@ def test_a_nul_byte_is_a_path_line_error_not_a_command(tmp_path):
         assert code == 2, output
         assert f"{source}:5:" in output and "NUL byte" in output
     assert not (tmp_path / "out").exists()
+
+
+def test_parameters_too_large_together_are_refused_naming_the_largest():
+    """Each under 128 KiB, together over what leaves room to start a step (E2BIG)."""
+    from converter.errors import ParameterError
+    from converter.model import Parameter
+    from converter.parameters import resolve
+
+    declared = [Parameter(name=f"p{i}", type="str") for i in range(20)]
+    given = {f"p{i}": "x" * (100_000 + i) for i in range(20)}
+    with pytest.raises(ParameterError) as caught:
+        resolve(declared, given, strict=True, environ={})
+    assert "1 MiB" in str(caught.value) and "'p19' (100024 bytes)" in str(caught.value)
+    resolve(declared[:10], {k: given[k] for k in list(given)[:10]}, strict=True, environ={})
