@@ -103,6 +103,17 @@ def load_notebook(source: Path) -> nbformat.NotebookNode:
                 "not a runbook notebook (no metadata.runbook); convert its Markdown first",
                 path=str(source),
             )
+        if nb.metadata["runbook"].get("sealed"):  # evidence: running it again starts nothing
+            raise RunbookError(
+                "a sealed record runs nothing; run the runbook it was made from",
+                path=str(source),
+            )
+        if not nb.metadata.get("kernelspec"):  # hand-made: papermill needs a language
+            nb.metadata["kernelspec"] = {
+                "name": "python3",
+                "display_name": "Python 3",
+                "language": "python",
+            }
         return nb
     from ..markdown import parse_file  # converting needs no kernel; imported only for Markdown
     from ..notebook import build_notebook

@@ -313,6 +313,33 @@ def test_record_notebook_holds_each_cell_once(happy):
     assert path.read_text(encoding="utf-8").count(step.source.splitlines()[0]) == 1
 
 
+def test_a_sealed_record_runs_nothing_and_makes_no_record(happy, tmp_path, run_inprocess):
+    result, _db, _ = happy
+    records = tmp_path / "records"
+    again = run_inprocess(
+        ["run", str(result.record_dir / "record.ipynb"), "--records", str(records)], cwd=tmp_path
+    )
+    assert again.rc == 2 and "a sealed record runs nothing" in again.stderr, again.stderr
+    assert not records.exists()
+
+
+def test_a_notebook_without_kernelspec_still_runs(tmp_path, run_inprocess):
+    """A hand-made or stripped notebook: papermill would fail on 'No language found'."""
+    source = tmp_path / "t.md"
+    source.write_text("# T\n\n```bash\necho hi\n```\n", encoding="utf-8")
+    assert run_inprocess(["convert", str(source)], cwd=tmp_path).rc == 0
+    notebook = tmp_path / "t.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nb.metadata.pop("kernelspec", None)
+    nb.metadata.pop("language_info", None)
+    nbformat.write(nb, notebook)
+    ran = run_inprocess(
+        ["run", str(notebook), "--records", str(tmp_path / "records"), "--no-progress"],
+        cwd=tmp_path,
+    )
+    assert ran.rc == 0, ran.stdout + ran.stderr
+
+
 def test_second_run_chains_to_the_first(happy, rolled_back):
     _, _, first_manifest = happy
     result = rolled_back[0]
