@@ -67,8 +67,12 @@ ARCHIVE_CACHES = "archives"
 
 
 def log_name(step_id: str) -> str:
-    """The record-relative path of a step's full output log."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in step_id)
+    """The record-relative path of a step's full output log: one file per step id, so other
+    characters are percent-encoded (``x/y`` and ``x_y`` were both ``x_y.log``)."""
+    safe = "".join(
+        c if c.isalnum() or c in "-_." else "".join(f"%{b:02X}" for b in c.encode("utf-8"))
+        for c in step_id
+    )
     return f"{LOGS}/{safe}.log"
 
 

@@ -409,3 +409,15 @@ def test_render_html_neutralises_remote_refs_and_widgets() -> None:
     assert "alert(1)" not in page  # javascript outputs are not rendered
     assert "widget-state+json" not in page and "widget-view+json" not in page
     assert render_html(same, title="t") == page  # deterministic for identical input
+
+
+def test_every_step_id_has_a_log_of_its_own() -> None:
+    """Step ids are unique; their log files must be too (x/y and x_y once shared one)."""
+    from converter.records.layout import LOGS, log_name
+
+    ids = ["1-1", "x/y", "x_y", "x%2Fy", "x y", "x\ny", "手順 1", "..", ".", "a.b", "a:b"]
+    names = [log_name(i) for i in ids]
+    assert len(set(names)) == len(ids), names
+    for name in names:
+        assert name.startswith(f"{LOGS}/") and "/" not in name[len(LOGS) + 1 :], name
+        assert "\n" not in name
