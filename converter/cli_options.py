@@ -62,8 +62,13 @@ PARAMETERS_FILE_OPTION = click.option(
 )
 
 
-def records_location(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path:
+def records_location(ctx: click.Context, param: click.Parameter, value: str | None) -> Path:
     """``--records DIR|URL``: a local records root, or the up-to-date mirror of a shared archive."""
+    if (
+        value == ""
+        and ctx.get_parameter_source(str(param.name)) is click.core.ParameterSource.COMMANDLINE
+    ):
+        raise click.BadParameter("is empty; give a directory or an archive URL", ctx, param)
     if value is None or "://" not in value:  # a plain path: no need to import the store
         return Path(value or "records")
     from .records.store import is_remote, local_path

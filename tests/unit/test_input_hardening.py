@@ -168,3 +168,10 @@ def test_parameters_too_large_together_are_refused_naming_the_largest():
         resolve(declared, given, strict=True, environ={})
     assert "1 MiB" in str(caught.value) and "'p19' (100024 bytes)" in str(caught.value)
     resolve(declared[:10], {k: given[k] for k in list(given)[:10]}, strict=True, environ={})
+
+
+@pytest.mark.parametrize("command", [["records", "list"], ["run", "x.md"], ["records", "verify"]])
+def test_an_empty_records_option_is_refused_not_taken_for_the_default(tmp_path, command):
+    """``--records "$UNSET_VAR"`` must not quietly write to or read ./records."""
+    result = CliRunner().invoke(cli, [*command, "--records", ""])
+    assert result.exit_code == 2 and "is empty" in result.output, result.output
