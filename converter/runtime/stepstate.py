@@ -43,6 +43,7 @@ unset __RUNBOOK_STATE __RUNBOOK_GATE __runbook_go BASH_ENV
 __runbook_dump() {
   local -; set +eux
   [[ $BASHPID == "$$" ]] || return "$1"
+  builtin umask 077  # the step's umask (0222) must not make the state file unwritable
   local -a __runbook_names; local __runbook_n
   builtin compgen -e >"$__runbook_state" && mapfile -t __runbook_names <"$__runbook_state"
   { builtin printf '\0%s\0' "$PWD"

@@ -315,6 +315,25 @@ def test_unset_variables_are_reported_so_they_stay_unset(tmp_path):
     assert set(result.unset) == {"A", "B"}  # not C (kept), nor a-b (no shell name: passed on)
 
 
+def test_state_is_carried_whatever_umask_the_step_sets(tmp_path):
+    """umask 0222 made the state file read-only for the dump's append (any user but a root
+    that may override file permissions: this runs without that capability)."""
+    script = textwrap.dedent(f"""\
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from converter.runtime.shell import run_bash
+        r = run_bash("umask 0222; export AFTER=yes; cd /tmp", env=dict(os.environ), cwd="/",
+                     timeout=10, on_output=lambda t: None)
+        print(r.exports, r.cwd)
+        """)
+    caps = "-dac_override,-dac_read_search"
+    command = [sys.executable, "-c", script]
+    if os.geteuid() == 0:
+        command = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.strip() == "{'AFTER': 'yes'} /tmp"
+
+
 def test_state_is_carried_when_the_script_fails(tmp_path):
     result, _ = run("cd /; export X=1; false; export Y=2", tmp_path)
     assert (result.exit_code, result.cwd, result.exports) == (1, "/", {"X": "1"})
