@@ -75,6 +75,8 @@ class ShellBlock:
 
 SWITCHES = ("manual", "continue_on_error")
 """Fence attributes that are true or false (anything else is a parse error)."""
+STEP_ATTRIBUTES = ("name", "timeout", *SWITCHES)
+"""Every attribute a shell fence may carry; ``runbook lint`` warns about any other."""
 TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off")
 

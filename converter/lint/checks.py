@@ -13,8 +13,8 @@ Each finding has a stable code (and a level):
   ``kubectl drain``, ``terraform destroy``, ``find … -delete``, ``DELETE FROM`` without
   ``WHERE``, ``mv`` onto a key or config file, ``pg_terminate_backend``, ``dd of=``,
   ``mkfs`` in a step with no confirmation checklist (:mod:`.destructive`).
-- ``no-command``, ``console-comment``, ``secret-maybe-unset``, ``secret-partial``: see
-  :mod:`.inputs`.
+- ``no-command``, ``console-comment``, ``secret-maybe-unset``, ``secret-partial``,
+  ``unknown-attribute``: see :mod:`.inputs`.
 - ``no-rollback`` (warning, line 1): a procedure but no rollback section.
 - ``shellcheck`` (shellcheck's level; style → info): its findings per shell block,
   mapped to runbook lines; SC2154/SC2034 are dropped where other steps answer them.
@@ -44,7 +44,14 @@ from ..markdown.blocks import markdown_parser
 from ..markdown.parse import parse_file
 from ..model import Runbook, ShellBlock, Step
 from .destructive import destructive_commands
-from .inputs import Hit, Level, console_comment_hits, no_command_hits, secret_hits
+from .inputs import (
+    Hit,
+    Level,
+    console_comment_hits,
+    no_command_hits,
+    secret_hits,
+    unknown_attribute_hits,
+)
 from .shell import ShellText, credentials, is_environment_variable, scan
 from .shellcheck import shellcheck_blocks
 
@@ -122,6 +129,7 @@ def _lint(runbook: Runbook, binary: str | None, *, note_missing: bool) -> list[F
     for block in checked:
         found.extend(block.findings())
         found.extend(console_comment_hits(block.block))
+        found.extend(unknown_attribute_hits(block.block))
         found.extend(secret_hits(runbook.parameters, block.text, block.at))
     if checked and binary is None and note_missing:
         found.append((1, "info", "shellcheck-missing", MISSING_SHELLCHECK))

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Literal
 
-from ..model import Parameter, Runbook, ShellBlock
+from ..model import STEP_ATTRIBUTES, Parameter, Runbook, ShellBlock
 from ..parameters import secret_variable
 from .shell import ShellText
 
@@ -40,6 +40,21 @@ def no_command_hits(runbook: Runbook) -> list[Hit]:
             ),
         )
         for line, language in runbook.no_command
+    ]
+
+
+def unknown_attribute_hits(block: ShellBlock) -> list[Hit]:
+    """A warning for each fence attribute no step reads (``timout=60`` is no timeout)."""
+    known = ", ".join(STEP_ATTRIBUTES)
+    return [
+        (
+            block.line,
+            "warning",
+            "unknown-attribute",
+            f"fence attribute '{name}' is not one runbook reads ({known}): it is ignored",
+        )
+        for name, _value in block.attrs
+        if name not in STEP_ATTRIBUTES
     ]
 
 

@@ -547,3 +547,26 @@ def test_safe_commands_are_not_destructive(tmp_path, monkeypatch, command):
         tmp_path, f"# T\n\n## Procedure\n\n#### 1-1. A\n\n~~~bash\n{command}\necho ok\n~~~\n"
     )
     assert found(path, "destructive-unconfirmed") == []
+
+
+def test_an_attribute_no_step_reads_is_a_warning(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        # T
+
+        ```bash {timout=60 name=copy continue_on_error=true}
+        cp a b
+        ```
+        """,
+    )
+    assert found(path, "unknown-attribute") == [
+        (
+            3,
+            "warning",
+            (
+                "fence attribute 'timout' is not one runbook reads "
+                "(name, timeout, manual, continue_on_error): it is ignored"
+            ),
+        )
+    ]
