@@ -8,6 +8,7 @@ the commands so ``runbook --help`` stays instant.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="runbook", standalone_mode=False)
     except RunbookError as exc:
-        text = str(exc) if exc.path else f"error: {exc}"
+        text = _without_secrets(str(exc) if exc.path else f"error: {exc}")
         # Non-UTF-8 arguments arrive as surrogate escapes; show them, never crash on them.
         click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
         sys.exit(exc.exit_code)
@@ -395,6 +396,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit as exc:
         sys.exit(exc.code)
+
+
+def _without_secrets(text: str) -> str:
+    """An error may quote a value that holds a secret (a URL with a token given as a plain
+    parameter): mask every ``RUNBOOK_SECRET_*`` value in it, as records are masked."""
+    from .parameters import SECRET_PREFIX
+
+    secrets = [v for k, v in os.environ.items() if k.startswith(SECRET_PREFIX) and v]
+    if not secrets:
+        return text
+    from .records.mask import SecretMasker
+
+    return SecretMasker(secrets).mask(text)
 
 
 def _shown(arg: str) -> str:

@@ -185,6 +185,21 @@ def test_arguments_that_are_not_utf8_are_refused_without_a_traceback(tmp_path, a
     assert not list(tmp_path.iterdir()), "nothing written"
 
 
+def test_an_error_quoting_a_value_never_shows_a_secret_inside_it(tmp_path):
+    """A token pasted into a plain parameter is quoted by its pattern error: masked."""
+    source = tmp_path / "url.md"
+    source.write_text(
+        '---\nparameters:\n  url: {pattern: "^https://[a-z.]+/$"}\n  token: {secret: true}\n'
+        f'---\n\n# T\n\n{FENCE}bash\necho "$url"\n{FENCE}\n',
+        encoding="utf-8",
+    )
+    args = ["run", str(source), "-p", "url", "https://u:SuperSecret123@h", "--records", "r"]
+    rc, out, err = run_bytes(args, tmp_path, {"RUNBOOK_SECRET_TOKEN": "SuperSecret123"})
+    assert rc == 2, (out, err)
+    assert b"parameter 'url'" in err and b"https://u:***@h" in err, err
+    assert b"SuperSecret123" not in out + err
+
+
 def test_a_deleted_working_directory_is_a_step_failure_naming_it(tmp_path, run_inprocess):
     source = tmp_path / "cwd.md"
     source.write_text(
