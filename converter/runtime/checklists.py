@@ -44,6 +44,8 @@ def show_checklist(
         session.checks[list_id] = states
     view_id = session.new_display_id(f"checklist-{list_id}")
     session.check_views[list_id] = (title, view_id)
+    if step is not None:
+        session.check_steps[list_id] = step
     if _reached(session, role, step, section):
         _confirm_by_parameter(session, list_id, states)
     if session.settings.mode != "headless" and role != "approval":
@@ -135,11 +137,18 @@ def set_check(session: RunState, item_id: str, checked: bool, *, via: str) -> Ch
 
 
 def _confirm_by_parameter(session: RunState, list_id: str, states: dict[str, CheckState]) -> bool:
-    """Tick what ``--confirm`` names and is still unticked; whether anything was ticked."""
+    """Tick what ``--confirm`` names and is still unticked; whether anything was ticked.
+
+    ``all`` does not reach the list of a step that failed (``continue_on_error``), where it
+    gates the next step: "backup verified" after a failed backup would be a false tick;
+    naming the list or the item is the operator's own statement.
+    """
     confirm = session.settings.confirm
+    step = session.results.get(session.check_steps.get(list_id, ""))
+    blanket = "all" in confirm and not (step is not None and step.status.startswith("failed"))
     ticked = False
     for item_id, state in states.items():
-        if not state.checked and ("all" in confirm or list_id in confirm or item_id in confirm):
+        if not state.checked and (blanket or list_id in confirm or item_id in confirm):
             set_check(session, item_id, True, via="parameter")
             ticked = True
     return ticked

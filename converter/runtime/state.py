@@ -111,10 +111,13 @@ class RunState:
     checks: dict[str, dict[str, CheckState]] = field(default_factory=dict)
     check_views: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Each shown checklist's title and display id, to update its view when it is ticked."""
+    check_steps: dict[str, str] = field(default_factory=dict)
+    """The step each verification list belongs to (``--confirm all`` never ticks the list of
+    a step that failed, even where it gates the next one)."""
     prior_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Check states an earlier pass of this run journaled (the rollback pass starts from them)."""
     approved: bool = False
     """The approvals were checked (or none are needed): procedure steps may run."""
-    """Check states an earlier pass of this run journaled (the rollback pass starts from them)."""
     finished: bool = False
     display_seq: int = 0
     notebook_path: str | None = None

@@ -169,6 +169,43 @@ def test_failed_and_rolled_back_run_never_confirms_what_did_not_happen(runs):
     assert ticked(failed.record_dir) == {"prerequisites-1.1", "1-1.verify.1", "rollback-1.verify.1"}
 
 
+CONTINUED = """\
+# Runbook: Failure allowed
+
+## Procedure
+
+#### 1-1. Backup
+
+```bash {continue_on_error=true}
+exit 7
+```
+
+**Verify**:
+
+- [ ] backup verified
+
+#### 1-2. Next
+
+```bash
+echo next
+```
+"""
+
+
+def test_confirm_all_never_ticks_the_list_of_a_step_that_failed(tmp_path, run_inprocess):
+    """continue_on_error lets the run go on, but 'backup verified' after a failed backup
+    would be a false tick: --confirm all stops there; naming the list is the operator's act."""
+    source = tmp_path / "continued.md"
+    source.write_text(CONTINUED, encoding="utf-8")
+    base = ["run", str(source), "--records", str(tmp_path / "records"), "--no-progress"]
+    blocked = run_inprocess([*base, "--confirm", "all"], cwd=tmp_path)
+    assert blocked.rc == 3, blocked.stdout + blocked.stderr
+    assert ticked(blocked.record_dir) == set()
+    named = run_inprocess([*base, "--confirm", "all", "--confirm", "1-1.verify"], cwd=tmp_path)
+    assert named.rc == 0, named.stdout + named.stderr
+    assert ticked(named.record_dir) == {"1-1.verify.1"}
+
+
 def test_rollback_pass_keeps_the_first_ticks_and_their_times(runs):
     _, _, failed = runs
     events = [
