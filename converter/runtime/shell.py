@@ -157,7 +157,7 @@ def run_bash(
             with contextlib.suppress(OSError):  # a helper killed meanwhile forgets it anyway
                 watcher.release(proc.pid)
             if not _drain(proc, fd, stream):  # a process that left the group holds the output
-                _stop_session(proc.pid, graceful=False)
+                _stop_session(proc, graceful=False)
                 _drain(proc, fd, stream)
             _reap(proc)
         stream.flush(final=True)
@@ -302,25 +302,24 @@ def _stop_group(proc: subprocess.Popen[bytes], *, graceful: bool) -> None:
     once; the wait is for the step's shell, the leader.
     """
     if graceful:
-        _stop_session(proc.pid, graceful=True, leader=proc)
+        _stop_session(proc, graceful=True)
     _signal_group(proc.pid, signal.SIGKILL)
 
 
-def _stop_session(
-    sid: int, *, graceful: bool, leader: subprocess.Popen[bytes] | None = None
-) -> None:
-    """Signal every process group of session ``sid``, the step's: ``timeout 60 cmd`` and
-    ``set -m`` jobs make groups of their own in it, which a signal to the step's group
-    misses. Read from ``/proc`` (nothing to find elsewhere), only when a step is stopped or
-    its output is still held open after its group was killed, so a step pays nothing."""
+def _stop_session(proc: subprocess.Popen[bytes], *, graceful: bool) -> None:
+    """Signal every process group of the step's session (its leader is the step's shell):
+    ``timeout 60 cmd`` and ``set -m`` jobs make groups of their own in it, which a signal
+    to the step's group misses. Read from ``/proc`` (nothing to find elsewhere), only when
+    a step is stopped or its output is still held open after its group was killed, so a
+    step pays nothing."""
+    sid = proc.pid
     if graceful:
         for group in {sid, *_session_groups(sid)}:
             _signal_group(group, signal.SIGTERM)
-        if leader is not None:
-            try:
-                leader.wait(TERM_GRACE_S)
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                pass
+        try:
+            proc.wait(TERM_GRACE_S)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            pass
     for group in {sid, *_session_groups(sid)}:
         _signal_group(group, signal.SIGKILL)
 
