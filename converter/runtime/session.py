@@ -147,7 +147,7 @@ _KERNEL_SETTINGS = (
 )
 
 
-def operator_environment() -> dict[str, str]:
+def _operator_environment() -> dict[str, str]:
     """The environment steps start from: the kernel's, with the settings ipykernel and
     jupyter_client made for the kernel itself put back as the kernel was started with them
     (``/proc/self/environ``, which ``os.environ`` changes do not touch), or removed."""
@@ -178,7 +178,7 @@ def _session(
 ) -> Session:
     # Absolute: a step that cds elsewhere still finds its record directory.
     run_dir = os.path.abspath(opened.run_dir)
-    env = {**operator_environment(), **resolved.environment(), "RUNBOOK_RUN_DIR": run_dir}
+    env = {**_operator_environment(), **resolved.environment(), "RUNBOOK_RUN_DIR": run_dir}
     return Session(
         runbook=runbook,
         parameters=resolved,
