@@ -403,7 +403,9 @@ def _without_secrets(text: str) -> str:
     parameter): mask every ``RUNBOOK_SECRET_*`` value in it, as records are masked."""
     from .parameters import SECRET_PREFIX
 
-    secrets = [v for k, v in os.environ.items() if k.startswith(SECRET_PREFIX) and v]
+    secrets = [
+        v for k, v in os.environ.items() if k.startswith(SECRET_PREFIX) and v and _is_text(v)
+    ]
     if not secrets:
         return text
     from .records.mask import SecretMasker
