@@ -119,6 +119,14 @@ def _check_resumable(run_dir: Path) -> dict:
         raise RecordError(f"run {name} was a dry run: it ran nothing to continue from")
     if manifest.get("rollback"):
         raise RecordError(f"run {name} was rolled back: what succeeded was undone; start a new run")
+    from ..records.verify import verify_record
+
+    altered = verify_record(run_dir.parent.parent, run_dir)
+    if altered:  # its journal says what succeeded and what the shell carried
+        raise RecordError(
+            f"run {name} does not verify ({altered[0].path}: {altered[0].message}): resuming "
+            "would trust what changed after it was sealed; see 'runbook records verify'"
+        )
     chain = resume_chain(run_dir)
     if chain[-1] != run_dir:
         raise RecordError(

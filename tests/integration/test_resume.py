@@ -328,3 +328,17 @@ def test_an_unset_variable_stays_unset_in_later_steps_and_after_resume(tmp_path,
     second = run_inprocess(resume_args(first.record_dir.name, records), cwd=tmp_path, env=env)
     assert second.rc == 0, second.stdout + second.stderr
     assert (tmp_path / "seen").read_text().splitlines() == ["unset unset", "unset unset"]
+
+
+def test_a_record_altered_after_sealing_is_not_resumed(demo, run_inprocess):
+    """Its journal says what succeeded and what the shell carried: forging a success there
+    must not skip a failed step."""
+    work, _source, records, env, run = demo
+    first = run_inprocess([*run, "--confirm", "all"], cwd=work, env=env)
+    assert first.rc == 1, first.stdout + first.stderr
+    journal = first.record_dir / "journal.jsonl"
+    journal.chmod(0o644)
+    journal.write_text(journal.read_text(encoding="utf-8").replace('"failed"', '"succeeded"'))
+    refused = run_inprocess(resume_args(first.record_dir.name, records), cwd=work, env=env)
+    assert refused.rc == 2, refused.stdout + refused.stderr
+    assert "does not verify" in refused.stderr and "journal.jsonl" in refused.stderr
