@@ -179,6 +179,7 @@ def check_plan(
     *,
     source_sha256: str,
     parameters: dict[str, Any],
+    steps: list[dict[str, str]] | None = None,
     operator: str,
     allowed_signers: str | None,
     max_age: timedelta = DEFAULT_MAX_AGE,
@@ -187,13 +188,17 @@ def check_plan(
 ) -> Review:
     """Whether a run of this source with these parameters by ``operator`` may start.
 
+    ``steps`` (the runner's, from the notebook it is about to run) must be the plan's too.
+
     A fleet's plan (``runbook plan --targets``) holds every target's parameters under
     ``targets``: a run of one target (``target``) is checked against its own row.
     """
     plan = read_plan(directory)
     lang = lang_of(plan)
     review = Review(plan, verify_approvals(plan, read_approvals(directory), allowed_signers))
-    if plan.get("source_sha256") != source_sha256:
+    if plan.get("source_sha256") != source_sha256 or (
+        steps is not None and plan.get("steps") != steps
+    ):
         review.problems.append(say(lang, "source_changed"))
     planned = _planned_parameters(plan, target, review.problems)
     if planned is not None and planned != parameters:

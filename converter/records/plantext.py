@@ -23,7 +23,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approved": "approved: {role} by {principal} at {at}",
         "missing": "missing: {roles}",
         "complete": "missing: none (the plan is complete)",
-        "source_changed": "the runbook changed after the plan was made (sha256 differs)",
+        "source_changed": (
+            "the runbook changed after the plan was made (its source or a step's commands differ)"
+        ),
         "parameters_differ": "parameters differ from the plan: {names}",
         "expired": "the plan expired (made {made}, max age {max_age})",
         "invalid": "approval of {role} by {principal} is invalid: {problem}",
@@ -59,7 +61,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approved": "承認しました: {role}（{principal}、{at}）",
         "missing": "未承認: {roles}",
         "complete": "未承認: なし（プランの承認がそろいました）",
-        "source_changed": "プラン作成後にランブックが変更されました (sha256 が異なります)",
+        "source_changed": (
+            "プラン作成後にランブックが変更されました (ソースまたはステップのコマンドが異なります)"
+        ),
         "parameters_differ": "パラメータがプランと異なります: {names}",
         "expired": "プランの有効期限が切れています (作成 {made}、有効期間 {max_age})",
         "invalid": "{principal} による {role} の承認は無効です: {problem}",

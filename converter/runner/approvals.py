@@ -87,15 +87,7 @@ def make_plan(
                 f"conditional roles: {', '.join(sorted(conditional)) or '(none)'}",
                 path=str(source),
             )
-    steps = [
-        {
-            "step": cell.metadata["runbook"].get("step_id", cell.id),
-            "kind": str(cell.metadata["runbook"].get("kind", "")),
-            "code": cell.source,
-        }
-        for cell in nb.cells
-        if cell.cell_type == "code" and cell.metadata.get("runbook", {}).get("role") == "step"
-    ]
+    steps = plan_steps(nb)
     body = {
         "runbook": {"id": meta["id"], "title": meta.get("title", ""), "lang": meta.get("lang")},
         "source": str(source),
@@ -110,6 +102,20 @@ def make_plan(
     }
     plan_id, directory = write_plan(records, body, render_html({**body}))
     return plan_id, directory, json.loads((directory / layout.PLAN).read_text("utf-8"))
+
+
+def plan_steps(nb: nbformat.NotebookNode) -> list[dict[str, str]]:
+    """Every step cell as a plan lists it, and as a run compares it: a notebook edited
+    after approval (its metadata's ``source_sha256`` unchanged) must not run under it."""
+    return [
+        {
+            "step": cell.metadata["runbook"].get("step_id", cell.id),
+            "kind": str(cell.metadata["runbook"].get("kind", "")),
+            "code": cell.source,
+        }
+        for cell in nb.cells
+        if cell.cell_type == "code" and cell.metadata.get("runbook", {}).get("role") == "step"
+    ]
 
 
 def gate(
@@ -146,6 +152,7 @@ def gate(
         review = check_plan(
             directory,
             source_sha256=str(nb.metadata["runbook"].get("source_sha256")),
+            steps=plan_steps(nb),
             parameters=parameters_shown,
             operator=operator,
             allowed_signers=allowed_signers,

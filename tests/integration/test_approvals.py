@@ -276,6 +276,19 @@ def test_changed_parameters_or_runbook_are_refused(run_inprocess, tmp_path, keys
     _blocked_before_any_step(edited, "runbook changed")
 
 
+def test_a_notebook_edited_after_approval_is_refused(run_inprocess, tmp_path, keys, source):
+    """A notebook's metadata keeps the source_sha256 of its Markdown whatever its cells
+    say: the run compares the step commands with the plan's."""
+    assert run_inprocess(["convert", source, "-o", tmp_path / "nb"], cwd=tmp_path).rc == 0
+    notebook = tmp_path / "nb" / f"{source.stem}.ipynb"
+    plan = _plan(run_inprocess, tmp_path, notebook)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    notebook.write_text(notebook.read_text("utf-8").replace("hello", "not approved"), "utf-8")
+    edited = _run(run_inprocess, tmp_path, keys, notebook, "--plan", plan)
+    _blocked_before_any_step(edited, "runbook changed")
+
+
 def test_expired_plan_is_refused(run_inprocess, tmp_path, keys, source):
     plan = _plan(run_inprocess, tmp_path, source)
     _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
