@@ -252,7 +252,12 @@ def _execute(
         options,
     )
     rollback = None
-    if verdict.status == "failed" and options.rollback_on_failure and not guard.interrupted:
+    if (
+        verdict.status == "failed"
+        and options.rollback_on_failure
+        and not guard.interrupted
+        and _changed_anything(journal)
+    ):
         rollback = _execute_pass(
             nb,
             run_dir / layout.ROLLBACK_NOTEBOOK,
@@ -263,6 +268,15 @@ def _execute(
             options,
         )
     return verdict, rollback
+
+
+def _changed_anything(journal: Journal) -> bool:
+    """Whether a procedure step started: a run that failed at a prerequisite (or before
+    its approvals let any step run) changed nothing, and has nothing to roll back."""
+    return any(
+        e.get("event") == ev.STEP_START and e.get("kind") == "procedure"
+        for e in read_journal(journal.path)
+    )
 
 
 def _open_record(

@@ -27,8 +27,9 @@ from .views import StepStatus, display_bundle
 
 
 def check_approvals(session: RunState, info: StepInfo, status: StepStatus) -> None:
-    """Block ``info`` (a procedure step) until the plan is complete; once per run."""
-    if info.kind != "procedure" or session.approved:
+    """Block ``info`` (a procedure or rollback step: both change systems) until the plan
+    is complete; once per run."""
+    if info.kind not in ("procedure", "rollback") or session.approved:
         return
     needed = _needed(session)
     if not needed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -423,6 +424,36 @@ def test_kernel_blocks_without_plan_and_runs_with_one(
     kept = sorted(records.glob("four-eyes/*/approvals.json"))
     assert len(kept) == 1
     assert {a["principal"] for a in json.loads(kept[0].read_text("utf-8"))} == {"alice", "bob"}
+
+
+def test_a_rollback_needs_the_approvals_too_and_follows_only_a_change(
+    run_inprocess, write_runbook, tmp_path, keys
+):
+    """A rollback changes systems as the procedure does: without the approved plan its
+    steps are blocked (the rollback mode of the notebook, as under papermill); and a run
+    that failed at a prerequisite changed nothing, so --rollback-on-failure undoes nothing."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    text = textwrap.dedent(FOUR_EYES).replace('echo "tool-check-ran"', "test -e go") + (
+        "\n## Rollback\n\n```bash\ntouch rolled-back\n```\n"
+    )
+    source = write_runbook(tmp_path, text, "four-eyes.md")
+    failed = _run(
+        run_inprocess, tmp_path, keys, source, "--confirm", "all", "--rollback-on-failure"
+    )
+    assert failed.rc == 1, failed.stdout + failed.stderr
+    manifest = json.loads((failed.record_dir / "manifest.json").read_text("utf-8"))
+    assert manifest["failure"]["step"] == "pre-1" and manifest.get("rollback") is None
+    assert not (tmp_path / "rolled-back").exists()
+    notebook = tmp_path / "four-eyes.ipynb"
+    assert run_inprocess(["convert", source, "-o", notebook], cwd=tmp_path).rc == 0
+    settings = {"records_dir": str(tmp_path / "records"), "rollback": True, "confirm": ["all"]}
+    with pytest.raises(PapermillExecutionError, match="approvals"):
+        papermill.execute_notebook(
+            str(notebook), str(tmp_path / "rb.ipynb"), parameters=settings, cwd=tmp_path
+        )
+    assert not (tmp_path / "rolled-back").exists()
 
 
 def test_one_person_cannot_approve_two_roles(run_inprocess, tmp_path, keys, source):
