@@ -82,7 +82,8 @@ class RunFacts:
 
     @property
     def runbook(self) -> dict[str, Any]:
-        return dict(self.session.get("runbook") or {})
+        """The kernel's view of the runbook, else the runner's (a kill before the kernel)."""
+        return dict(self.session.get("runbook") or self.runner.get("runbook") or {})
 
     @property
     def operator(self) -> str:

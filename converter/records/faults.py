@@ -1,4 +1,5 @@
-"""Fault injection for the crash-safety tests: die at a named point of sealing.
+"""Fault injection for the crash-safety tests: die at a named point of sealing (or of a run:
+``run:started``, once its journal exists and before its notebook or kernel does).
 
 ``RUNBOOK_FAULT=seal:<point>`` makes the process that reaches ``<point>`` exit at
 once with status 137 (what a SIGKILL looks like to a parent), skipping every

@@ -37,6 +37,7 @@ from ..records import layout
 from ..records.carry import claim
 from ..records.chain import check_chain
 from ..records.evidence import Attestation, Evidence
+from ..records.faults import fault
 from ..records.journal import Journal, read_journal, utc_now
 from ..records.manifest import create_record_dir, hash_file
 from ..records.mask import SecretMasker
@@ -303,12 +304,15 @@ def _open_record(
             # what `runbook resume` needs to continue this run (secret values are never kept)
             resumes=resumes.name if resumes else None,
             runbook_source=str(options.source.resolve()),
+            # what recovery seals if the runner dies before the kernel journals its own view
+            runbook={k: nb.metadata["runbook"].get(k) for k in ("id", "title", "source_sha256")},
             notebook_sha256=notebook_sha256(options.source, nb),
             secrets_set=sorted(resolved.secret_environment()),
             timeout=options.timeout,
             cwd=os.getcwd(),
             fleet=options.fleet,
         )
+    fault("run:started")  # the crash tests' kill before any notebook or kernel exists
     return run_dir, journal
 
 

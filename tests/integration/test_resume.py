@@ -342,3 +342,32 @@ def test_a_record_altered_after_sealing_is_not_resumed(demo, run_inprocess):
     refused = run_inprocess(resume_args(first.record_dir.name, records), cwd=work, env=env)
     assert refused.rc == 2, refused.stdout + refused.stderr
     assert "does not verify" in refused.stderr and "journal.jsonl" in refused.stderr
+
+
+def test_a_run_killed_before_its_kernel_started_is_sealed_and_resumes(demo, run_inprocess):
+    """Its journal holds only the runner's run_start: recovery seals it with the runbook's
+    id and sha256 from there, so resume does not take it for a changed runbook."""
+    import subprocess
+    import sys
+
+    work, _source, records, env, run = demo
+    killed = subprocess.run(
+        [sys.executable, "-m", "converter", *map(str, run), "--confirm", "all"],
+        cwd=work,
+        env={**os.environ, **env, "RUNBOOK_FAULT": "seal:run:started"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == 137, killed.stdout + killed.stderr
+    assert run_inprocess(["records", "list", "--records", records], cwd=work).rc == 0  # seals it
+    (record,) = [d for d in (records / "resume-demo").iterdir() if (d / "manifest.json").exists()]
+    manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "interrupted"
+    assert manifest["runbook"]["id"] == "resume-demo" and manifest["runbook"]["source_sha256"]
+    resumed = run_inprocess(
+        [*resume_args(record.name, records), "--confirm", "all"], cwd=work, env=env
+    )
+    assert resumed.rc in (0, 1), resumed.stdout + resumed.stderr  # it ran, as any resume does
+    assert "changed" not in resumed.stderr
