@@ -31,7 +31,7 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from ..errors import RecordError
 from . import events as ev
 from . import layout
 from .indexdb import connect
-from .journal import read_journal
+from .journal import Journal, read_journal
 from .mask import SecretMasker
 
 CREDENTIAL_NAME = re.compile(
@@ -241,6 +241,18 @@ def _carried(event: ev.Event, begun: ev.Event, run_id: str) -> CarriedStep:
         unset=tuple(event.get("unset") or ()),
         log=event.get("log") or begun.get("log"),
     )
+
+
+def journal_carried(
+    journal: Journal, point: ResumePoint, steps: Container[str] | None = None
+) -> None:
+    """Journal the earlier run's successes (those in ``steps``, if given) and ticks as this
+    record's own facts, so the next resume continues from this record alone."""
+    for step in point.steps.values():
+        if steps is None or step.id in steps:
+            journal.write(ev.STEP_CARRIED, **step.event_fields())
+    for fields in point.check_fields():
+        journal.write(ev.CHECK_CARRIED, **fields)
 
 
 def resume_point(run_dir: Path) -> ResumePoint:

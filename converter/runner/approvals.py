@@ -20,6 +20,7 @@ from ..markdown.approvals import required_roles, role_of
 from ..parameters import check_text, from_declaration, resolve
 from ..records import events as ev
 from ..records import layout
+from ..records.carry import journal_carried, resume_point
 from ..records.journal import Journal, read_journal
 from ..records.plans import (
     DEFAULT_MAX_AGE,
@@ -165,9 +166,21 @@ def gate(
 
 
 def refuse(
-    nb: nbformat.NotebookNode, run_dir: Path, journal: Journal, plan: str, problems: list[str]
+    nb: nbformat.NotebookNode,
+    run_dir: Path,
+    journal: Journal,
+    plan: str,
+    problems: list[str],
+    resumes: Path | None = None,
 ) -> Verdict:
-    """Block the run before any step: journal why, write record.ipynb; the verdict."""
+    """Block the run before any step: journal why, write record.ipynb; the verdict.
+
+    A refused resume still takes over what the run it resumes had done (as its kernel
+    would have): the next resume continues from this record without running them again.
+    """
+    if resumes is not None:
+        declared = {str(s.get("id")) for s in nb.metadata["runbook"].get("steps", [])}
+        journal_carried(journal, resume_point(resumes), declared)
     steps = nb.metadata["runbook"].get("steps") or [{"id": "approval"}]
     journal.write(
         ev.BLOCKED,

@@ -189,7 +189,8 @@ def _run(
         run_dir, journal = _open_record(options, nb, resolved, masker, operator)
         guard.journal_path = journal.path
         if refused:  # a wrong plan: blocked before any step, no kernel started
-            verdict, rollback = refuse(nb, run_dir, journal, str(options.plan), refused), None
+            blocked = refuse(nb, run_dir, journal, str(options.plan), refused, options.resume_from)
+            verdict, rollback = blocked, None
         else:
             if review is not None and options.plan is not None:
                 plan_dir = find_plan(options.records, options.plan)

@@ -26,7 +26,13 @@ from typing import Any
 from ..errors import RecordError
 from ..parameters import Resolved
 from ..records import events as ev
-from ..records.carry import ResumePoint, continuable, recovery_paused, resume_point
+from ..records.carry import (
+    ResumePoint,
+    continuable,
+    journal_carried,
+    recovery_paused,
+    resume_point,
+)
 from ..records.chain import check_chain
 from ..records.evidence import Evidence
 from ..records.journal import Journal
@@ -97,11 +103,7 @@ def open_record(
 
 def take_over(session: RunState, point: ResumePoint) -> None:
     """``runbook resume``: journal the earlier successes and ticks as this record's own facts."""
-    for step in point.steps.values():
-        if step.id in session.steps:
-            session.journal.write(ev.STEP_CARRIED, **step.event_fields())
-    for fields in point.check_fields():
-        session.journal.write(ev.CHECK_CARRIED, **fields)
+    journal_carried(session.journal, point, session.steps)
     restore(session, point, carried=True)
 
 

@@ -326,6 +326,41 @@ def test_confirm_all_alone_is_blocked_at_the_first_procedure_step(
     assert _verify(run_inprocess, tmp_path, keys).rc == 0
 
 
+def test_a_resume_refused_at_the_approvals_still_carries_what_succeeded(
+    run_inprocess, write_runbook, tmp_path, keys
+):
+    """The refused record takes over the earlier successes, so the next resume does not
+    run them again."""
+    two_steps = textwrap.dedent(FOUR_EYES).replace(
+        '#### 1-1. Say hello\n\n```bash\necho "hello $target"\n```',
+        "#### 1-1. Once\n\n```bash\necho once >> trace\n```\n\n"
+        "#### 1-2. When ready\n\n```bash\ntest -e go\n```",
+    )
+    assert "1-2. When ready" in two_steps
+    source = write_runbook(tmp_path, two_steps, "four-eyes.md")
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    first = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
+    assert first.rc == 1, first.stdout + first.stderr
+    (tmp_path / "go").touch()
+
+    def resume(run_id: str, who: str):
+        return run_inprocess(
+            [
+                "resume", run_id, "--plan", plan, "--records", tmp_path / "records",
+                "--no-progress", "--signing-key", keys[who], "--allowed-signers", keys["allowed"],
+            ],
+            cwd=tmp_path,
+        )  # fmt: skip
+
+    refused = resume(first.record_dir.name, "alice")  # alice approved: she may not run it
+    assert refused.rc == 3, refused.stdout + refused.stderr
+    done = resume(refused.record_dir.name, "carol")
+    assert done.rc == 0, done.stdout + done.stderr
+    assert (tmp_path / "trace").read_text().splitlines() == ["once"]
+
+
 def test_a_run_blocked_on_approvals_resumes_with_the_approved_plan(
     run_inprocess, tmp_path, keys, source
 ):
