@@ -75,7 +75,8 @@ def read_user_text(path: str | os.PathLike[str], error: type[RunbookError], what
     except OSError as exc:
         raise error(f"cannot read {what}: {exc.strerror}", path=shown) from None
     try:
-        text = data.decode("utf-8")
+        # A byte order mark (Excel's "CSV UTF-8", Windows editors) is not part of the text.
+        text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise error(
             f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",

@@ -35,6 +35,23 @@ def test_csv_rows_keep_their_lines_and_values(tmp_path):
     assert resolved["db2"].values == {"region": "us", "port": 5434}
 
 
+@pytest.mark.parametrize("header", ["target,region", "region,target"])
+def test_a_csv_with_a_byte_order_mark_reads_as_without(tmp_path, header):
+    """Excel's "CSV UTF-8" starts with a BOM: it is no part of the first column's name."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(
+        (
+            "\ufeff"
+            + header
+            + "\n"
+            + ",".join("db1" if c == "target" else "eu" for c in header.split(","))
+            + "\n"
+        ).encode("utf-8")
+    )
+    (target,) = read_targets(path)
+    assert (target.name, target.values) == ("db1", {"region": "eu"})
+
+
 def test_yaml_rows_keep_their_lines(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text("- target: db1\n  region: eu\n- target: db2\n  region: us\n  port: 1\n")
