@@ -25,7 +25,7 @@ from ..records.journal import read_journal
 from ..records.manifest import load_manifest
 from ..records.plans import DEFAULT_MAX_AGE
 from ..records.recover import finalize_abandoned
-from ..runner.run import load_notebook
+from ..runner.run import load_notebook, notebook_sha256
 from .controls import Controls
 from .run import FleetOptions, FleetOutcome, Work, drive, fleet_manifest
 
@@ -76,7 +76,19 @@ def resume_fleet(
     source = Path(str(start["runbook_source"]))
     if not source.is_file():
         raise RecordError(f"the runbook of fleet {fleet_dir.name} is gone: {source}")
-    meta = load_notebook(source).metadata["runbook"]
+    nb = load_notebook(source)
+    meta = nb.metadata["runbook"]
+    recorded = (manifest.get("runbook") or {}).get("source_sha256")
+    changed = meta.get("source_sha256") != recorded or start.get("notebook_sha256") not in (
+        None,
+        notebook_sha256(source, nb),
+    )
+    if changed:  # its targets would run (or resume) a runbook nobody ran with the others
+        raise RecordError(
+            f"the runbook changed since fleet {fleet_dir.name}: resuming would run another "
+            "version on some targets; start a new fleet",
+            path=str(source),
+        )
     controls = Controls(**manifest["fleet"]["controls"])
     controls = replace(controls, jobs=jobs or controls.jobs)
     values = {t["target"]: t["values"] for t in start["targets"]}

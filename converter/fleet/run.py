@@ -34,7 +34,7 @@ from ..records.plans import DEFAULT_MAX_AGE, environ_allowed_signers, find_plan
 from ..records.plantext import say
 from ..records.recover import finalize_abandoned
 from ..runner.approvals import Blocked, gate, spec_of
-from ..runner.run import EXIT_CODES, load_notebook
+from ..runner.run import EXIT_CODES, load_notebook, notebook_sha256
 from .controls import SIGNALLED, Controls, schedule
 from .executors import DaskExecutor, LocalExecutor, outcome_of
 from .record import NOT_STARTED, open_fleet, seal_fleet
@@ -128,6 +128,7 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
     ]
     start = {
         "runbook_source": str(options.source.resolve()),
+        "notebook_sha256": notebook_sha256(options.source, nb),
         "targets_file": str(options.targets),
         "parameters": _as_text(options.parameters),
         "targets": [{"target": w.target, "values": w.values} for w in work],

@@ -194,6 +194,20 @@ def test_a_fleet_that_succeeded_cannot_be_resumed(tmp_path):
     assert again.returncode == 2 and "nothing to resume" in again.stderr
 
 
+def test_a_fleet_whose_runbook_changed_is_not_resumed(tmp_path):
+    """Resuming would run another version on some targets than on the others: exit 2."""
+    source, targets = write_runbook(tmp_path), write_targets(tmp_path, 2, failing=(1,))
+    records = tmp_path / "records"
+    first = runbook(
+        ["run", str(source), "--targets", str(targets), "--records", str(records)], tmp_path
+    )
+    assert first.returncode == 1, first.stdout + first.stderr
+    source.write_text(source.read_text("utf-8").replace("applied to", "CHANGED"), "utf-8")
+    again = runbook(["resume", fleet_of(first.stdout)[0].name, "--records", str(records)], tmp_path)
+    assert again.returncode == 2 and "runbook changed" in again.stderr, again.stdout + again.stderr
+    assert "CHANGED" not in "".join(p.read_text() for p in records.rglob("logs/*.log"))
+
+
 def test_a_killed_controller_leaves_a_fleet_record_that_recovery_seals(tmp_path):
     """SIGKILL of the fleet: its targets run on and seal; ``records list`` seals the fleet."""
     records, gate, fleet = gated_fleet(tmp_path, "k", 3)
