@@ -20,6 +20,7 @@ from typing import Any
 from ..records import events as ev
 from ..records import layout
 from ..records.evidence import Attestation
+from ..records.fleetview import write_fleet_summary
 from ..records.journal import Journal
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
@@ -50,7 +51,7 @@ def open_fleet(
         operator=operator,
         **start,
     )
-    _write_summary(fleet_dir, runbook, [], "running")
+    write_fleet_summary(fleet_dir, runbook, [], "running")
     if review is not None:
 
         def write(event: str, **fields: object) -> None:
@@ -86,7 +87,7 @@ def seal_fleet(
     journal.write(ev.FLEET_END, source="fleet", status=status, reason=why)
     journal.write(ev.RUN_END, source="fleet", status=status)
     journal.close()
-    _write_summary(fleet_dir, runbook, results, status, reason)
+    write_fleet_summary(fleet_dir, runbook, results, status, reason)
     return seal_run(
         Seal(
             run_dir=fleet_dir,
@@ -130,36 +131,3 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines
     )
-
-
-def _write_summary(
-    fleet_dir: Path,
-    runbook: dict[str, Any],
-    results: list[dict[str, Any]],
-    status: str,
-    reason: str | None = None,
-) -> None:
-    """``record.ipynb``: one Markdown cell, the fleet's summary (the HTML renders it)."""
-    import nbformat
-
-    lines = [
-        f"# Fleet: {runbook.get('title') or runbook['id']}",
-        "",
-        f"status: **{status}**" + (f" ({reason})" if reason else ""),
-        "",
-        "| target | status | rollback | run |",
-        "|---|---|---|---|",
-    ]
-    for r in results:
-        cells = [r["target"], r["status"], r.get("rollback") or "", r.get("run_id") or ""]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_markdown_cell("\n".join(lines))
-    cell.id = "fleet-summary"
-    nb.cells = [cell]
-    nb.metadata["runbook"] = {"id": runbook["id"], "title": runbook.get("title"), "kind": "fleet"}
-    nbformat.write(nb, fleet_dir / layout.RECORD_NOTEBOOK)
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")

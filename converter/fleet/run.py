@@ -128,6 +128,8 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
     ]
     start = {
         "runbook_source": str(options.source.resolve()),
+        # what recovery seals (and resume compares) if the controller dies
+        "runbook": {k: meta.get(k) for k in ("id", "title", "source_sha256")},
         "notebook_sha256": notebook_sha256(options.source, nb),
         "targets_file": str(options.targets),
         "parameters": _as_text(options.parameters),

@@ -7,7 +7,10 @@ A target's own record names its fleet, so ``show`` links both ways.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from .layout import RECORD_NOTEBOOK
 
 __all__ = ["fleet_lines", "member_line"]
 
@@ -35,3 +38,40 @@ def fleet_lines(manifest: dict[str, Any]) -> list[str]:
     if fleet.get("stopped"):
         lines.append(f"  stopped: {fleet['stopped']}")
     return lines
+
+
+def write_fleet_summary(
+    fleet_dir: Path,
+    runbook: dict[str, Any],
+    results: list[dict[str, Any]],
+    status: str,
+    reason: str | None = None,
+) -> None:
+    """A fleet's ``record.ipynb``: one Markdown cell, its summary (the HTML renders it).
+
+    Written when the fleet opens (running, no targets yet) and when it is sealed, by its
+    controller or, when that died, by recovery: every file then tells the same story.
+    """
+    import nbformat
+
+    lines = [
+        f"# Fleet: {runbook.get('title') or runbook['id']}",
+        "",
+        f"status: **{status}**" + (f" ({reason})" if reason else ""),
+        "",
+        "| target | status | rollback | run |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        cells = [r["target"], r["status"], r.get("rollback") or "", r.get("run_id") or ""]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_markdown_cell("\n".join(lines))
+    cell.id = "fleet-summary"
+    nb.cells = [cell]
+    nb.metadata["runbook"] = {"id": runbook["id"], "title": runbook.get("title"), "kind": "fleet"}
+    nbformat.write(nb, fleet_dir / RECORD_NOTEBOOK)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -120,6 +120,7 @@ def finalize_interrupted(
     """
     import nbformat  # a second to import: `records list` pays it only when something needs sealing
 
+    from .fleetview import write_fleet_summary
     from .mask import SecretMasker
     from .rebuild import record_notebook
     from .seal import Seal, seal_run  # sealing's imports, only when something needs sealing
@@ -146,6 +147,12 @@ def finalize_interrupted(
         passes.append(
             (layout.ROLLBACK_NOTEBOOK, layout.PARTIAL_ROLLBACK_NOTEBOOK, rolled, rollback)
         )
+    fleet = ev.fleet_results(events) or facts.runner.get("fleet") or None
+    if is_fleet and fleet is not None:  # the summary its controller left says "running"
+        write_fleet_summary(
+            run_dir, declared_runbook(saved or source, facts), fleet["targets"], status,
+            fleet.get("stopped"),
+        )  # fmt: skip
     for name, partial, slice_, judged in passes:
         path = run_dir / name
         written = read_notebook(path)
@@ -172,7 +179,7 @@ def finalize_interrupted(
             attestation=attestation,
             resumes=facts.resumes,
             kind="fleet" if is_fleet else None,
-            fleet=ev.fleet_results(events) or facts.runner.get("fleet") or None,
+            fleet=fleet,
             finished_at=str(events[-1].get("at")) if events and events[-1].get("at") else None,
         )
     )

@@ -225,6 +225,8 @@ def test_a_killed_controller_leaves_a_fleet_record_that_recovery_seals(tmp_path)
     sealed = manifest(fleet_dir)
     assert sealed["status"] == "interrupted" and sealed["fleet"]["not_started"] == ["k3"]
     assert lines["k1"].get("run_id") is None
+    summary = (fleet_dir / "record.ipynb").read_text("utf-8")  # as its manifest says, not running
+    assert "status: **interrupted**" in summary and "| k3 | not started |" in summary, summary
     resumed = runbook(
         ["resume", fleet_dir.name, "--records", str(records), "--no-progress"], tmp_path
     )
