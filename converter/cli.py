@@ -8,7 +8,6 @@ the commands so ``runbook --help`` stays instant.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,9 @@ from .cli_options import (
     WITNESS_OPTION,
     evidence_settings,
     fleet_options,
+    non_text_argument,
     prepare_writes,
+    without_secrets,
 )
 from .cli_records import records
 from .errors import RunbookError
@@ -369,18 +370,14 @@ def _finite(value: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn input errors into ``path:line: message`` and exit 2."""
-    args = sys.argv[1:] if argv is None else argv
-    for index, arg in enumerate(args):
-        if not _is_text(arg):  # bytes that are not UTF-8 arrive as surrogate escapes
-            after = f" (after {_shown(args[index - 1])})" if index else ""
-            click.echo(
-                f"error: argument {index + 1}{after} is not UTF-8 text: {_shown(arg)}", err=True
-            )
-            sys.exit(2)
+    refused = non_text_argument(sys.argv[1:] if argv is None else argv)
+    if refused:
+        click.echo(refused, err=True)
+        sys.exit(2)
     try:
         cli.main(args=argv, prog_name="runbook", standalone_mode=False)
     except RunbookError as exc:
-        text = _without_secrets(str(exc) if exc.path else f"error: {exc}")
+        text = without_secrets(str(exc) if exc.path else f"error: {exc}")
         # Non-UTF-8 arguments arrive as surrogate escapes; show them, never crash on them.
         click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
         sys.exit(exc.exit_code)
@@ -396,33 +393,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit as exc:
         sys.exit(exc.code)
-
-
-def _without_secrets(text: str) -> str:
-    """An error may quote a value that holds a secret (a URL with a token given as a plain
-    parameter): mask every ``RUNBOOK_SECRET_*`` value in it, as records are masked."""
-    from .parameters import SECRET_PREFIX
-
-    secrets = [
-        v for k, v in os.environ.items() if k.startswith(SECRET_PREFIX) and v and _is_text(v)
-    ]
-    if not secrets:
-        return text
-    from .records.mask import SecretMasker
-
-    return SecretMasker(secrets).mask(text)
-
-
-def _shown(arg: str) -> str:
-    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _is_text(arg: str) -> bool:
-    try:
-        arg.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

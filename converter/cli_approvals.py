@@ -46,7 +46,7 @@ def plan(
     """
     from .parameters import load_parameters_file
     from .runner.approvals import make_plan
-    from .runner.run import load_notebook
+    from .runner.source import load_notebook
 
     given = load_parameters_file(parameters_file) if parameters_file else {}
     given.update({name: value for name, value in parameters})

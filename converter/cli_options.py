@@ -1,4 +1,5 @@
-"""The options several commands share (evidence, parameters, records location, fleets).
+"""The options several commands share (evidence, parameters, records location, fleets),
+and what every command checks of its arguments and its error messages.
 
 One definition per option, so ``run``, ``resume``, ``plan``, ``approve`` and the
 ``records`` group spell them, their environment variables and their help alike.
@@ -6,6 +7,7 @@ One definition per option, so ``run``, ``resume``, ``plan``, ``approve`` and the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,3 +159,40 @@ def prepare_writes(records: Path, retain_days: int | None) -> None:
     from .records.remote import prepare_writes as prove
 
     prove(archive)
+
+
+def non_text_argument(args: list[str]) -> str | None:
+    """The refusal of the first argument that is not UTF-8 (it arrives as surrogate escapes,
+    and would end in a traceback wherever it is used), naming what it follows; else None."""
+    for index, arg in enumerate(args):
+        if not _is_text(arg):
+            after = f" (after {_shown(args[index - 1])})" if index else ""
+            return f"error: argument {index + 1}{after} is not UTF-8 text: {_shown(arg)}"
+    return None
+
+
+def without_secrets(text: str) -> str:
+    """An error may quote a value that holds a secret (a URL with a token given as a plain
+    parameter): mask every ``RUNBOOK_SECRET_*`` value in it, as records are masked."""
+    from .parameters import SECRET_PREFIX
+
+    secrets = [
+        v for k, v in os.environ.items() if k.startswith(SECRET_PREFIX) and v and _is_text(v)
+    ]
+    if not secrets:
+        return text
+    from .records.mask import SecretMasker
+
+    return SecretMasker(secrets).mask(text)
+
+
+def _shown(arg: str) -> str:
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_text(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

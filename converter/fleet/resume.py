@@ -25,7 +25,7 @@ from ..records.journal import read_journal
 from ..records.manifest import load_manifest
 from ..records.plans import DEFAULT_MAX_AGE
 from ..records.recover import finalize_abandoned
-from ..runner.run import load_notebook, notebook_sha256
+from ..runner.source import load_notebook, notebook_sha256
 from .controls import Controls
 from .run import FleetOptions, FleetOutcome, Work, drive, fleet_manifest
 

@@ -34,7 +34,8 @@ from ..records.plans import DEFAULT_MAX_AGE, environ_allowed_signers, find_plan
 from ..records.plantext import say
 from ..records.recover import finalize_abandoned
 from ..runner.approvals import Blocked, gate, spec_of
-from ..runner.run import EXIT_CODES, load_notebook, notebook_sha256
+from ..runner.run import EXIT_CODES
+from ..runner.source import load_notebook, notebook_sha256
 from .controls import SIGNALLED, Controls, schedule
 from .executors import DaskExecutor, LocalExecutor, outcome_of
 from .record import NOT_STARTED, open_fleet, seal_fleet

@@ -8,7 +8,8 @@ notebook: it never imports :mod:`converter.runtime`.
 """
 
 from .resume import ResumeOptions, resume_hint, resume_runbook
-from .run import EXIT_CODES, RunOptions, RunOutcome, load_notebook, run_runbook
+from .run import EXIT_CODES, RunOptions, RunOutcome, run_runbook
+from .source import load_notebook
 
 __all__ = [
     "EXIT_CODES",

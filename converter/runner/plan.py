@@ -16,8 +16,9 @@ from typing import Any
 from nbformat import NotebookNode
 
 from ..parameters import SECRET_MARK, Resolved, from_declaration, resolve, to_environment
-from .run import RunOptions, load_notebook
+from .run import RunOptions
 from .run import _check_confirm_ids as check_confirm_ids  # the run's own check, not a copy
+from .source import load_notebook
 
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _FENCE = re.compile(r"^(```|~~~)")

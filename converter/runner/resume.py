@@ -35,7 +35,8 @@ from ..records.journal import read_journal
 from ..records.manifest import load_manifest
 from ..records.plans import DEFAULT_MAX_AGE
 from ..records.recover import finalize_abandoned
-from .run import RunOptions, RunOutcome, load_notebook, notebook_sha256, run_runbook
+from .run import RunOptions, RunOutcome, run_runbook
+from .source import load_notebook, notebook_sha256
 
 RESUMABLE = ("failed", "blocked", "interrupted")
 

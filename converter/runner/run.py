@@ -13,7 +13,6 @@ running step's process group is stopped and the record is still sealed, as
 
 from __future__ import annotations
 
-import hashlib
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from ..records.chain import check_chain
 from ..records.evidence import Attestation, Evidence
 from ..records.faults import fault
 from ..records.journal import Journal, read_journal, utc_now
-from ..records.manifest import create_record_dir, hash_file
+from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
 from ..records.plans import DEFAULT_MAX_AGE, Review, environ_allowed_signers, find_plan
 from ..records.rebuild import record_notebook
@@ -49,6 +48,7 @@ from ..records.verdict import Verdict, judge
 from .approvals import gate, keep, refuse
 from .kernel import SignalGuard, kernel_sockets
 from .progress import progress
+from .source import load_notebook, notebook_sha256
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "blocked": 3, "interrupted": 130}
 
@@ -90,36 +90,6 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.status]
-
-
-def load_notebook(source: Path) -> nbformat.NotebookNode:
-    """A generated notebook: converted on the fly from Markdown, or read as is."""
-    if source.suffix == ".ipynb":
-        try:
-            nb = nbformat.read(source, as_version=4)
-        except (OSError, ValueError) as exc:
-            raise RunbookError(f"cannot read notebook: {exc}", path=str(source)) from None
-        if "runbook" not in nb.metadata:
-            raise RunbookError(
-                "not a runbook notebook (no metadata.runbook); convert its Markdown first",
-                path=str(source),
-            )
-        if nb.metadata["runbook"].get("sealed"):  # evidence: running it again starts nothing
-            raise RunbookError(
-                "a sealed record runs nothing; run the runbook it was made from",
-                path=str(source),
-            )
-        if not nb.metadata.get("kernelspec"):  # hand-made: papermill needs a language
-            nb.metadata["kernelspec"] = {
-                "name": "python3",
-                "display_name": "Python 3",
-                "language": "python",
-            }
-        return nb
-    from ..markdown import parse_file  # converting needs no kernel; imported only for Markdown
-    from ..notebook import build_notebook
-
-    return build_notebook(parse_file(source), source_name=str(source))
 
 
 def run_runbook(options: RunOptions) -> RunOutcome:
@@ -387,16 +357,6 @@ def _literal_path(path: Path) -> str:
     """``path`` as papermill must be given it: it runs its paths through ``str.format`` with
     the parameters, so a records directory named ``ops{db_path}`` would name another file."""
     return str(path).replace("{", "{{").replace("}", "}}")
-
-
-def notebook_sha256(source: Path, nb: nbformat.NotebookNode) -> str:
-    """What ``runbook resume`` compares: the notebook file, or the one converted from Markdown."""
-    if source.suffix == ".ipynb":
-        return hash_file(source)
-    converted = nbformat.from_dict(nb)
-    converted.metadata["runbook"]["source"] = ""  # the path as typed: not part of what runs
-    # nbformat.writes's bytes; its validation (which only logs) left out
-    return hashlib.sha256(nbformat.v4.writes(converted).encode("utf-8")).hexdigest()
 
 
 def _fill_unsaved(

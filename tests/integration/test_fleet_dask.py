@@ -30,7 +30,7 @@ def cluster():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # never the default 8787, which another cluster may hold
     ) as local:
         yield local
 
