@@ -21,10 +21,10 @@ from ..records import layout
 from ..records.events import UNKNOWN
 from ..records.evidence import Evidence
 from ..records.index import find_run
-from ..records.journal import read_journal
+from ..records.journal import read_journal, read_journal_prefix
 from ..records.manifest import load_manifest
 from ..records.plans import DEFAULT_MAX_AGE
-from ..records.recover import finalize_abandoned
+from ..records.recover import finalize_abandoned, writer_alive
 from ..runner.source import load_notebook, notebook_sha256
 from .controls import Controls
 from .run import FleetOptions, FleetOutcome, Work, drive, fleet_manifest
@@ -50,6 +50,24 @@ def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
             return {"target": target, "status": run["status"], "run_id": run["run_id"],
                     "record": f"{fleet_dir.parent.name}/{run_dir.name}", "rollback": rollback,
                     "parameters": run.get("parameters")}  # fmt: skip
+    return None
+
+
+def _still_running(fleet_dir: Path, target: str) -> str | None:
+    """The run of ``target`` for this fleet whose record is not sealed and whose process is
+    alive: a target's run outlives a killed controller (a session of its own)."""
+    started = fleet_dir.name.partition("-")[0]
+    for run_dir in sorted(fleet_dir.parent.iterdir(), reverse=True):
+        journal = run_dir / layout.JOURNAL
+        if run_dir.name.partition("-")[0] < started or (run_dir / layout.MANIFEST).exists():
+            continue
+        if not journal.is_file():
+            continue
+        events = read_journal_prefix(journal)[0]
+        start = next((e for e in events if e.get("event") == ev.RUN_START), {})
+        member = start.get("fleet") == {"run_id": fleet_dir.name, "target": target}
+        if member and writer_alive(events):
+            return run_dir.name
     return None
 
 
@@ -96,6 +114,12 @@ def resume_fleet(
     for result in manifest["fleet"]["targets"]:
         name = result["target"]
         if result["status"] == UNKNOWN:  # recovered: its own record says how it ended
+            running = _still_running(fleet_dir, name)
+            if running is not None:  # running it again would run it twice at once
+                raise RecordError(
+                    f"target {name} of fleet {fleet_dir.name} is still running (run {running}): "
+                    "resume once it has ended"
+                )
             result = _own_record(fleet_dir, name) or result
         if result["status"] == "succeeded":
             carried.append({**result, "in": result.get("in") or fleet_dir.name})

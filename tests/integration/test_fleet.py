@@ -213,10 +213,17 @@ def test_a_killed_controller_leaves_a_fleet_record_that_recovery_seals(tmp_path)
     records, gate, fleet = gated_fleet(tmp_path, "k", 3)
     try:
         assert wait_for(lambda: len(stepping(records)) == 2), "two targets never reached step 1-1"
+        fleet.kill()
+        fleet.communicate(timeout=60)
+        # the targets it started run on (their own sessions): resuming now would run them twice
+        assert runbook(["records", "list", "--records", str(records)], tmp_path).returncode == 0
+        (early,) = [d for d in records.glob("fleet-test/*") if manifest_kind(d) == "fleet"]
+        refused = runbook(["resume", early.name, "--records", str(records)], tmp_path)
+        assert refused.returncode == 2 and "still running" in refused.stderr, refused.stderr
     finally:
         fleet.kill()
         fleet.communicate(timeout=60)
-        gate.touch()  # the targets it started run on (their own sessions) and seal
+        gate.touch()  # now they end and seal
     assert wait_for(lambda: len(list(records.glob("fleet-test/*/manifest.json"))) == 2)
     listed = runbook(["records", "list", "--records", str(records)], tmp_path)
     assert listed.returncode == 0, listed.stderr
