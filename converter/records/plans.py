@@ -174,6 +174,10 @@ def _check(data: bytes, signature: str, allowed_signers: Any) -> tuple[str | Non
         return check_signature(data, str(sig), str(allowed_signers), APPROVAL_NAMESPACE)
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a plan's ``created_at`` may be (another machine's clock)."""
+
+
 def check_plan(
     directory: Path,
     *,
@@ -207,8 +211,11 @@ def check_plan(
         )
         review.problems.append(say(lang, "parameters_differ", names=", ".join(changed)))
     created = datetime.fromisoformat(str(plan["created_at"]).replace("Z", "+00:00"))
-    if (now or datetime.now(timezone.utc)) - created > max_age:
+    age = (now or datetime.now(timezone.utc)) - created
+    if age > max_age:
         review.problems.append(say(lang, "expired", made=plan["created_at"], max_age=max_age))
+    elif age < -CLOCK_SKEW:  # a date to come would never expire
+        review.problems.append(say(lang, "future", made=plan["created_at"]))
     for approval in review.approvals:
         if not approval["valid"]:
             review.problems.append(

@@ -28,6 +28,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "parameters_differ": "parameters differ from the plan: {names}",
         "expired": "the plan expired (made {made}, max age {max_age})",
+        "future": "the plan is dated in the future (made {made}): it would never expire",
         "invalid": "approval of {role} by {principal} is invalid: {problem}",
         "own_run": "{operator} cannot approve their own run ({role})",
         "two_roles": (
@@ -66,6 +67,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "parameters_differ": "パラメータがプランと異なります: {names}",
         "expired": "プランの有効期限が切れています (作成 {made}、有効期間 {max_age})",
+        "future": "プランの作成日時が未来です (作成 {made}): 有効期限が切れなくなります",
         "invalid": "{principal} による {role} の承認は無効です: {problem}",
         "own_run": "{operator} は自分の実行を承認できません ({role})",
         "two_roles": (

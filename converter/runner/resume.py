@@ -173,6 +173,9 @@ def resume_hint(outcome: RunOutcome, records: Path) -> str | None:
         for gate in (blocked[-1].get("gate") or []) if blocked else []:
             # blocked on approvals: continue with an approved plan (runbook plan, approve)
             words += ["--plan", "PLAN"] if gate == "approval" else ["--confirm", str(gate)]
+    plan = outcome.manifest.get("plan")
+    if plan and "--plan" not in words:  # it ran by an approved plan: the resume must too
+        words += ["--plan", str(plan)]
     if records != Path(DEFAULT_RECORDS):
         words += ["--records", str(records)]
     return " ".join(shlex.quote(w) for w in words)

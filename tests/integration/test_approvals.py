@@ -298,6 +298,31 @@ def test_expired_plan_is_refused(run_inprocess, tmp_path, keys, source):
     _blocked_before_any_step(result, "expired")
 
 
+def test_a_plan_dated_in_the_future_is_refused(run_inprocess, tmp_path, keys, source):
+    """A created_at to come (another clock, or an edit before approving) would never expire."""
+    from datetime import datetime, timedelta
+
+    from converter.records.plans import check_plan, find_plan, read_plan
+
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    directory = find_plan(tmp_path / "records", plan)
+    body = read_plan(directory)
+    made = datetime.fromisoformat(str(body["created_at"]).replace("Z", "+00:00"))
+
+    def problems(now: datetime) -> list[str]:
+        return check_plan(
+            directory, source_sha256=body["source_sha256"], parameters=body["parameters"],
+            operator="carol", allowed_signers=str(keys["allowed"]), now=now,
+        ).problems  # fmt: skip
+
+    assert problems(made + timedelta(minutes=1)) == []
+    assert problems(made - timedelta(minutes=1)) == []  # within the clocks' skew
+    (why,) = problems(made - timedelta(days=1))
+    assert "dated in the future" in why
+
+
 def test_an_unknown_signer_blocks_before_any_step(run_inprocess, tmp_path, keys, source):
     plan = _plan(run_inprocess, tmp_path, source)
     _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
@@ -343,6 +368,7 @@ def test_a_resume_refused_at_the_approvals_still_carries_what_succeeded(
     _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
     first = _run(run_inprocess, tmp_path, keys, source, "--plan", plan)
     assert first.rc == 1, first.stdout + first.stderr
+    assert f"runbook resume {first.record_dir.name} --plan {plan}" in first.stdout  # the hint
     (tmp_path / "go").touch()
 
     def resume(run_id: str, who: str):
