@@ -79,6 +79,7 @@ STEP_ATTRIBUTES = ("name", "timeout", *SWITCHES)
 """Every attribute a shell fence may carry; ``runbook lint`` warns about any other."""
 TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off")
+"""How a switch or a bool parameter may be written (lower-cased)."""
 
 
 def is_true(value: str) -> bool:

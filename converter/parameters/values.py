@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..errors import ParameterError
-from ..model import Parameter
+from ..model import FALSE, TRUE, Parameter
 
 SECRET_PREFIX = "RUNBOOK_SECRET_"
 ENVIRONMENT_STRING_MAX = 128 * 1024
@@ -22,8 +22,6 @@ ENVIRONMENT_TOTAL_MAX = 1024 * 1024
 """What all parameters together may take of a step's environment: half of Linux's usual
 2 MiB for arguments and environment, leaving the rest to the inherited environment, the
 step's script and what steps export."""
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
 def secret_variable(name: str) -> str:
@@ -144,9 +142,9 @@ def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in TRUE:
         return True
-    if text in _FALSE:
+    if text in FALSE:
         return False
     raise ValueError(value)
 
