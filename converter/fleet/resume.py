@@ -34,15 +34,22 @@ _JOURNAL_OWN = ("event", "at", "seq", "source", "kind", "pid", "run_id", "operat
 """Fields of the old ``run_start`` that the new fleet's journal writes afresh."""
 
 
-def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
-    """The line of a target whose run the fleet's record could not state (its controller died).
-
-    Only records from the fleet's second on are read: a run id is ``<UTC second>-<random>``,
-    so a target started within the fleet's own second may sort either side of it.
-    """
+def _since_fleet(fleet_dir: Path) -> list[Path]:
+    """The records of the fleet's runbook from the fleet's second on, newest first: a run id
+    is ``<UTC second>-<random>``, so a target started within the fleet's own second may sort
+    either side of it."""
     started = fleet_dir.name.partition("-")[0]
-    for run_dir in sorted(fleet_dir.parent.iterdir(), reverse=True):
-        if run_dir.name.partition("-")[0] < started or not (run_dir / layout.MANIFEST).is_file():
+    return [
+        run_dir
+        for run_dir in sorted(fleet_dir.parent.iterdir(), reverse=True)
+        if run_dir.name.partition("-")[0] >= started
+    ]
+
+
+def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
+    """The line of a target whose run the fleet's record could not state (its controller died)."""
+    for run_dir in _since_fleet(fleet_dir):
+        if not (run_dir / layout.MANIFEST).is_file():
             continue
         run = load_manifest(run_dir)
         if run.get("fleet") == {"run_id": fleet_dir.name, "target": target}:
@@ -56,12 +63,9 @@ def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
 def _still_running(fleet_dir: Path, target: str) -> str | None:
     """The run of ``target`` for this fleet whose record is not sealed and whose process is
     alive: a target's run outlives a killed controller (a session of its own)."""
-    started = fleet_dir.name.partition("-")[0]
-    for run_dir in sorted(fleet_dir.parent.iterdir(), reverse=True):
+    for run_dir in _since_fleet(fleet_dir):
         journal = run_dir / layout.JOURNAL
-        if run_dir.name.partition("-")[0] < started or (run_dir / layout.MANIFEST).exists():
-            continue
-        if not journal.is_file():
+        if (run_dir / layout.MANIFEST).exists() or not journal.is_file():
             continue
         events = read_journal_prefix(journal)[0]
         start = next((e for e in events if e.get("event") == ev.RUN_START), {})

@@ -130,7 +130,7 @@ def run_fleet(options: FleetOptions) -> FleetOutcome:
     start = {
         "runbook_source": str(options.source.resolve()),
         # what recovery seals (and resume compares) if the controller dies
-        "runbook": {k: meta.get(k) for k in ("id", "title", "source_sha256")},
+        "runbook": ev.runbook_facts(meta),
         "notebook_sha256": notebook_sha256(options.source, nb),
         "targets_file": str(options.targets),
         "parameters": _as_text(options.parameters),
@@ -159,7 +159,7 @@ def drive(
     if records.is_dir():
         check_chain(records, attestation.witness)  # a broken head: refuse before any target
         finalize_abandoned(records, attestation)
-    runbook = {k: meta.get(k) for k in ("id", "title", "source_sha256")}
+    runbook = ev.runbook_facts(meta)
     by_name = {w.target: w for w in work}
     results = {r["target"]: r for r in carried}
     for w in work:

@@ -63,6 +63,13 @@ WRITER_EVENTS = (RUN_START, SESSION_START, SESSION_RESUME)
 Event = dict[str, Any]
 
 
+def runbook_facts(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a record states of its runbook (from the notebook's ``metadata.runbook``): the
+    runner's and a fleet's ``run_start`` keep it, so a record sealed after its writer died
+    still names its runbook and the sha256 that ``resume`` compares."""
+    return {k: meta.get(k) for k in ("id", "title", "source_sha256")}
+
+
 @dataclass(frozen=True)
 class RunFacts:
     """What the journal says about a run as a whole (its first session and runner events)."""

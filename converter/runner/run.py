@@ -276,7 +276,7 @@ def _open_record(
             resumes=resumes.name if resumes else None,
             runbook_source=str(options.source.resolve()),
             # what recovery seals if the runner dies before the kernel journals its own view
-            runbook={k: nb.metadata["runbook"].get(k) for k in ("id", "title", "source_sha256")},
+            runbook=ev.runbook_facts(nb.metadata["runbook"]),
             notebook_sha256=notebook_sha256(options.source, nb),
             secrets_set=sorted(resolved.secret_environment()),
             timeout=options.timeout,
