@@ -26,11 +26,21 @@ from .text import message
 from .views import StepStatus, display_bundle
 
 
-def check_approvals(session: RunState, info: StepInfo, status: StepStatus) -> None:
+def check_approvals(
+    session: RunState, info: StepInfo, status: StepStatus, line: str, code: str
+) -> None:
     """Block ``info`` (a procedure or rollback step: both change systems) until the plan
-    is complete; once per run."""
-    if info.kind not in ("procedure", "rollback") or session.approved:
-        return
+    is complete (checked once per run); from then on, block every step whose commands are
+    not the ones the plan approved (a cell edited in JupyterLab after approval)."""
+    if info.kind in ("procedure", "rollback") and not session.approved:
+        _approve(session, info, status)
+    planned = session.planned_steps
+    if planned is not None and planned.get(info.id) != (line.split(), code.rstrip("\n")):
+        problem = message(session.lang, "not_planned", step=info.id, plan=session.settings.plan)
+        _block(session, info, status, [problem])
+
+
+def _approve(session: RunState, info: StepInfo, status: StepStatus) -> None:
     needed = _needed(session)
     if not needed:
         session.approved = True
@@ -58,7 +68,16 @@ def check_approvals(session: RunState, info: StepInfo, status: StepStatus) -> No
         review, directory, session.run_dir, _writer(session), items, session.settings.operator
     )
     _take_ticks(session)
+    session.planned_steps = {
+        str(s["step"]): _as_run(str(s["code"])) for s in review.plan.get("steps") or []
+    }
     session.approved = True
+
+
+def _as_run(source: str) -> tuple[list[str], str]:
+    """A planned step cell as ``%%step`` receives it: its line's words and its commands."""
+    head, _, body = source.partition("\n")
+    return head.split()[1:], body.rstrip("\n")
 
 
 def _take_ticks(session: RunState) -> None:

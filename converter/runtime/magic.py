@@ -81,7 +81,7 @@ def run_step_cell(session: RunState, line: str, code: str) -> StepResult:
         if carried:  # headless resume: what succeeded is not run again
             status.done(prior)
             return prior
-    check_approvals(session, info, status)
+    check_approvals(session, info, status, line, code)
     _check_gate(session, info, status)
     return execute(session, info, code, attrs, status)
 

@@ -118,6 +118,10 @@ class RunState:
     """Check states an earlier pass of this run journaled (the rollback pass starts from them)."""
     approved: bool = False
     """The approvals were checked (or none are needed): procedure steps may run."""
+    planned_steps: dict[str, tuple[list[str], str]] | None = None
+    """Each step of the plan this kernel checked, as ``%%step`` receives it (its line's words,
+    its commands): from approval on, only these run. None: no plan checked here (the
+    runner compared the notebook's cells with it before the kernel started)."""
     finished: bool = False
     display_seq: int = 0
     notebook_path: str | None = None

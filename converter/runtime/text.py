@@ -18,6 +18,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "approvals_blocked": "Step {step} is blocked: the approvals are not complete:",
         "approvals_missing": "approval missing for: {roles}",
+        "not_planned": (
+            "step {step} is not what plan {plan} approved (its cell was edited after "
+            "approval, or is not in the plan): make a new plan and have it approved"
+        ),
         "approvals_how": (
             "Make a plan (runbook plan SOURCE), have each role approved by someone else "
             "(runbook approve PLAN --role ROLE --key KEY) and put the plan id in the parameters "
@@ -98,6 +102,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "approvals_blocked": "ステップ {step} はブロックされています。承認がそろっていません:",
         "approvals_missing": "承認がありません: {roles}",
+        "not_planned": (
+            "ステップ {step} は計画 {plan} で承認された内容ではありません（承認後にセルが"
+            "編集されたか、計画にないステップです）。計画を作り直して承認を受けてください"
+        ),
         "approvals_how": (
             "プランを作成し (runbook plan SOURCE)、各ロールを作業者以外が承認して "
             "(runbook approve PLAN --role ROLE --key KEY)、プラン ID をパラメータセルに"

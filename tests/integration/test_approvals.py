@@ -487,6 +487,40 @@ def test_kernel_blocks_without_plan_and_runs_with_one(
     assert {a["principal"] for a in json.loads(kept[0].read_text("utf-8"))} == {"alice", "bob"}
 
 
+def test_kernel_runs_only_the_commands_the_plan_approved(
+    run_inprocess, tmp_path, keys, source, monkeypatch
+):
+    """In JupyterLab a cell can be edited after approval (the notebook's metadata still
+    names the approved source): the kernel runs a step only as the plan has it."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    monkeypatch.setenv("RUNBOOK_ALLOWED_SIGNERS", str(keys["allowed"]))
+    notebook = tmp_path / "four-eyes.ipynb"
+    assert run_inprocess(["convert", source, "-o", notebook], cwd=tmp_path).rc == 0
+    plan = _plan(run_inprocess, tmp_path, source)
+    _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+    _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+    edited = notebook.read_text("utf-8").replace('echo \\"hello', 'touch edited; echo \\"hello')
+    assert edited != notebook.read_text("utf-8")
+    notebook.write_text(edited, "utf-8")
+    records = tmp_path / "records"
+    settings = {"records_dir": str(records), "operator": "carol", "confirm": ["all"]}
+    with pytest.raises(PapermillExecutionError, match="not what plan"):
+        papermill.execute_notebook(
+            str(notebook),
+            str(tmp_path / "edited.ipynb"),
+            parameters={**settings, "plan": plan},
+            cwd=tmp_path,
+        )
+    assert not (tmp_path / "edited").exists()
+    (journal,) = records.glob("four-eyes/*/journal.jsonl")
+    events = [json.loads(line) for line in journal.read_text("utf-8").splitlines()]
+    assert [e["step"] for e in events if e["event"] == "step_start"] == ["pre-1"]
+    (blocked,) = [e for e in events if e["event"] == "blocked"]
+    assert blocked["step"] == "1-1" and plan in blocked["unchecked"][0]
+
+
 def test_a_rollback_needs_the_approvals_too_and_follows_only_a_change(
     run_inprocess, write_runbook, tmp_path, keys
 ):
