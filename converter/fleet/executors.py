@@ -11,9 +11,11 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from ..errors import RunbookError
+from ..records import layout
 from .worker import run_target
 
 WAIT_S = 0.5
@@ -21,15 +23,24 @@ WAIT_S = 0.5
 
 
 class _Bound:
-    """What every target's run needs: its command line, the directory, the fleet's stop file."""
+    """What every target's run needs: its command line, the directory, the fleet's record
+    (its stop file, its claims)."""
 
     _argv: Callable[[str], list[str]]
     _cwd: str
-    _stop: str
+    _fleet_dir: Path
 
-    def bind(self, argv: Callable[[str], list[str]], cwd: str, stop_file: str) -> None:
+    def bind(self, argv: Callable[[str], list[str]], cwd: str, fleet_dir: Path) -> None:
         """Set once the fleet's record exists (the command names it)."""
-        self._argv, self._cwd, self._stop = argv, cwd, stop_file
+        self._argv, self._cwd, self._fleet_dir = argv, cwd, fleet_dir
+
+    def _task(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """:func:`run_target`'s arguments for target ``name``."""
+        return self._argv(name), {
+            "cwd": self._cwd,
+            "stop_file": str(self._fleet_dir / layout.STOP_FILE),
+            "claim_file": str(self._fleet_dir / layout.target_claim(name)),
+        }
 
 
 class LocalExecutor(_Bound):
@@ -45,7 +56,8 @@ class LocalExecutor(_Bound):
 
     def submit(self, name: str) -> concurrent.futures.Future:
         """Start the target's process in a free thread."""
-        return self._pool.submit(run_target, self._argv(name), cwd=self._cwd, stop_file=self._stop)
+        argv, where = self._task(name)
+        return self._pool.submit(run_target, argv, **where)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         """The finished futures, after at most :data:`WAIT_S`."""
@@ -79,10 +91,10 @@ class DaskExecutor(_Bound):
         return max(1, sum(self._client.nthreads().values()))
 
     def submit(self, name: str) -> Any:
-        """Send the target's run to a worker (never cached: ``pure=False``)."""
-        return self._client.submit(
-            run_target, self._argv(name), cwd=self._cwd, stop_file=self._stop, pure=False
-        )
+        """Send the target's run to a worker (never cached: ``pure=False``; a task Dask runs
+        again after losing its worker starts nothing: see :func:`run_target`)."""
+        argv, where = self._task(name)
+        return self._client.submit(run_target, argv, **where, pure=False)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         """The finished futures, after at most :data:`WAIT_S` (polled: no default client)."""

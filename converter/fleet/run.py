@@ -39,6 +39,7 @@ from ..runner.source import load_notebook, notebook_sha256
 from .controls import SIGNALLED, Controls, schedule
 from .executors import DaskExecutor, LocalExecutor, outcome_of
 from .record import NOT_STARTED, open_fleet, seal_fleet
+from .worker import STOPPED
 from .targets import given_values, read_targets, resolve_targets
 
 
@@ -180,7 +181,7 @@ def drive(
         if stop["signalled"]:
             Path(stop["file"]).touch()
         argv = _argv_maker(options, records, fleet_dir.name, operator, by_name)
-        executor.bind(argv, os.getcwd(), stop["file"])
+        executor.bind(argv, os.getcwd(), fleet_dir)
         display = _Display(len(work), options.progress)
 
         def started(name: str) -> None:
@@ -285,7 +286,7 @@ def _result(
             record=run_dir.resolve().relative_to(records).as_posix(),
             rollback=(manifest.get("rollback") or {}).get("status"),
         )
-    elif outcome["exit_code"] is None and "not started" in str(outcome.get("error")):
+    elif outcome.get("error") == STOPPED:
         result["status"] = NOT_STARTED
     else:
         result.update(status="error", error=outcome.get("error") or "no record")

@@ -5,6 +5,10 @@ worker (``--dask``): it starts the command in its own session (a Ctrl-C at the
 terminal reaches the fleet, which decides), waits for it, and passes the fleet's
 stop on as SIGTERM — the run then stops its step and seals its record as
 ``interrupted``. The record is found by the last line the command prints.
+
+A target is started once: Dask runs a task again when it loses the task's worker, but the
+run, in a session of its own, may outlive the worker and is never started behind the
+operator's back a second time (the claim file says it was started).
 """
 
 from __future__ import annotations
@@ -21,10 +25,24 @@ POLL_S = 0.2
 """How often a waiting worker looks for the fleet's stop file."""
 
 
-def run_target(argv: list[str], *, cwd: str, stop_file: str) -> dict[str, Any]:
-    """Run ``argv`` to its end, SIGTERM once ``stop_file`` exists: exit code, record, error."""
+STOPPED = "not started: the fleet stopped"
+LOST = (
+    "lost with its worker: its run was started and may still be running (see its record "
+    "in runbook records list); it is never run twice"
+)
+
+
+def run_target(argv: list[str], *, cwd: str, stop_file: str, claim_file: str) -> dict[str, Any]:
+    """Run ``argv`` to its end, SIGTERM once ``stop_file`` exists: exit code, record, error.
+
+    Nothing is started when ``claim_file`` exists (this target was started before)."""
     if os.path.exists(stop_file):
-        return {"exit_code": None, "record": None, "error": "not started: the fleet stopped"}
+        return {"exit_code": None, "record": None, "error": STOPPED}
+    os.makedirs(os.path.dirname(claim_file), exist_ok=True)
+    try:
+        os.close(os.open(claim_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return {"exit_code": None, "record": None, "error": LOST}
     process = subprocess.Popen(
         argv,
         cwd=cwd if os.path.isdir(cwd) else None,

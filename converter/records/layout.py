@@ -33,6 +33,10 @@ SIGNATURE = "manifest.json.sig"
 LOGS = "logs"
 STOP_FILE = "STOP"
 """Touched by the runner on a signal: ``%%step`` starts no further step (never part of a record)."""
+TARGET_CLAIMS = ".started"
+"""``<fleet record>/.started/<target>``: created (``O_EXCL``) just before a target's run is
+started; a task Dask runs again after losing its worker finds it and starts nothing (the
+run may outlive its worker). Removed when the record is sealed (never part of a record)."""
 
 INDEX = "index.sqlite"
 INDEX_LOCK = ".index.lock"
@@ -67,13 +71,22 @@ ARCHIVE_CACHES = "archives"
 
 
 def log_name(step_id: str) -> str:
-    """The record-relative path of a step's full output log: one file per step id, so other
-    characters are percent-encoded (``x/y`` and ``x_y`` were both ``x_y.log``)."""
-    safe = "".join(
+    """The record-relative path of a step's full output log: one file per step id."""
+    return f"{LOGS}/{_file_name(step_id)}.log"
+
+
+def target_claim(target: str) -> str:
+    """The record-relative path of a fleet target's claim (:data:`TARGET_CLAIMS`)."""
+    return f"{TARGET_CLAIMS}/{_file_name(target)}"
+
+
+def _file_name(name: str) -> str:
+    """``name`` as one file name, one per name: other characters are percent-encoded
+    (``x/y`` and ``x_y`` were both ``x_y``)."""
+    return "".join(
         c if c.isalnum() or c in "-_." else "".join(f"%{b:02X}" for b in c.encode("utf-8"))
-        for c in step_id
+        for c in name
     )
-    return f"{LOGS}/{safe}.log"
 
 
 PLANS = ".plans"

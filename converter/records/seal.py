@@ -17,6 +17,7 @@ the seal: the index is a cache that the next reader rebuilds.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ def _write_record(seal: Seal) -> dict[str, Any]:
     run_dir = seal.run_dir
     with contextlib.suppress(FileNotFoundError):
         (run_dir / layout.STOP_FILE).unlink()
+    shutil.rmtree(run_dir / layout.TARGET_CLAIMS, ignore_errors=True)  # a fleet's
     message = refusal(seal.runbook, run_dir.name)
     passes = ((layout.RECORD_NOTEBOOK, seal.verdict), (layout.ROLLBACK_NOTEBOOK, seal.rollback))
     stamped = {

@@ -8,6 +8,7 @@ Without dask.distributed: skipped locally, failed under ``CI=true``.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -79,3 +80,82 @@ def test_an_unreachable_scheduler_is_bad_input(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "cannot reach the scheduler" in result.stderr
     assert not list(records.glob("*/*"))  # no fleet record was opened
+
+
+LOST = """\
+---
+id: lost-worker
+lang: en
+parameters:
+  marks:
+    type: str
+    required: true
+---
+
+# Runbook: Lost worker
+
+## Procedure
+
+#### 1-1. Apply once
+
+```bash
+echo "attempt $$" >> "$marks"
+while [ ! -e "$marks.go" ]; do sleep 0.1; done
+```
+"""
+
+
+def test_a_target_whose_worker_is_lost_is_not_run_again(tmp_path):
+    """Dask runs a task again when its worker dies; a target's run may outlive its worker
+    (it has its own session) and must never be started a second time behind the operator's
+    back: the fleet names the target as lost instead."""
+    import signal
+    import subprocess
+    import time
+
+    from clitools import cli_env, runbook_command
+    from distributed import Client, LocalCluster
+
+    source = tmp_path / "lost.md"
+    source.write_text(LOST, encoding="utf-8")
+    marks = tmp_path / "marks"
+    (tmp_path / "targets.csv").write_text(f"target,marks\nt01,{marks}\n", encoding="utf-8")
+    records = tmp_path / "records"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as local, Client(local) as client:  # fmt: skip
+        fleet = subprocess.Popen(
+            [*runbook_command(), "run", str(source), "--targets", str(tmp_path / "targets.csv"),
+             "--dask", local.scheduler_address, "--records", str(records), "--no-progress"],
+            cwd=tmp_path, env=cli_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while not marks.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert marks.exists(), "the target never started"
+            busy = [w for w, keys in client.processing().items() if keys]
+            (pid,) = [p for w, p in client.run(os.getpid).items() if w in busy]
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while fleet.poll() is None and time.monotonic() < deadline:
+                if len(marks.read_text().splitlines()) > 1:
+                    break
+                time.sleep(0.1)
+            assert len(marks.read_text().splitlines()) == 1, "the target ran twice"
+            out, err = fleet.communicate(timeout=60)
+        finally:
+            (tmp_path / "marks.go").touch()
+            if fleet.poll() is None:
+                fleet.communicate(timeout=120)
+    assert fleet.returncode == 1, out + err
+    _, manifest = fleet_of(out)
+    (line,) = manifest["fleet"]["targets"]
+    assert line["status"] == "error" and "lost with its worker" in line["error"]
+    deadline = time.monotonic() + 120  # the first run still ends and seals its own record
+    while not list(records.glob("lost-worker/*/manifest.json"))[1:] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    sealed = [json.loads(p.read_text()) for p in records.glob("lost-worker/*/manifest.json")]
+    assert sorted(m.get("kind", "run") for m in sealed) == ["fleet", "run"]
+    verified = runbook(["records", "verify", "--all", "--records", str(records)], tmp_path)
+    assert verified.returncode == 0 and ", 0 problem(s)" in verified.stdout, verified.stdout
