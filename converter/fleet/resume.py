@@ -18,7 +18,6 @@ from ..errors import RecordError
 from ..parameters import operator_name
 from ..records import events as ev
 from ..records import layout
-from ..records.events import UNKNOWN
 from ..records.evidence import Evidence
 from ..records.index import find_run
 from ..records.journal import read_journal, read_journal_prefix
@@ -46,18 +45,42 @@ def _since_fleet(fleet_dir: Path) -> list[Path]:
     ]
 
 
-def _own_record(fleet_dir: Path, target: str) -> dict[str, Any] | None:
-    """The line of a target whose run the fleet's record could not state (its controller died)."""
-    for run_dir in _since_fleet(fleet_dir):
-        if not (run_dir / layout.MANIFEST).is_file():
-            continue
-        run = load_manifest(run_dir)
-        if run.get("fleet") == {"run_id": fleet_dir.name, "target": target}:
-            rollback = (run.get("rollback") or {}).get("status")
-            return {"target": target, "status": run["status"], "run_id": run["run_id"],
-                    "record": f"{fleet_dir.parent.name}/{run_dir.name}", "rollback": rollback,
-                    "parameters": run.get("parameters")}  # fmt: skip
-    return None
+def _sealed_since(fleet_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The sealed records of :func:`_since_fleet`, with their manifests, newest first."""
+    return [
+        (run_dir, load_manifest(run_dir))
+        for run_dir in _since_fleet(fleet_dir)
+        if (run_dir / layout.MANIFEST).is_file()
+    ]
+
+
+def _line(fleet_dir: Path, target: str, run_dir: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """A target's line in a fleet's manifest, from the record of its run."""
+    rollback = (run.get("rollback") or {}).get("status")
+    return {"target": target, "status": run["status"], "run_id": run["run_id"],
+            "record": f"{fleet_dir.parent.name}/{run_dir.name}", "rollback": rollback,
+            "parameters": run.get("parameters")}  # fmt: skip
+
+
+def _latest(
+    fleet_dir: Path, result: dict[str, Any], sealed: list[tuple[Path, dict[str, Any]]]
+) -> dict[str, Any]:
+    """A target's line as its latest run states it: the fleet's record names the run the
+    fleet started, or none (its controller died, or the task was lost with its worker); the
+    run may have ended since, and may have been resumed on its own (``runbook resume RUN``)."""
+    name = result["target"]
+    if result.get("run_id") is None:
+        member = {"run_id": fleet_dir.name, "target": name}
+        own = next(((d, m) for d, m in sealed if m.get("fleet") == member), None)
+        if own is None:
+            return result
+        result = _line(fleet_dir, name, *own)
+    resumed_by = {m.get("resumes"): (d, m) for d, m in reversed(sealed) if m.get("resumes")}
+    seen = set()
+    while result["run_id"] in resumed_by and result["run_id"] not in seen:
+        seen.add(result["run_id"])
+        result = _line(fleet_dir, name, *resumed_by[result["run_id"]])
+    return result
 
 
 def _still_running(fleet_dir: Path, target: str) -> str | None:
@@ -115,16 +138,17 @@ def resume_fleet(
     controls = replace(controls, jobs=jobs or controls.jobs)
     values = {t["target"]: t["values"] for t in start["targets"]}
     carried, work = [], []
+    sealed = _sealed_since(fleet_dir)
     for result in manifest["fleet"]["targets"]:
         name = result["target"]
-        if result["status"] == UNKNOWN:  # recovered: its own record says how it ended
+        if result.get("run_id") is None:  # its own record, if any, says how it ended
             running = _still_running(fleet_dir, name)
             if running is not None:  # running it again would run it twice at once
                 raise RecordError(
                     f"target {name} of fleet {fleet_dir.name} is still running (run {running}): "
                     "resume once it has ended"
                 )
-            result = _own_record(fleet_dir, name) or result
+        result = _latest(fleet_dir, result, sealed)
         if result["status"] == "succeeded":
             carried.append({**result, "in": result.get("in") or fleet_dir.name})
             continue

@@ -39,8 +39,8 @@ from ..runner.source import load_notebook, notebook_sha256
 from .controls import SIGNALLED, Controls, schedule
 from .executors import DaskExecutor, LocalExecutor, outcome_of
 from .record import NOT_STARTED, open_fleet, seal_fleet
-from .worker import STOPPED
 from .targets import given_values, read_targets, resolve_targets
+from .worker import STOPPED
 
 
 @dataclass(frozen=True)

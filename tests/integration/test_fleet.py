@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from clitools import cli_env, runbook_command
@@ -251,3 +252,58 @@ def manifest_kind(run_dir) -> str | None:
     """A record's kind, or None before it is sealed."""
     path = run_dir / "manifest.json"
     return manifest(run_dir).get("kind") if path.exists() else None
+
+
+CHECKED = """\
+---
+id: checked
+lang: en
+parameters:
+  ok:
+    type: str
+    required: true
+---
+
+# Runbook: Checked
+
+## Procedure
+
+#### 1-1. Check
+
+```bash
+test -e "$ok"
+```
+"""
+
+
+def test_resuming_a_fleet_follows_a_target_resumed_on_its_own(tmp_path):
+    """A target's failed run resumed directly (``runbook resume RUN``) and succeeded: the
+    fleet's resume carries that run instead of resuming the first one a second time."""
+    source = tmp_path / "checked.md"
+    source.write_text(CHECKED, encoding="utf-8")
+    (tmp_path / "targets.csv").write_text(
+        f"target,ok\nt01,{tmp_path / 'ok1'}\nt02,{tmp_path / 'ok2'}\n", encoding="utf-8"
+    )
+    (tmp_path / "ok1").touch()
+    records = tmp_path / "records"
+    first = runbook(
+        ["run", str(source), "--targets", str(tmp_path / "targets.csv"), "--records",
+         str(records), "--no-progress"], tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 1, first.stdout + first.stderr
+    fleet_dir, fleet = fleet_of(first.stdout)
+    failed = {t["target"]: t for t in fleet["fleet"]["targets"]}["t02"]
+    assert failed["status"] == "failed"
+    (tmp_path / "ok2").touch()
+    alone = runbook(["resume", failed["run_id"], "--records", str(records)], tmp_path)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    resumed_alone = manifest(Path(alone.stdout.strip().splitlines()[-1]))
+    again = runbook(
+        ["resume", fleet_dir.name, "--records", str(records), "--no-progress"], tmp_path
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    _, resumed = fleet_of(again.stdout)
+    lines = {t["target"]: t for t in resumed["fleet"]["targets"]}
+    assert lines["t02"]["status"] == "succeeded"
+    assert lines["t02"]["run_id"] == resumed_alone["run_id"]
+    assert len(list(records.glob("checked/*/manifest.json"))) == 5  # 2 runs, 1 resume, 2 fleets

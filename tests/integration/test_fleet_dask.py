@@ -148,14 +148,21 @@ def test_a_target_whose_worker_is_lost_is_not_run_again(tmp_path):
             (tmp_path / "marks.go").touch()
             if fleet.poll() is None:
                 fleet.communicate(timeout=120)
-    assert fleet.returncode == 1, out + err
-    _, manifest = fleet_of(out)
-    (line,) = manifest["fleet"]["targets"]
-    assert line["status"] == "error" and "lost with its worker" in line["error"]
-    deadline = time.monotonic() + 120  # the first run still ends and seals its own record
-    while not list(records.glob("lost-worker/*/manifest.json"))[1:] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    sealed = [json.loads(p.read_text()) for p in records.glob("lost-worker/*/manifest.json")]
-    assert sorted(m.get("kind", "run") for m in sealed) == ["fleet", "run"]
-    verified = runbook(["records", "verify", "--all", "--records", str(records)], tmp_path)
-    assert verified.returncode == 0 and ", 0 problem(s)" in verified.stdout, verified.stdout
+        assert fleet.returncode == 1, out + err
+        _, manifest = fleet_of(out)
+        (line,) = manifest["fleet"]["targets"]
+        assert line["status"] == "error" and "lost with its worker" in line["error"]
+        deadline = time.monotonic() + 120  # the first run still ends and seals its own record
+        while (
+            not list(records.glob("lost-worker/*/manifest.json"))[1:]
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        sealed = [json.loads(p.read_text()) for p in records.glob("lost-worker/*/manifest.json")]
+        assert sorted(m.get("kind", "run") for m in sealed) == ["fleet", "run"]
+        verified = runbook(["records", "verify", "--all", "--records", str(records)], tmp_path)
+        assert verified.returncode == 0 and ", 0 problem(s)" in verified.stdout, verified.stdout
+        again = runbook(["resume", manifest["run_id"], "--records", str(records), "--no-progress"],
+                        tmp_path)  # fmt: skip
+        assert again.returncode == 0, again.stdout + again.stderr  # the lost run succeeded: carried
+        assert len(marks.read_text().splitlines()) == 1
