@@ -11,6 +11,8 @@ from . import blocks as b
 from .vocabulary import is_pre_execution
 
 MATCHES = (None, "contains", "regex")
+STEP_NAME = re.compile(r"\w[\w.-]*")
+"""A ``name=`` attribute becomes a step id: a word in the ``%%step`` line, a log file name."""
 
 
 def expected_result(
@@ -38,10 +40,18 @@ def expected_result(
 
 
 def check_fence_attributes(fence: b.Fence, path: str) -> None:
-    """A step's ``timeout=`` must be a positive, finite number of seconds, and its switches
-    (``manual``, ``continue_on_error``) true or false: ``manual=ture`` read as false would
-    run a step its author meant to be done by hand."""
+    """A step's ``name=`` must be a step id, its ``timeout=`` a positive, finite number of
+    seconds, and its switches (``manual``, ``continue_on_error``) true or false:
+    ``manual=ture`` read as false would run a step its author meant to be done by hand."""
     attrs = dict(fence.attrs)
+    step_name = attrs.get("name")
+    if step_name is not None and not STEP_NAME.fullmatch(step_name):
+        raise ParseError(
+            f"fence attribute name={step_name!r} is not a step id: use letters, digits, '_', "
+            "'-' and '.' (not first)",
+            path=path,
+            line=fence.start + 1,
+        )
     for name in SWITCHES:
         if name in attrs and attrs[name].lower() not in (*TRUE, *FALSE):
             raise ParseError(

@@ -21,12 +21,13 @@ from nbformat import NotebookNode
 
 from .. import __version__
 from ..markdown.approvals import approval_spec
-from ..model import Checklist, Expected, Runbook, Section, ShellBlock, Step
+from ..model import SWITCHES, Checklist, Expected, Runbook, Section, ShellBlock, Step
 from ..parameters import RUN_SETTINGS, secret_variable, to_declaration
 from .gates import step_gates
 from .labels import label
 
-RUN_ATTRIBUTES = ("timeout", "manual", "continue_on_error", "name", "cwd")
+RUN_ATTRIBUTES = ("timeout", *SWITCHES)
+"""The fence attributes ``%%step`` reads (the step id, from ``name``, comes first)."""
 HIDDEN_INPUT_ROLES = ("parameters", "setup", "checklist", "check", "rollback-panel", "finish")
 """Plumbing cells: an operator sees their output (form, checkboxes, verdicts), not their Python.
 

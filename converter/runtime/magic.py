@@ -30,12 +30,14 @@ from .views import StepStatus, show_dry_run, show_manual_button, show_rerun
 def register_step_magic(session: RunState) -> None:
     """Register ``%%step`` with the running IPython, bound to ``session``."""
     from IPython import get_ipython
+    from IPython.core.magic import no_var_expand
 
     shell = get_ipython()
     if shell is None:  # plain Python (tests of the API): nothing to register
         return
 
-    def step(line: str, cell: str) -> None:
+    @no_var_expand  # IPython would evaluate ``{expr}`` and ``$name`` in the line: code, run
+    def step(line: str, cell: str) -> None:  # before any gate, approval or dry-run check
         run_step_cell(session, line, cell)
 
     shell.register_magic_function(step, magic_kind="cell", magic_name="step")

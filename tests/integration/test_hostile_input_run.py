@@ -416,3 +416,25 @@ def test_braces_in_the_records_path_are_taken_literally(tmp_path, run_inprocess,
     assert result.record_dir.parent.parent == records
     nb = nbformat.read(result.record_dir / "record.ipynb", as_version=4)
     assert nb.metadata.papermill.output_path == str(result.record_dir / "record.ipynb")
+
+
+def test_a_step_line_is_never_evaluated_by_ipython(tmp_path, run_inprocess):
+    """IPython expands ``{expr}`` and ``$name`` in a magic's line before the magic runs:
+    in a ``%%step`` line (a notebook edited by hand) that ran code before any check."""
+    (tmp_path / "line.md").write_text(
+        "# Line\n\n## Procedure\n\n#### 1-1. A\n\n```bash\necho a\n```\n", encoding="utf-8"
+    )
+    assert run_inprocess(["convert", "line.md"], cwd=tmp_path).rc == 0
+    notebook = tmp_path / "line.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    (cell,) = [c for c in nb.cells if c.source.startswith("%%step")]
+    pwned = tmp_path / "PWNED"
+    cell.source = cell.source.replace(
+        "%%step 1-1", f"%%step 1-1 kind={{__import__('pathlib').Path({str(pwned)!r}).touch()}}"
+    )
+    nbformat.write(nb, notebook)
+    result = run_inprocess(
+        ["run", "line.ipynb", "--records", "records", "--dry-run", "--no-progress"], cwd=tmp_path
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    assert not pwned.exists()

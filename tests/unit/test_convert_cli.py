@@ -48,6 +48,19 @@ BAD_INPUTS = {
         5,
         "fence attribute manual='ture' is neither true nor false",
     ),
+    "name-with-code": (  # IPython would evaluate {...} in a %%step line
+        (
+            b"# T\n\n#### 1-1. A\n\n```bash\necho a\n```\n\n"
+            b"```bash {name={__import__('os').getpid()}}\necho b\n```\n"
+        ),
+        9,
+        "fence attribute name=\"{__import__('os').getpid()}\" is not a step id",
+    ),
+    "name-with-a-parameter": (
+        b"# T\n\n#### 1-1. A\n\n```bash {name=verify-$region}\necho a\n```\n",
+        5,
+        "fence attribute name='verify-$region' is not a step id",
+    ),
     "unclosed-front-matter": (
         b"---\nid: cleanup\nparameters:\n  target_dir:\n    default: /tmp/x\n\n# T\n",
         1,
