@@ -121,6 +121,12 @@ def open_archive(url: str) -> Archive:
     scheme, _, rest = url.partition("://")
     if not rest.strip("/"):
         raise RecordError("the records URL names no bucket (s3://bucket/prefix)", path=url)
+    if "@" in rest or ":" in rest.split("/", 1)[0]:  # s3://KEY:SECRET@bucket (a secret may hold /)
+        raise RecordError(
+            "a records URL must not hold credentials (they would name the local mirror and "
+            "show in every message): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            path=f"{scheme}://***@{rest.rpartition('@')[2]}",
+        )
     archive = _open(f"{scheme}://{rest.rstrip('/')}", _settings())
     try:
         if hasattr(archive.fs, "call_s3"):

@@ -314,6 +314,10 @@ def test_unreachable_store_or_bad_url_is_a_clear_error(s3_store, run_cli, write_
         (["run", source, "--records", "s3://evidence/x"], nowhere, "cannot reach the archive"),
         (["run", source, "--records", "s3://no-such-bucket-here/x"], {}, "no such bucket"),
         (["records", "list", "--records", "s3://"], {}, "names no bucket"),
+        (["records", "list", "--records", f"s3://AKIA:{SECRET_KEY}/x@evidence/x"], {},
+         "must not hold credentials"),
+        (["run", source, "--records", f"s3://{SECRET_KEY}@evidence/x"], {},
+         "must not hold credentials"),
         (["records", "verify", "--all", "--records", "s3://evidence/x"], wrong, "denied"),
     ]  # fmt: skip
     for args, extra, message in cases:
@@ -323,6 +327,8 @@ def test_unreachable_store_or_bad_url_is_a_clear_error(s3_store, run_cli, write_
         assert "Traceback" not in result.stderr
         assert SECRET_KEY not in result.stdout + result.stderr
     assert not list(tmp_path.glob("ran-*"))  # no record, no run
+    cache = Path(env["RUNBOOK_CACHE"])
+    assert not cache.exists() or not [p for p in cache.rglob("*") if SECRET_KEY in str(p)]
 
 
 def test_an_archive_that_cannot_take_the_record_runs_nothing(
