@@ -71,6 +71,22 @@ def parse_text(text: str, *, path: str = "<runbook>") -> Runbook:
     )
 
 
+def section_level(headings: list[b.Heading], *, titled: bool) -> int:
+    """The heading level of the document's sections (the headings after the title H1).
+
+    The highest level present, except in a document with a title H1 and later H1s: its
+    sections are the H2s, unless the later H1s name more kinds of section (``手順``,
+    ``Rollback``…) than the H2s do (a document whose sections are H1s). A later
+    ``# 付録`` or ``# Appendix`` made H1 the section level: every H2 became body text,
+    and rollback and troubleshooting blocks ran as procedure steps.
+    """
+    level = min((h.level for h in headings), default=0)
+    if not titled or level != 1:
+        return level
+    named = [{section_kind(h.text) for h in headings if h.level == n} - {"other"} for n in (1, 2)]
+    return 2 if len(named[1]) > len(named[0]) else 1
+
+
 @dataclass
 class _StepDraft:
     id: str
@@ -105,13 +121,13 @@ class _Walker:
         if headings and headings[0].level == 1:
             title, title_heading = headings[0].text, headings[0]
             headings = headings[1:]
-        level = min((h.level for h in headings), default=0)
+        level = section_level(headings, titled=title is not None)
         groups: list[tuple[b.Heading | None, list[b.Block]]] = [(None, [])]
         for block in blocks:
             if title is not None and block is title_heading:
                 groups[0] = (block, groups[0][1])
                 continue
-            if isinstance(block, b.Heading) and block.level == level:
+            if isinstance(block, b.Heading) and block.level <= level:
                 groups.append((block, []))
             else:
                 groups[-1][1].append(block)
@@ -150,7 +166,9 @@ class _Walker:
                 self.header.append((name, value.strip()))
 
     def _section(self, head: b.Heading | None, body: list[b.Block], level: int) -> Section:
-        kind = section_kind(head.text) if head else "other"
+        # A heading above the section level (``# 付録`` after the H2 sections) ends the
+        # section before it and starts one that is only documentation by its name.
+        kind = section_kind(head.text) if head and head.level == level else "other"
         self.section_title = head.text if head else ""
         step_kind = STEP_KIND.get(kind, "procedure")
         levels = {x.level for x in body if isinstance(x, b.Heading)}

@@ -16,7 +16,7 @@ import pytest
 from markdown_it import MarkdownIt
 from nbcheck import assert_valid
 
-from converter.markdown.parse import parse_file
+from converter.markdown.parse import parse_file, parse_text
 from converter.notebook.build import build_notebook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,3 +209,22 @@ def test_seed_is_kept_as_the_user_wrote_it(shared_dir: Path) -> None:
     if not seed.exists():
         pytest.skip(f"{seed} is absent")
     assert (REPO / "templates" / "runbook-template.ja.md").read_bytes() == seed.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "appendix", ["# 付録\n\n補足。\n", "# Appendix: rollback notes\n\n補足。\n"]
+)
+def test_a_later_h1_keeps_the_template_sections(appendix: str) -> None:
+    """A second H1 after the sections made H1 the section level: every H2 became body text
+    and the rollback and troubleshooting blocks ran as procedure steps."""
+    text = (REPO / "templates" / "runbook-template.ja.md").read_text(encoding="utf-8")
+    runbook = parse_text(text + "\n" + appendix, path="runbook-template.ja.md")
+    kinds = [b.kind for b in runbook.shell_blocks()]
+    assert {kind: kinds.count(kind) for kind in set(kinds)} == {
+        "procedure": 8,
+        "rollback": 4,
+        "troubleshooting": 3,
+        "prerequisite": 1,
+    }
+    assert [s.kind for s in runbook.sections][-1] == "other"
+    assert runbook.sections[-1].title == appendix.splitlines()[0].removeprefix("# ")
