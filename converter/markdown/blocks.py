@@ -304,33 +304,42 @@ def _is_prompt(line: str) -> bool:
 def console_commands(content: str) -> str:
     """The commands of a ``console`` block.
 
-    A session: the ``$ ``/``% `` lines with their ``\\`` continuations, prompts stripped;
-    other lines are output and ``# `` lines comments, both set aside. A block with no
+    A session: the ``$ ``/``% `` lines with their continuations, prompts stripped; other
+    lines are output and ``# `` lines comments, both set aside. A continuation is the
+    line after one ending in ``\\``, or a line after a command that starts with bash's
+    ``PS2`` prompt ``> `` (stripped): a heredoc's body and its ``EOF``, a quoted string
+    left open. Dropped as output, a heredoc swallowed the next command. A block with no
     prompt is a script and is kept as written.
     """
     if not is_console_session(content):
         return content
     commands: list[str] = []
-    continuing = False
+    continuing = command = False
     for line in content.splitlines():
-        if continuing:
+        if continuing and not _is_continuation_prompt(line):
             commands.append(line)
-        elif _is_prompt(line):
-            if line[2:].strip():
-                commands.append(line[2:])
+        elif (command and _is_continuation_prompt(line)) or (_is_prompt(line) and line[2:].strip()):
+            commands.append(line[2:])
         else:
+            command = continuing = False
             continue  # output, or a "# " comment (never a root prompt: it would run prose)
-        continuing = line.rstrip().endswith("\\")
+        command, continuing = True, line.rstrip().endswith("\\")
     return "\n".join(commands) + ("\n" if commands else "")
+
+
+def _is_continuation_prompt(line: str) -> bool:
+    """Whether a session line starts with bash's ``PS2`` prompt (``> ``, or ``>`` alone)."""
+    return line.startswith("> ") or line.rstrip() == ">"
 
 
 def session_comments(content: str) -> list[int]:
     """0-based lines of a console session that start with ``#`` (set aside as comments)."""
     if not is_console_session(content):
         return []
-    found, continuing = [], False
+    found, continuing, command = [], False, False
     for number, line in enumerate(content.splitlines()):
-        command = continuing or _is_prompt(line)
+        prompted = _is_prompt(line) and bool(line[2:].strip())
+        command = continuing or prompted or (command and _is_continuation_prompt(line))
         if not command and line.startswith("#"):
             found.append(number)
         continuing = command and line.rstrip().endswith("\\")

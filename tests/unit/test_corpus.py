@@ -49,13 +49,14 @@ def expected_commands(language: str, content: str) -> list[str]:
     prompted = [line.startswith(("$ ", "% ")) or line.strip() in ("$", "%") for line in lines]
     if language != "console" or not any(prompted):
         return lines
-    commands, continuing = [], False
+    commands, continuing, command = [], False, False
     for line, prompt in zip(lines, prompted):
-        if continuing or prompt:
-            text = line if continuing else line[2:]
-            if continuing or text.strip():
-                commands.append(text)
-            continuing = line.rstrip().endswith("\\")
+        ps2 = command and (line.startswith("> ") or line.rstrip() == ">")
+        if ps2 or continuing or (prompt and line[2:].strip()):
+            commands.append(line if continuing and not ps2 else line[2:])
+            command, continuing = True, line.rstrip().endswith("\\")
+        else:
+            command = continuing = False
     return commands
 
 

@@ -485,6 +485,9 @@ def test_input_hardening_findings(tmp_path, monkeypatch):
         $ echo hi
         # whoami
         hi
+        $ cat > notes <<EOF
+        > # a line of the heredoc, not a comment
+        > EOF
         ~~~
 
         ~~~bash
