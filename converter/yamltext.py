@@ -4,7 +4,8 @@ YAML aliases share one node: six nested levels of a ten-item list with ``*alias`
 expand a 483-byte file into millions of values (a 60 MB notebook). The node graph is
 composed first and its expanded size counted without expanding it; a document that
 would expand beyond :data:`MAX_NODES` values, or refers to itself, is refused with the
-line of the offending node.
+line of the offending node. A key given twice in one mapping is refused at its line:
+PyYAML keeps the last silently, so a parameter declared twice lost its ``secret: true``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def load_yaml(text: str, *, path: str, line: int, base: bool = False, what: str 
         if node is None:
             return None
         _check_size(node, path=path, line=line)
+        _check_unique_keys(node, loader, path=path, line=line, what=what)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -76,3 +78,40 @@ def _check_size(root: yaml.Node, *, path: str, line: int) -> None:
         return total
 
     size(root)
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _check_unique_keys(
+    root: yaml.Node, loader: yaml.BaseLoader, *, path: str, line: int, what: str
+) -> None:
+    """Refuse a mapping that names one key twice (``1`` and ``01`` too: the same int).
+
+    Keys a merge (``<<: *base``) brings in may be overridden: that is what merging is for.
+    """
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+            continue
+        first: dict[object, int] = {}
+        for key_node, value in node.value:
+            pending.extend((key_node, value))
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == MERGE_TAG:
+                continue
+            key = loader.construct_object(key_node)
+            where = line + key_node.start_mark.line
+            if key in first:
+                raise ParseError(
+                    f"duplicate key '{key}' in {what} (first at line {first[key]}); "
+                    "give each key once",
+                    path=path,
+                    line=where,
+                )
+            first[key] = where

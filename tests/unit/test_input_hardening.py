@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from converter.cli import cli
-from converter.markdown.parse import parse_text
+from converter.markdown.parse import parse_file, parse_text
 from converter.notebook.build import build_notebook, notebook_text
 
 FENCE = "```"
@@ -175,3 +175,52 @@ def test_an_empty_records_option_is_refused_not_taken_for_the_default(tmp_path, 
     """``--records "$UNSET_VAR"`` must not quietly write to or read ./records."""
     result = CliRunner().invoke(cli, [*command, "--records", ""])
     assert result.exit_code == 2 and "is empty" in result.output, result.output
+
+
+DUPLICATE_FRONT = (
+    "---\nparameters:\n  token:\n    secret: true\n  token:\n    default: abc\n---\n\n# T\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("runbook.md", DUPLICATE_FRONT, "runbook.md:5: duplicate key 'token'"),
+        (
+            "params.yaml",
+            "region: eu\nport: 1\nregion: us\n",
+            "params.yaml:3: duplicate key 'region'",
+        ),
+        (
+            "t.yaml",
+            "- target: db1\n  region: eu\n  region: us\n",
+            "t.yaml:3: duplicate key 'region'",
+        ),
+    ],
+)
+def test_a_key_given_twice_is_refused_at_its_line(tmp_path, name, text, where):
+    """PyYAML keeps the last of two equal keys: a parameter declared twice lost its
+    ``secret: true`` and its value was written into the notebook."""
+    from converter.errors import ParseError
+    from converter.fleet import read_targets
+    from converter.parameters import load_parameters_file
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    read = {"runbook.md": parse_file, "params.yaml": load_parameters_file}
+    with pytest.raises(ParseError) as caught:
+        read.get(name, read_targets)(path)
+    assert str(caught.value).startswith(f"{tmp_path}/{where}")
+
+
+def test_a_duplicate_front_matter_key_writes_nothing(tmp_path):
+    path = tmp_path / "dup.md"
+    path.write_text(DUPLICATE_FRONT, encoding="utf-8")
+    code, output = run_cli("convert", str(path), "-o", str(tmp_path / "out"))
+    assert code == 2 and output.startswith(f"{path}:5: duplicate key 'token'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_merged_key_may_be_overridden():
+    text = "---\nbase: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n---\n\n# T\n"
+    assert dict(parse_text(text).meta.extra)["other"] == {"x": 3, "y": 2}
