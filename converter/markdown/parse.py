@@ -29,6 +29,7 @@ from .frontmatter import declared_parameters, load_front_matter, runbook_metadat
 from .vocabulary import (
     HEADER_KEYS,
     section_kind,
+    section_level,
     slugify,
     step_number,
 )
@@ -71,22 +72,6 @@ def parse_text(text: str, *, path: str = "<runbook>") -> Runbook:
     )
 
 
-def section_level(headings: list[b.Heading], *, titled: bool) -> int:
-    """The heading level of the document's sections (the headings after the title H1).
-
-    The highest level present, except in a document with a title H1 and later H1s: its
-    sections are the H2s, unless the later H1s name more kinds of section (``手順``,
-    ``Rollback``…) than the H2s do (a document whose sections are H1s). A later
-    ``# 付録`` or ``# Appendix`` made H1 the section level: every H2 became body text,
-    and rollback and troubleshooting blocks ran as procedure steps.
-    """
-    level = min((h.level for h in headings), default=0)
-    if not titled or level != 1:
-        return level
-    named = [{section_kind(h.text) for h in headings if h.level == n} - {"other"} for n in (1, 2)]
-    return 2 if len(named[1]) > len(named[0]) else 1
-
-
 @dataclass
 class _StepDraft:
     id: str
@@ -121,7 +106,9 @@ class _Walker:
         if headings and headings[0].level == 1:
             title, title_heading = headings[0].text, headings[0]
             headings = headings[1:]
-        level = section_level(headings, titled=title is not None)
+        level = section_level(
+            [h.level for h in headings], [h.text for h in headings], title is not None
+        )
         groups: list[tuple[b.Heading | None, list[b.Block]]] = [(None, [])]
         for block in blocks:
             if title is not None and block is title_heading:

@@ -64,6 +64,23 @@ def section_kind(heading: str) -> str:
     return "other"
 
 
+def section_level(levels: list[int], texts: list[str], titled: bool) -> int:
+    """The heading level of a document's sections, from its headings after the title H1.
+
+    The highest level present, except in a document with a title H1 and later H1s: its
+    sections are the H2s, unless the later H1s name more kinds of section (``手順``,
+    ``Rollback``…) than the H2s do (a document whose sections are H1s). A later
+    ``# 付録`` or ``# Appendix`` made H1 the section level: every H2 became body text,
+    and rollback and troubleshooting blocks ran as procedure steps.
+    """
+    level = min(levels, default=0)
+    if not titled or level != 1:
+        return level
+    kinds = list(zip(levels, map(section_kind, texts)))
+    named = [{kind for at, kind in kinds if at == n} - {"other"} for n in (1, 2)]
+    return 2 if len(named[1]) > len(named[0]) else 1
+
+
 def label_kind(paragraph: str) -> str | None:
     """Recognise a label paragraph such as ``**確認**:``; the paragraph must be only the label."""
     text = paragraph.strip().strip("*_ ").rstrip(":：").strip("*_ ").casefold()
