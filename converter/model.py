@@ -100,6 +100,9 @@ class Expected:
     markdown: str
     line: int
     match: str | None = None
+    step_id: str | None = None
+    """The step cell whose output the check reads: the last shell block before it (the
+    step's last block was read before it ran, and the check passed as "not run")."""
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ STEP_NAME = re.compile(r"\w[\w.-]*")
 
 
 def expected_result(
-    label: b.Label, block: b.Block, markdown: str, body: str, path: str
+    label: b.Label, block: b.Block, markdown: str, body: str, path: str, after: str | None
 ) -> Expected:
     """The expected result announced by ``label`` (``markdown`` from the label on, ``body``
-    the block's own text); a fence's ``match`` makes it a check."""
+    the block's own text); a fence's ``match`` makes it a check of the step cell ``after``
+    (the last shell block before it), and a check with no block before it an error."""
     if isinstance(block, b.Fence):
         match = dict(block.attrs).get("match")
         if match not in MATCHES:
@@ -28,6 +29,13 @@ def expected_result(
                 path=path,
                 line=block.start + 1,
             )
+        if match and after is None:
+            raise ParseError(
+                "expected-result check comes before any shell block of its step; "
+                "put it after the block whose output it checks",
+                path=path,
+                line=label.start + 1,
+            )
         if match == "regex":
             try:
                 expected_regex(block.content)
@@ -35,7 +43,7 @@ def expected_result(
                 raise ParseError(
                     f"expected-result regex is invalid: {exc}", path=path, line=block.start + 2
                 ) from None
-        return Expected(block.content, markdown, label.start + 1, match)
+        return Expected(block.content, markdown, label.start + 1, match, after if match else None)
     return Expected(body, markdown, label.start + 1, None)
 
 

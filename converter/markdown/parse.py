@@ -83,6 +83,7 @@ class _StepDraft:
     items: list = field(default_factory=list)
     labels: list = field(default_factory=list)
     shell_count: int = 0
+    last_block: str | None = None
 
 
 class _Walker:
@@ -229,6 +230,7 @@ class _Walker:
                     self._slice(pending.start, block.end),
                     self._slice(block.start, block.end),
                     self.path,
+                    step.last_block,
                 )
             )
         elif isinstance(block, b.TaskList):
@@ -316,6 +318,7 @@ class _Walker:
             cell_id = self._claim(
                 f"{step.id}.{step.shell_count}", explicit=True, line=fence.start + 1
             )
+        step.last_block = cell_id
         code = b.shell_code(fence.language, fence.content)
         comments = (
             tuple(fence.start + 2 + n for n in b.session_comments(fence.content))

@@ -194,7 +194,7 @@ class _Builder:
             if isinstance(item, ShellBlock):
                 self._shell(item)
             elif isinstance(item, Expected):
-                self._expected(step, item)
+                self._expected(item)
             elif isinstance(item, Checklist):
                 self._checklist(item, step.shell_blocks[-1].step_id if step.shell_blocks else None)
             else:
@@ -211,19 +211,17 @@ class _Builder:
         meta = {"step_id": block.step_id, "kind": block.kind, "language": block.language}
         self._code(code, block.line, "step", extra=meta)
 
-    def _expected(self, step: Step, expected: Expected) -> None:
+    def _expected(self, expected: Expected) -> None:
         self._markdown(expected.markdown, expected.line, "expected")
-        if expected.match and step.shell_blocks:
+        if expected.match and expected.step_id:
             code = render(
                 "expect.py.tmpl",
                 expected_comment=label(self.lang, "expected_comment"),
-                step_id=_py(step.shell_blocks[-1].step_id),
+                step_id=_py(expected.step_id),
                 match=_py(expected.match),
                 text=_py(expected.text),
             )
-            self._code(
-                code, expected.line, "check", extra={"step_id": step.shell_blocks[-1].step_id}
-            )
+            self._code(code, expected.line, "check", extra={"step_id": expected.step_id})
 
     def _checklist(self, checklist: Checklist, step: str | None = None) -> None:
         """A checklist cell; ``step`` and ``section`` tell the kernel what the list confirms."""

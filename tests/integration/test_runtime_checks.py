@@ -97,6 +97,40 @@ def test_a_contains_check_that_matches_is_journaled_ok(checks_run) -> None:
     assert checks == {("1-1", True), ("1-3", False)}
 
 
+FIRST_BLOCK_CHECK = """\
+# Check after the first block
+
+## Procedure
+
+#### 1-1. Two blocks
+
+```bash
+echo "status: broken"
+```
+
+**Expected result**:
+```text {match=contains}
+status: ok
+```
+
+```bash
+touch second-block-ran.flag
+```
+"""
+
+
+def test_a_check_after_the_first_block_checks_that_block(tmp_path, run_inprocess) -> None:
+    """It was bound to the step's last block, read before that block ran: "not run", passed."""
+    (tmp_path / "first.md").write_text(FIRST_BLOCK_CHECK, encoding="utf-8")
+    result = run_inprocess(
+        ["run", "first.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path
+    )
+    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert result.rc == 1 and manifest["failure"]["step"] == "1-1"
+    assert "expected result not found" in manifest["failure"]["reason"]
+    assert not (tmp_path / "second-block-ran.flag").exists()
+
+
 def test_long_output_is_cut_in_the_notebook_and_kept_whole_in_the_log(checks_run) -> None:
     _, result = checks_run
     log = (result.record_dir / "logs" / "1-2.log").read_text(encoding="utf-8")

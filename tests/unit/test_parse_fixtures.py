@@ -122,7 +122,10 @@ def _step(step: Step) -> dict[str, Any]:
         "phase": step.phase,
         "labels": dict(step.labels),
         "blocks": [b.step_id for b in step.shell_blocks],
-        "expected": [{"text": e.text, "match": e.match, "line": e.line} for e in step.expected],
+        "expected": [
+            {"text": e.text, "match": e.match, "line": e.line, "step": e.step_id}
+            for e in step.expected
+        ],
         "verify": None if verify is None else verify.id,
     }
 
