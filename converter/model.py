@@ -152,10 +152,14 @@ class Step:
 
     @property
     def verify(self) -> Checklist | None:
-        """The confirmation checklist that gates the next step, if any."""
-        return next(
-            (i for i in self.items if isinstance(i, Checklist) and i.role == "verify"), None
-        )
+        """The step's first confirmation checklist, if any."""
+        return next(iter(self.verify_lists), None)
+
+    @property
+    def verify_lists(self) -> tuple[Checklist, ...]:
+        """The step's confirmation checklists (``1-1.verify``, ``1-1.verify-2``…): each one
+        gates the next step."""
+        return tuple(i for i in self.items if isinstance(i, Checklist) and i.role == "verify")
 
     @property
     def expected(self) -> tuple[Expected, ...]:

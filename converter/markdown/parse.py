@@ -372,8 +372,10 @@ class _Walker:
     def _checklist(
         self, tasks: b.TaskList, role: str, step, kind: str, heading: str | None
     ) -> Checklist:
-        if role == "verify":
-            list_id = f"{step.id}.verify"
+        if role == "verify":  # a step's second list is .verify-2: one id lost a list's items
+            key = f"{step.id}.verify"
+            self.list_counts[key] = self.list_counts.get(key, 0) + 1
+            list_id = key if self.list_counts[key] == 1 else f"{key}-{self.list_counts[key]}"
         else:
             owner = step.id if step is not None else kind
             self.list_counts[owner] = self.list_counts.get(owner, 0) + 1

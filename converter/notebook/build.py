@@ -190,13 +190,18 @@ class _Builder:
                 self._markdown(item.text, item.line, "prose")
 
     def _step(self, step: Step) -> None:
+        # A list confirms the block before it (a step's second list, after its second
+        # block, is ticked once that block succeeded); one before any block, the step.
+        last = step.shell_blocks[-1].step_id if step.shell_blocks else None
+        before: str | None = None
         for item in step.items:
             if isinstance(item, ShellBlock):
                 self._shell(item)
+                before = item.step_id
             elif isinstance(item, Expected):
                 self._expected(item)
             elif isinstance(item, Checklist):
-                self._checklist(item, step.shell_blocks[-1].step_id if step.shell_blocks else None)
+                self._checklist(item, before or last)
             else:
                 self._markdown(item.text, item.line, "prose")
 

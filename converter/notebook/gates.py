@@ -24,6 +24,6 @@ def step_gates(runbook: Runbook) -> dict[str, list[str]]:
         if step.shell_blocks:
             gates[step.shell_blocks[0].step_id] = pending[step.kind]
             pending[step.kind] = []
-        if step.verify is not None:
-            pending[step.kind] = [*pending[step.kind], step.verify.id]
+        # Every verify list of the step, not only the first (a second one gated nothing).
+        pending[step.kind] = [*pending[step.kind], *(c.id for c in step.verify_lists)]
     return gates

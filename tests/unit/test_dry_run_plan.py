@@ -136,3 +136,46 @@ def test_no_record_without_dry_run_is_refused(tmp_path):
     source.write_text(RUNBOOK, encoding="utf-8")
     result = CliRunner().invoke(cli, ["run", str(source), "--no-record"])
     assert result.exit_code == 2 and "only for --dry-run" in result.output
+
+
+TWO_LISTS = """\
+# Two verify lists
+
+## Procedure
+
+#### 1-1. Back up
+
+```bash
+echo backup
+```
+
+**Verify**:
+- [ ] The dump exists
+
+```bash
+echo upload
+```
+
+**Verify**:
+- [ ] The upload is in the bucket
+
+#### 1-2. Migrate
+
+```bash
+echo migrate
+```
+"""
+
+
+def test_each_verify_list_of_a_step_gates_the_next_step(tmp_path):
+    """Both lists had the id 1-1.verify: the record lost one list's items, one gated nothing."""
+    source = tmp_path / "two.md"
+    source.write_text(TWO_LISTS, encoding="utf-8")
+    args = ["run", str(source), "--dry-run", "--no-record", "--confirm"]
+    result = CliRunner().invoke(cli, [*args, "1-1.verify"])
+    assert result.exit_code == 0, result.output
+    assert "would block: 1-1.verify-2" in result.output
+    assert "[ ] 1-1.verify-2.1: The upload is in the bucket" in result.output
+    result = CliRunner().invoke(cli, [*args, "1-1.verify-2"])
+    assert "would block: 1-1.verify" in result.output
+    assert "[ ] 1-1.verify.1: The dump exists" in result.output
