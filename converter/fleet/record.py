@@ -13,7 +13,6 @@ killed outright leaves it to recovery, which seals it as ``interrupted``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..records import layout
 from ..records.evidence import Attestation
 from ..records.fleetview import write_fleet_summary
 from ..records.journal import Journal
+from ..records.liveness import this_writer
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
 from ..records.plans import Review, record_approvals
@@ -46,7 +46,7 @@ def open_fleet(
         ev.RUN_START,
         source="fleet",
         kind="fleet",
-        pid=os.getpid(),
+        **this_writer(),
         run_id=run_id,
         operator=operator,
         **start,

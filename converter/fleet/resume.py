@@ -21,15 +21,18 @@ from ..records import layout
 from ..records.evidence import Evidence
 from ..records.index import find_run
 from ..records.journal import read_journal, read_journal_prefix
+from ..records.liveness import writer_alive
 from ..records.manifest import load_manifest
 from ..records.plans import DEFAULT_MAX_AGE
-from ..records.recover import finalize_abandoned, writer_alive
+from ..records.recover import finalize_abandoned
 from ..runner.source import load_notebook, notebook_sha256
 from .controls import Controls
 from .run import FleetOptions, FleetOutcome, Work, drive, fleet_manifest
 
 RESUMABLE = ("failed", "blocked", "interrupted")
-_JOURNAL_OWN = ("event", "at", "seq", "source", "kind", "pid", "run_id", "operator")
+_JOURNAL_OWN = (
+    "event", "at", "seq", "source", "kind", "pid", "host", "boot_id", "run_id", "operator",
+)  # fmt: skip
 """Fields of the old ``run_start`` that the new fleet's journal writes afresh."""
 
 

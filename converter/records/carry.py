@@ -360,8 +360,8 @@ def continuable(records: Path, runbook_id: str, match: Mapping[str, Any]) -> Pat
     operator, parameters, dry run). A record whose session ended, or that
     another live kernel still writes, is never continued.
     """
+    from .liveness import writer_alive
     from .manifest import sanitize_runbook_id
-    from .recover import writer_alive
 
     folder = records / sanitize_runbook_id(runbook_id)
     if not folder.is_dir():

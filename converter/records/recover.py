@@ -13,8 +13,8 @@ Two rules keep this from damaging a record that is being sealed normally:
 * recoverers serialise on ``<records>/.recover.lock``, so two ``records list``
   started at once never both seal (and stamp) the same record.
 
-A writer counts as gone when its pid no longer exists, is a zombie, or now
-belongs to a process started after the journal event that named it (pid reuse).
+Whether a writer is gone is :mod:`.liveness`'s to say, and only on its own host: a
+run of another machine sharing the directory is left alone, for that machine to seal.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from . import events as ev
 from . import layout
 from .chain import check_chain
 from .journal import read_journal_prefix
+from .liveness import writer_alive
 from .unsealed import unsealed_records
 from .verdict import Verdict, judge
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
     from .evidence import Attestation
 
-_PID_REUSE_SLACK_S = 2.0
 ABANDONED = "its processes ended before the record was sealed (killed, or crashed)"
 """The reason recovery states: it cannot know a signal did it (a crash or full disk looks alike)."""
 
@@ -225,56 +224,6 @@ def has_run(nb: Any) -> bool:
     return any(
         c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code"
     )
-
-
-def writer_alive(events: list[dict[str, Any]]) -> bool:
-    """Whether any process that journaled into this record may still write to it."""
-    return any(
-        pid_alive(int(e["pid"]), e.get("at"))
-        for e in events
-        if e.get("event") in ev.WRITER_EVENTS and isinstance(e.get("pid"), int)
-    )
-
-
-def pid_alive(pid: int, since: str | None = None) -> bool:
-    """``pid`` exists, is not a zombie and (given ``since``) is not a newer process reusing it."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: exists
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs (or a race with its exit): assume alive, never seal a live run
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
-        return False
-    started = _process_start(int(fields[19]))
-    moment = _epoch(since)
-    return not (
-        started is not None and moment is not None and started > moment + _PID_REUSE_SLACK_S
-    )
-
-
-def _process_start(ticks: int) -> float | None:
-    try:
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("btime "):
-                return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @contextmanager

@@ -21,9 +21,9 @@ from .carry import resume_chain
 from .fleetview import fleet_lines, member_line
 from .journal import read_journal_prefix
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS
+from .liveness import writer_alive
 from .manifest import load_shown_manifest
 from .outputs import cap_output
-from .recover import writer_alive
 from .verdict import judge
 
 NOT_SEALED = "interrupted (not sealed yet: run 'runbook records reindex')"

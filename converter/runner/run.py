@@ -38,6 +38,7 @@ from ..records.chain import check_chain
 from ..records.evidence import Attestation, Evidence
 from ..records.faults import fault
 from ..records.journal import Journal, read_journal, utc_now
+from ..records.liveness import this_writer
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
 from ..records.plans import DEFAULT_MAX_AGE, Review, environ_allowed_signers, find_plan
@@ -266,7 +267,7 @@ def _open_record(
         journal.write(
             ev.RUN_START,
             source="runner",
-            pid=os.getpid(),
+            **this_writer(),
             run_id=run_id,
             operator=operator,
             dry_run=options.dry_run,

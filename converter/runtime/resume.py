@@ -37,6 +37,7 @@ from ..records.chain import check_chain
 from ..records.evidence import Evidence
 from ..records.journal import Journal
 from ..records.layout import JOURNAL
+from ..records.liveness import this_writer
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
 from .state import RunState, Settings, StepResult
@@ -90,7 +91,7 @@ def open_record(
                 journal.write(
                     ev.SESSION_RESUME,
                     source="kernel",
-                    pid=os.getpid(),
+                    **this_writer(),
                     rollback=settings.rollback,
                     reason="kernel restarted",
                 )

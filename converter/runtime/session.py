@@ -20,6 +20,7 @@ from ..records import events as ev
 from ..records.carry import resume_point
 from ..records.journal import read_journal
 from ..records.layout import JOURNAL
+from ..records.liveness import this_writer
 from ..records.mask import SecretMasker
 from .checklists import show_checklist
 from .errors import StopRun
@@ -198,7 +199,7 @@ def _journal_start(session: Session, opened: Opened) -> None:
     session.journal.write(
         ev.SESSION_START,
         source="kernel",
-        pid=os.getpid(),
+        **this_writer(),
         runbook=session.runbook,
         mode=settings.mode,
         operator=settings.operator,
@@ -231,7 +232,7 @@ def _resume(session: Session, settings: Settings) -> Session:
     session.settings.rollback, session.settings.confirm = settings.rollback, settings.confirm
     session.settings.plan = settings.plan  # a plan id pasted into the parameters cell
     session.journal.write(
-        ev.SESSION_RESUME, source="kernel", pid=os.getpid(), rollback=settings.rollback
+        ev.SESSION_RESUME, source="kernel", **this_writer(), rollback=settings.rollback
     )
     register_step_magic(session)
     show_start(session)
