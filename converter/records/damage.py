@@ -3,6 +3,10 @@
 * JupyterLab's checkpoint copies (``.ipynb_checkpoints/``) appear inside a record
   when its notebook is opened; they are not part of the evidence, so they are
   notes, never failures (a change to any sealed file still fails).
+* A run whose journal ends with ``run_end`` but that has no manifest either lost its own
+  seal (the next run or ``records reindex`` seals it: a note) or had its manifest deleted
+  after sealing. When the chain names a manifest that is gone, it is the latter, and a
+  problem: re-sealing it would not bring back what the chain names.
 * A journal with a corrupt line is damaged evidence: an unsealed one is a
   problem, and a record sealed by recovery at a corrupt line (its manifest's
   ``failure.journal_line``) stays a problem, so the damage is never forgotten.
@@ -15,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecordError
+from . import events as ev
 from .journal import read_journal_prefix
-from .layout import CHECKPOINTS, JOURNAL
+from .layout import CHECKPOINTS, JOURNAL, MANIFEST
+from .walk import GONE_BEFORE, GONE_NEWEST, Problem
 
 
 def is_checkpoint(name: str) -> bool:
@@ -60,3 +66,30 @@ def unsealed_damage(records: Path, run_dirs: list[Path]) -> list[str]:
             where = (run_dir / JOURNAL).relative_to(records).as_posix()
             found.append(f"{where}:{damage[0]}: {damage[1]} (the run cannot be trusted past it)")
     return found
+
+
+_GONE = "the chain names a manifest that is gone (deleted after sealing?)"
+_UNFINISHED = "its seal did not complete (the next run or 'runbook records reindex' seals it)"
+
+
+def ended_unsealed(
+    records: Path, run_dirs: list[Path], chain: list[Problem]
+) -> tuple[list[Path], list[Problem], list[Problem]]:
+    """(runs that ended, problems, notes) among unsealed ``run_dirs``, given the chain's
+    problems: a run that journaled ``run_end`` was sealed once when the chain lost a manifest."""
+    gone = any(p.message.startswith((GONE_BEFORE, GONE_NEWEST)) for p in chain)
+    ended, problems, notes = [], [], []
+    for run_dir in run_dirs:
+        try:
+            events = read_journal_prefix(run_dir / JOURNAL)[0]
+        except RecordError:
+            continue
+        if not any(e.get("event") == ev.RUN_END for e in events):
+            continue
+        ended.append(run_dir)
+        where = f"{run_dir.relative_to(records).as_posix()}/{MANIFEST}"
+        if gone:
+            problems.append(Problem(where, f"missing: the run ended and {_GONE}"))
+        else:
+            notes.append(Problem(where, f"missing: the run ended but {_UNFINISHED}"))
+    return ended, problems, notes

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 ABANDONED = "its processes ended before the record was sealed (killed, or crashed)"
 """The reason recovery states: it cannot know a signal did it (a crash or full disk looks alike)."""
+SEALED_LATER = "sealed later: its own seal did not complete"
+"""What recovery states of a run whose journal ends with ``run_end``: its work ended, and how
+is the runner's to say (not ``interrupted``); only the seal was lost (a kill, a full disk)."""
 
 
 def settle(
@@ -115,7 +118,9 @@ def finalize_interrupted(
     journal has a corrupt line: ``events`` are those before it, and the reason
     names the line. A run killed during its rollback pass is ``interrupted``: its
     main pass keeps the verdict it ended with, the rollback pass gets its own, as
-    the runner would have sealed them.
+    the runner would have sealed them. A run whose runner journaled ``run_end`` and then
+    failed to seal (killed mid-seal, a full disk) is sealed with the status it journaled,
+    and the manifest says it was sealed later (:data:`SEALED_LATER`).
     """
     import nbformat  # a second to import: `records list` pays it only when something needs sealing
 
@@ -132,13 +137,21 @@ def finalize_interrupted(
     why = None
     if corrupt_journal_line is not None:
         why = f"journal line {corrupt_journal_line} is corrupt (sealed with the events before it)"
-    verdict = _left_verdict(main, why, ended=rolled is not None)
-    rollback = (
-        None
-        if rolled is None
-        else _left_verdict(rolled, why, ended=any(e.get("event") == ev.PASS_END for e in rolled))
-    )
-    status = verdict.status if rollback is None else "interrupted"
+    ended = _journaled_end(events) if why is None else None
+    if ended is not None:  # its work ended and its runner said how: only its seal is missing
+        status = ended
+        verdict = _ended_verdict(main, status, is_fleet)
+        rollback = None if rolled is None else judge(rolled)
+    else:
+        verdict = _left_verdict(main, why, ended=rolled is not None)
+        rollback = (
+            None
+            if rolled is None
+            else _left_verdict(
+                rolled, why, ended=any(e.get("event") == ev.PASS_END for e in rolled)
+            )
+        )
+        status = verdict.status if rollback is None else "interrupted"
     # The runner writes each pass's notebook before running it and again at its end;
     # killed in between, the outputs are in the journal and logs/, so rebuild from those.
     passes = [(layout.RECORD_NOTEBOOK, layout.PARTIAL_NOTEBOOK, main, verdict)]
@@ -147,6 +160,8 @@ def finalize_interrupted(
             (layout.ROLLBACK_NOTEBOOK, layout.PARTIAL_ROLLBACK_NOTEBOOK, rolled, rollback)
         )
     fleet = ev.fleet_results(events) or facts.runner.get("fleet") or None
+    if is_fleet and fleet is not None and ended is not None:  # it stopped by its own account
+        fleet["stopped"] = _last(events, ev.FLEET_STOP).get("reason")
     if is_fleet and fleet is not None:  # the summary its controller left says "running"
         write_fleet_summary(
             run_dir, declared_runbook(saved or source, facts), fleet["targets"], status,
@@ -180,6 +195,7 @@ def finalize_interrupted(
             kind="fleet" if is_fleet else None,
             fleet=fleet,
             finished_at=str(events[-1].get("at")) if events and events[-1].get("at") else None,
+            sealed_later=SEALED_LATER if ended is not None else None,
         )
     )
 
@@ -190,6 +206,26 @@ def _passes(events: list[ev.Event]) -> tuple[list[ev.Event], list[ev.Event] | No
         if event.get("event") == ev.PASS_START and event.get("name") == "rollback":
             return events[:index], events[index:]
     return events, None
+
+
+def _journaled_end(events: list[ev.Event]) -> str | None:
+    """The status its runner (or fleet) journaled at ``run_end``, when it got that far."""
+    status = _last(events, ev.RUN_END).get("status")
+    return status if isinstance(status, str) else None
+
+
+def _ended_verdict(events: list[ev.Event], status: str, is_fleet: bool) -> Verdict:
+    """The verdict of a pass whose runner ended it with ``status`` (its own seal then failed)."""
+    if is_fleet:  # no steps of its own: the fleet's end says why it did not succeed
+        return Verdict(status, None, _last(events, ev.FLEET_END).get("reason"))
+    verdict = judge(events, interrupted=status == "interrupted")
+    if verdict.status == status:
+        return verdict
+    return Verdict(status, verdict.failed_step, verdict.reason, verdict.steps)
+
+
+def _last(events: list[ev.Event], name: str) -> ev.Event:
+    return next((e for e in reversed(events) if e.get("event") == name), {})
 
 
 def _left_verdict(events: list[ev.Event], why: str | None, *, ended: bool) -> Verdict:

@@ -185,6 +185,8 @@ def show_text(view: RecordView) -> str:
     ]
     if m.get("resumes"):
         lines.insert(3, f"resumes    {m['resumes']}")
+    if m.get("sealed_later"):
+        lines.append(f"sealed     {m['sealed_later']}")
     lines += member_line(m)
     if view.chain:
         steps = " -> ".join(f"{run} ({status})" for run, status in view.chain)

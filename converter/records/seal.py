@@ -70,6 +70,9 @@ class Seal:
     finished_at: str | None = None
     """When the run ended; ``None``: now. Recovery gives the last journaled event's time: a
     record sealed days after its runner was killed did not run until then."""
+    sealed_later: str | None = None
+    """Set by recovery for a run that ended (``run_end``) but whose own seal did not complete:
+    the manifest says why it was sealed by someone else, later."""
 
     @property
     def records(self) -> Path:
@@ -153,6 +156,7 @@ def _manifest(seal: Seal, events: list[Event]) -> dict[str, Any]:
         "steps": manifest_steps(runbook.get("steps", []), seal.verdict, seal.rollback),
         **({"resumes": seal.resumes} if seal.resumes else {}),
         **({"fleet": seal.fleet} if seal.fleet else {}),
+        **({"sealed_later": seal.sealed_later} if seal.sealed_later else {}),
         "checks": [
             {k: c.get(k) for k in ("id", "text", "checked", "by", "at")}
             for c in final_checks(events, runbook.get("checklists", []))

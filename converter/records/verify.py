@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .damage import is_checkpoint, sealed_damage
+from .damage import ended_unsealed, is_checkpoint, sealed_damage
 from .layout import JOURNAL, MANIFEST, RECORD_APPROVALS, RECORD_PLAN, SIGNATURE
 from .manifest import sanitize_runbook_id
 from .plans import verify_approvals
@@ -123,8 +123,10 @@ def verify_archive(
         if signer is not None:
             report.signed.append(signer)
     problems, notes = walk(records, entries)
-    report.problems.extend(problems)
-    report.notes.extend(notes)
+    ended, lost, left = ended_unsealed(records, unsealed, problems)
+    report.unsealed = [u for u, d in zip(report.unsealed, unsealed) if d not in ended]
+    report.problems.extend(problems + lost)
+    report.notes.extend(notes + left)
     if options.witness:
         _check_witness(records, options.witness, entries, report)
     return report

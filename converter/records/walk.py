@@ -24,6 +24,10 @@ from pathlib import Path
 
 from .layout import CHAIN_HEAD, CHAIN_PENDING
 
+GONE_BEFORE = "the record before this one is missing from the chain"
+GONE_NEWEST = "newest record is missing (named by .chain-head)"
+"""How the walk names a manifest the chain links to but the disk no longer has."""
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -164,7 +168,7 @@ def _start(
             Problem(head_path, "manifest altered: its sha256 no longer matches .chain-head")
         )
         return present
-    problems.append(Problem(head_path, "newest record is missing (named by .chain-head)"))
+    problems.append(Problem(head_path, GONE_NEWEST))
     return loose_end(None)
 
 
@@ -186,8 +190,7 @@ def _gap(current: Entry, tips: list[Entry], problems: list[Problem]) -> Entry | 
     problems.append(
         Problem(
             current.path,
-            "the record before this one is missing from the chain "
-            f"(its 'previous' {str(current.previous)[:12]}… names no manifest "
+            f"{GONE_BEFORE} (its 'previous' {str(current.previous)[:12]}… names no manifest "
             "on disk)",
         )
     )

@@ -4,9 +4,9 @@
 point of the commit (:data:`converter.records.faults.SEAL_POINTS`: every temp
 write, rename, witness append and fsync). After each kill the archive must
 verify (an interrupted seal is a note, never a fork), and the next run must
-finish the interrupted seal — or seal the run as ``interrupted`` when the kill
-came before the seal's intent was durable — and chain after it: signed,
-witnessed, ``verify --all`` clean.
+finish the interrupted seal — or, when the kill came before the seal's intent was
+durable, seal the run with the status its runner journaled (``run_end``), saying it
+was sealed later — and chain after it: signed, witnessed, ``verify --all`` clean.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from reliability import record_trial
 from sshkeys import allowed_signers, make_key, require_ssh_keygen
 
 from converter.records.faults import SEAL_POINTS
+from converter.records.recover import SEALED_LATER
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -109,8 +110,17 @@ def test_kill_at_every_point_of_sealing(
     assert [m["sequence"] for m in chain] == [2, 1]
     assert final.stdout.count("signed by alice") == 2
     assert [json.loads(line)["seq"] for line in witness] == [1, 2]
-    interrupted_before_intent = point == "pending:written"
-    assert chain[1]["status"] == ("interrupted" if interrupted_before_intent else "succeeded")
+    # Killed before the seal's intent was durable, the run is sealed by the next one: with
+    # the status its runner journaled (run_end), not as an interrupted run.
+    assert chain[1]["status"] == "succeeded"
+    assert [s["status"] for s in chain[1]["steps"]] == ["succeeded"]
+    assert "failure" not in chain[1]
+    if point == "pending:written":
+        assert chain[1]["sealed_later"] == SEALED_LATER
+        shown = run_inprocess(["records", "show", first_dir.name, "--records", records])
+        assert f"sealed     {SEALED_LATER}" in shown.stdout, shown.stdout
+    else:  # the seal's intent was durable: the next run finished that very seal
+        assert "sealed_later" not in chain[1]
 
 
 def test_a_kill_while_finishing_an_interrupted_seal_is_finished_by_the_next(tmp_path):

@@ -242,6 +242,23 @@ def test_deleted_newest_record_is_named_via_the_chain_head(records):
 
 
 @pytest.mark.integration
+def test_a_deleted_manifest_of_a_run_that_ended_is_a_problem_not_a_seal_to_finish(records):
+    """Its journal ends with run_end and the chain names a manifest that is gone: the
+    manifest was deleted after sealing (re-sealing it, as for an unsealed run, would not
+    bring back what the chain names)."""
+    _oldest, middle, _newest = chain_order(records)
+    middle.chmod(0o755)
+    (middle / "manifest.json").unlink()
+    result = runbook("records", "verify", "--all", "--records", records)
+    assert result.returncode == 1, result.stdout + result.stderr
+    manifest = rel(records, middle / "manifest.json")
+    assert f"FAIL {manifest}: missing: the run ended and the chain names a manifest" in (
+        result.stdout
+    )
+    assert "reindex" not in result.stdout, result.stdout
+
+
+@pytest.mark.integration
 def test_deleted_chain_head_is_a_problem(records):
     (records / CHAIN_HEAD).unlink()
     result = runbook("records", "verify", "--all", "--records", records)
