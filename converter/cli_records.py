@@ -213,16 +213,14 @@ def _verify(
     """Verify a local records root; ``extra`` adds (problems, notes) found in the store."""
     from .records.damage import checkpoint_notes, unsealed_damage
     from .records.indexdb import require_directory
-    from .records.verify import Report, verify_archive, verify_chain, verify_record
+    from .records.verify import verify_archive, verify_run
 
     require_directory(records)
     if run and not check_all:
         from .records.index import find_run
 
         run_dir = find_run(records, run)
-        report = Report(
-            checked=1, problems=verify_record(records, run_dir, options) + verify_chain(records)
-        )
+        report = verify_run(records, run_dir, options)
         checked = [run_dir]
     else:
         report = verify_archive(records, options)

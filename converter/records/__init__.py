@@ -40,6 +40,7 @@ _PUBLIC = {
     "verify_all": "verify",
     "verify_chain": "verify",
     "verify_record": "verify",
+    "verify_run": "verify",
 }
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "verify_all",
     "verify_chain",
     "verify_record",
+    "verify_run",
 ]
 
 

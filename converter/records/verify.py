@@ -37,6 +37,7 @@ __all__ = [
     "verify_archive",
     "verify_chain",
     "verify_record",
+    "verify_run",
 ]
 
 
@@ -82,6 +83,22 @@ def verify_chain(records: Path) -> list[Problem]:
     sealed, _ = _scan(records)
     entries = [e for e in (_entry_only(records, d) for d in sealed) if e is not None]
     return walk(records, entries)[0]
+
+
+def verify_run(records: Path, run_dir: Path, options: VerifyOptions | None = None) -> Report:
+    """One record's files and signature, the chain it is in and — as ``options`` ask — the
+    witness, which is checked against the whole archive as ``--all`` does (a record the
+    witness saw deleted or rewritten is no less so when one run is asked about)."""
+    records, options = Path(records), options or VerifyOptions()
+    found, _entry, signer = _check_record(records, Path(run_dir), options)
+    entries = [e for e in (_entry_only(records, d) for d in _scan(records)[0]) if e is not None]
+    report = Report(checked=1, problems=found, signed=[signer] if signer is not None else [])
+    problems, notes = walk(records, entries)
+    report.problems.extend(problems)
+    report.notes.extend(notes)
+    if options.witness:
+        _check_witness(records, options.witness, entries, report)
+    return report
 
 
 def verify_all(

@@ -109,6 +109,13 @@ def test_signed_run_names_its_signer(run_inprocess, write_runbook, tmp_path, key
     assert checked.rc == 0, checked.stdout
     assert f"ok   tiny/{result.record_dir.name}: signed by alice" in checked.stdout
     assert "1 record(s) checked, 0 problem(s)" in checked.stdout
+    one = run_inprocess(
+        ["records", "verify", result.record_dir.name, "--records", tmp_path / "records",
+         "--allowed-signers", keys["allowed"]],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert one.rc == 0, one.stdout
+    assert f"ok   tiny/{result.record_dir.name}: signed by alice" in one.stdout
 
 
 def test_key_from_the_environment_and_its_comment_as_principal(

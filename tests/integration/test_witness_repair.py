@@ -207,6 +207,30 @@ def test_rewritten_history_passes_the_chain_but_not_the_witness(run_inprocess, a
     record_trial("attack:rewrite-record-and-recompute-later-hashes", 1, 0)
 
 
+def test_verify_of_one_run_checks_it_against_the_witness(run_inprocess, archive):
+    records = archive / "records"
+    newest = _oldest_first(records)[-1]
+    path = newest / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["operator"] = "someone-else"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    (records / ".chain-head").write_text(f"{sha} tiny/{newest.name}/manifest.json\n")
+    args = ("records", "verify", newest.name)
+    assert _cli(run_inprocess, archive, *args).rc == 0  # the chain alone is fooled
+    witness = archive / "elsewhere" / "witness.log"
+    result = _cli(run_inprocess, archive, *args, "--witness", witness)
+    assert result.rc == 1, result.stdout
+    assert _fails(result) == [
+        f"FAIL tiny/{newest.name}: rewritten: the witness holds manifest sha256 "
+        + next(
+            f"{line['sha256'][:12]}… (seq 3); the archive's hashes to {sha[:12]}…"
+            for line in map(json.loads, witness.read_text().splitlines())
+            if line["seq"] == 3
+        )
+    ]
+
+
 def test_rolled_back_head_forks_and_the_witness_names_both(run_inprocess, archive):
     records = archive / "records"
     oldest, middle, newest = _oldest_first(records)
