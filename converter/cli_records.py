@@ -153,7 +153,11 @@ def records_export(run: str, records: Path, fmt: str, out: Path | None) -> None:
 @RECORDS_OPTION
 @click.option("--all", "check_all", is_flag=True, help="Every record and the whole chain.")
 @ALLOWED_SIGNERS_OPTION
-@click.option("--require-signatures", is_flag=True, help="An unsigned record is a failure.")
+@click.option(
+    "--require-signatures",
+    is_flag=True,
+    help="An unsigned record is a failure (needs --allowed-signers).",
+)
 @WITNESS_OPTION
 def records_verify(
     run: str | None,
@@ -171,6 +175,11 @@ def records_verify(
     from .records.store import archive_of
     from .records.verify import VerifyOptions
 
+    if require_signatures and not allowed_signers:  # a signature nobody checks proves nothing
+        raise click.UsageError(
+            "--require-signatures needs --allowed-signers FILE (or RUNBOOK_ALLOWED_SIGNERS): "
+            "without it no signature can be checked, and a forged one would pass"
+        )
     options = VerifyOptions(allowed_signers, require_signatures, witness)
     archive = archive_of(records)
     if archive is None:

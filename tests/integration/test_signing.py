@@ -183,6 +183,24 @@ def test_unsigned_records_fail_only_when_signatures_are_required(
     assert f"FAIL tiny/{result.record_dir.name}/manifest.json: unsigned" in checked.stdout
 
 
+def test_signatures_are_required_only_with_allowed_signers_to_check_them(
+    run_inprocess, write_runbook, tmp_path, keys
+):
+    """A garbage manifest.json.sig passed --require-signatures when nothing checked it."""
+    result = _run(run_inprocess, write_runbook, tmp_path, "--signing-key", keys["alice"])
+    assert result.rc == 0, result.stderr
+    signature = result.record_dir / "manifest.json.sig"
+    signature.chmod(0o644)
+    signature.write_text("garbage\n", encoding="utf-8")
+    refused = _verify(run_inprocess, tmp_path, "--require-signatures")
+    assert refused.rc == 2, refused.stdout + refused.stderr
+    assert "--require-signatures needs --allowed-signers" in refused.stderr
+    checked = _verify(
+        run_inprocess, tmp_path, "--require-signatures", "--allowed-signers", keys["allowed"]
+    )
+    assert checked.rc == 1, checked.stdout
+
+
 @pytest.mark.parametrize("case", ["not-a-key", "missing", "outside-allowed-signers"])
 def test_a_key_that_cannot_sign_runs_nothing(run_inprocess, write_runbook, tmp_path, keys, case):
     key = {
