@@ -180,6 +180,10 @@ def records_verify(
             "--require-signatures needs --allowed-signers FILE (or RUNBOOK_ALLOWED_SIGNERS): "
             "without it no signature can be checked, and a forged one would pass"
         )
+    if allowed_signers:
+        from .records.signing import require_allowed_signers
+
+        require_allowed_signers(allowed_signers)  # before any record: one clear refusal
     options = VerifyOptions(allowed_signers, require_signatures, witness)
     archive = archive_of(records)
     if archive is None:

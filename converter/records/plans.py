@@ -31,7 +31,13 @@ from . import events as ev
 from .journal import utc_now
 from .layout import APPROVALS, PLAN, PLAN_HTML, PLANS, RECORD_APPROVALS, RECORD_PLAN
 from .plantext import lang_of, say
-from .signing import APPROVAL_NAMESPACE, SigningError, check_signature, open_signer
+from .signing import (
+    APPROVAL_NAMESPACE,
+    SigningError,
+    check_signature,
+    open_signer,
+    require_allowed_signers,
+)
 
 DEFAULT_MAX_AGE = timedelta(days=7)
 
@@ -158,6 +164,11 @@ def verify_approvals(
         problem = entry.get("error") or ""
         if not problem and not allowed_signers:
             problem = "no allowed signers to verify it (--allowed-signers)"
+        if not problem:  # a missing file makes the approval invalid (blocked), as before
+            try:
+                require_allowed_signers(str(allowed_signers))
+            except SigningError as exc:
+                problem = str(exc)
         if not problem:
             data = message(plan["digest"], str(entry.get("role")), str(entry.get("comment", "")))
             principal, problem = _check(data, str(entry.get("signature", "")), allowed_signers)

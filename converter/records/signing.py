@@ -106,10 +106,24 @@ def sign_bytes(key: str, data: bytes, namespace: str = NAMESPACE) -> str:
         return signature.read_text(encoding="utf-8")
 
 
+def require_allowed_signers(allowed_signers: str) -> None:
+    """Raise SigningError (exit 2) unless ``allowed_signers`` is a readable file: ssh-keygen
+    given a missing file or a directory says only that the signature does not verify, so
+    every valid signature would be reported as a failure."""
+    path = Path(allowed_signers).expanduser()
+    if not path.is_file() or not os.access(path, os.R_OK):
+        what = "is a directory" if path.is_dir() else "is not a readable file"
+        raise SigningError(
+            f"the allowed signers {what} (--allowed-signers / RUNBOOK_ALLOWED_SIGNERS)",
+            path=str(allowed_signers),
+        )
+
+
 def check_signature(
     data: bytes, signature: str, allowed_signers: str, namespace: str = NAMESPACE
 ) -> tuple[str | None, str]:
     """(principal, "") when ``signature`` (a file) over ``data`` verifies, else (None, why not)."""
+    require_allowed_signers(allowed_signers)
     found = _ssh_keygen("-Y", "find-principals", "-s", signature, "-f", allowed_signers)
     principals = [
         p.strip() for p in found.stdout.decode(errors="replace").splitlines() if p.strip()

@@ -201,6 +201,25 @@ def test_signatures_are_required_only_with_allowed_signers_to_check_them(
     assert checked.rc == 1, checked.stdout
 
 
+@pytest.mark.parametrize("where", ["missing", "a-directory"])
+def test_allowed_signers_that_are_no_file_are_bad_input(
+    run_inprocess, write_runbook, tmp_path, keys, where
+):
+    """A missing file or a directory made every valid signature FAIL (exit 1)."""
+    result = _run(run_inprocess, write_runbook, tmp_path, "--signing-key", keys["alice"])
+    assert result.rc == 0, result.stderr
+    path = tmp_path / "nowhere" if where == "missing" else tmp_path
+    for run in ("--all", result.record_dir.name):
+        checked = run_inprocess(
+            ["records", "verify", run, "--records", tmp_path / "records",
+             "--allowed-signers", path],
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert checked.rc == 2, checked.stdout + checked.stderr
+        assert str(path) in checked.stderr and "allowed signers" in checked.stderr
+        assert "Traceback" not in checked.stderr
+
+
 @pytest.mark.parametrize("case", ["not-a-key", "missing", "outside-allowed-signers"])
 def test_a_key_that_cannot_sign_runs_nothing(run_inprocess, write_runbook, tmp_path, keys, case):
     key = {
