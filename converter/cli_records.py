@@ -187,7 +187,7 @@ def records_verify(
     options = VerifyOptions(allowed_signers, require_signatures, witness)
     archive = archive_of(records)
     if archive is None:
-        _verify(run, records, check_all, options, ([], []))
+        _verify(run, _records_of(run, records), check_all, options, ([], []))
     import shutil
     import tempfile
 
@@ -215,6 +215,32 @@ def records_verify(
         shutil.rmtree(fresh, ignore_errors=True)
 
 
+def _records_of(run: str | None, records: Path) -> Path:
+    """The records root to verify RUN in: a record directory named by its path implies its
+    own root (``<records>/<runbook>/<run>``) unless --records (or RUNBOOK_RECORDS) names one."""
+    given = Path(run) if run else None
+    if given is None or not given.is_dir() or given.name == run:
+        return records
+    source = click.get_current_context().get_parameter_source("records")
+    if source is click.core.ParameterSource.DEFAULT:
+        return given.resolve().parent.parent
+    return records
+
+
+def _record_under(records: Path, run_dir: Path, run: str) -> Path:
+    """``run_dir`` as a record of ``records`` (verify names files relative to the root)."""
+    try:
+        inside = run_dir.resolve().relative_to(records.resolve())
+    except ValueError:
+        inside = None
+    if inside is None or len(inside.parts) != 2:
+        raise click.UsageError(
+            f"{run}: not a record directory of the records {records} "
+            "(give --records the directory that holds it)"
+        )
+    return records / inside
+
+
 def _verify(
     run: str | None,
     records: Path,
@@ -232,7 +258,7 @@ def _verify(
     if run and not check_all:
         from .records.index import find_run
 
-        run_dir = find_run(records, run)
+        run_dir = _record_under(records, find_run(records, run), run)
         report = verify_run(records, run_dir, options)
         checked = [run_dir]
     else:

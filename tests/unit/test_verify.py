@@ -385,6 +385,29 @@ def test_verify_one_run_by_prefix(records):
     assert rel(records, middle / "journal.jsonl") in result.stdout
 
 
+@pytest.mark.integration
+def test_verify_one_run_by_its_directory_outside_the_default_records(records, tmp_path):
+    """The path `runbook run` printed, from anywhere: its own root is implied; a --records
+    that does not hold it is bad input naming it (it was a ValueError traceback)."""
+    middle = chain_order(records)[1]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for given in (middle, Path(os.path.relpath(middle, elsewhere))):
+        result = runbook("records", "verify", given, cwd=elsewhere)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 record(s) checked, 0 problem(s)" in result.stdout
+    named = runbook("records", "verify", middle, "--records", records, cwd=elsewhere)
+    assert named.returncode == 0, named.stdout + named.stderr
+    other = tmp_path / "other-records"
+    other.mkdir()
+    refused = runbook("records", "verify", middle, "--records", other, cwd=elsewhere)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert str(middle) in refused.stderr and "Traceback" not in refused.stderr
+    flip_byte(middle / "journal.jsonl")
+    failed = runbook("records", "verify", middle, cwd=elsewhere)
+    assert failed.returncode == 1 and rel(records, middle / "journal.jsonl") in failed.stdout
+
+
 # --------------------------------------------------------------------------- synthetic records
 
 
