@@ -61,37 +61,59 @@ def run_step_cell(session: RunState, line: str, code: str) -> StepResult:
     info = session.steps.get(step_id) or StepInfo(
         step_id, attrs.get("kind", "procedure"), step_id, ()
     )
-    if session.finished:
-        raise StopRun(message(session.lang, "finished", run_dir=session.run_dir))
-    if (session.run_dir / STOP_FILE).exists():  # the runner was told to stop between cells
-        session.journal.write(ev.STEP_SKIPPED, step=step_id, kind=info.kind, reason="stopped")
-        raise KeyboardInterrupt
+    _check_open(session, info)
     status = StepStatus(session, info)
     skip = _skip_reason(session, info, attrs)
     if skip is not None:
-        return _skip(session, info, status, code, skip)
-    if session.settings.dry_run:
-        return _dry_run(session, info, status, code)
+        return _skip(session, info, status, line, code, skip)
     prior = session.results.get(info.id)
-    if prior is not None and prior.status == "succeeded":
+    if not session.settings.dry_run and prior is not None and prior.status == "succeeded":
         carried = prior.in_run is not None  # succeeded in an earlier run this one resumes
         if session.settings.mode != "headless":
             status.done(prior)
             # never twice by accident: ask first
-            show_rerun(session, info, lambda: execute(session, info, code, attrs, status))
+            show_rerun(session, info, lambda: run_checked(session, info, line, code, status))
             return prior
         if carried:  # headless resume: what succeeded is not run again
             status.done(prior)
             return prior
+    return run_checked(session, info, line, code, status)
+
+
+def run_checked(
+    session: RunState, info: StepInfo, line: str, code: str, status: StepStatus
+) -> StepResult:
+    """The one way a step's commands run: from its cell, and from every button.
+
+    A click (the manual button, "Run again", the rollback button) is the operator's
+    decision to run, not a way around what ``%%step`` checks: the record must not be
+    sealed, a dry run runs nothing, the approvals (and the approved plan's commands)
+    hold, the gate holds, and the step runs with its own attributes (its timeout).
+    """
+    _check_open(session, info)
+    if session.settings.dry_run:
+        return _dry_run(session, info, status, code)
     check_approvals(session, info, status, line, code)
     _check_gate(session, info, status)
-    return execute(session, info, code, attrs, status)
+    return _execute(session, info, code, parse_magic_line(line)[1], status)
 
 
-def execute(
+def _check_open(session: RunState, info: StepInfo) -> None:
+    """Nothing runs into a sealed record, nor after the runner was told to stop."""
+    if session.finished:
+        raise StopRun(message(session.lang, "finished", run_dir=session.run_dir))
+    if (session.run_dir / STOP_FILE).exists():  # the runner was told to stop between cells
+        session.journal.write(ev.STEP_SKIPPED, step=info.id, kind=info.kind, reason="stopped")
+        raise KeyboardInterrupt
+
+
+def _execute(
     session: RunState, info: StepInfo, code: str, attrs: dict[str, str], status: StepStatus
 ) -> StepResult:
-    """Run the commands, stream the output, record the verdict; raise on failure."""
+    """Run the commands, stream the output, record the verdict; raise on failure.
+
+    Private: only :func:`run_checked` calls it, after every check.
+    """
     timeout = _timeout(session, attrs)
     allow_failure = _flag(attrs, "continue_on_error")
     output = _Output(session, info.id)
@@ -181,7 +203,7 @@ def _skip_reason(session: RunState, info: StepInfo, attrs: dict[str, str]) -> st
 
 
 def _skip(
-    session: RunState, info: StepInfo, status: StepStatus, code: str, reason: str
+    session: RunState, info: StepInfo, status: StepStatus, line: str, code: str, reason: str
 ) -> StepResult:
     step = StepResult(
         "skipped" if reason != "manual" else "manual", reason=message(session.lang, reason)
@@ -191,7 +213,7 @@ def _skip(
     status.done(step)
     if reason == "manual" and session.settings.mode != "headless":
         # the cell's own status line, not one in the button's output
-        show_manual_button(session, info, lambda: execute(session, info, code, {}, status))
+        show_manual_button(session, info, lambda: run_checked(session, info, line, code, status))
     return step
 
 

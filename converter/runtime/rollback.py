@@ -2,8 +2,10 @@
 
 The button switches the run to rollback mode (journaled) and runs the rollback
 step cells in order, read from the notebook file so what runs is exactly what
-the operator sees below. If the notebook file is unknown, it switches the mode
-and asks the operator to run the cells.
+the operator sees below, each as its ``%%step`` cell would run it (approvals, the
+approved plan's commands, gates, dry run, its timeout): a click is no way around
+them. If the notebook file is unknown, it switches the mode and asks the operator
+to run the cells.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import events as ev
-from .magic import execute
+from .magic import run_step_cell
 from .state import RunState
 from .text import message
-from .views import StepStatus
 
 
 def rollback_panel(session: RunState) -> None:
@@ -45,22 +46,25 @@ def rollback_panel(session: RunState) -> None:
 
 def start_rollback(session: RunState) -> None:
     """Switch to rollback mode and run the rollback cells; stop at the first failure."""
+    if session.finished:  # sealed: no mode switch journaled into a closed record
+        print(message(session.lang, "finished", run_dir=session.run_dir))
+        return
     session.settings.rollback = True
     session.journal.write(ev.ROLLBACK_MODE, by=session.operator)
     cells = _rollback_cells(session.notebook_path)
     if not cells:
         print(message(session.lang, "rollback_manual"))
         return
-    for step_id, code in cells:
-        info = session.steps[step_id]
+    for line, code in cells:
         try:
-            execute(session, info, code, {}, StepStatus(session, info))
+            run_step_cell(session, line, code)
         except Exception as exc:  # noqa: BLE001 - shown to the operator; later steps must not run
             print(f"{type(exc).__name__}: {exc}")
             return
 
 
 def _rollback_cells(path: str | None) -> list[tuple[str, str]]:
+    """Each rollback step cell as ``%%step`` receives it: its line (id and attributes), its code."""
     if not path:
         return []
     import nbformat
@@ -77,6 +81,7 @@ def _rollback_cells(path: str | None) -> list[tuple[str, str]]:
             and meta.get("role") == "step"
             and meta.get("kind") == "rollback"
         ):
-            _magic_line, _, code = cell.source.partition("\n")
-            found.append((meta["step_id"], code))
+            magic_line, _, code = cell.source.partition("\n")
+            line = magic_line.strip().removeprefix("%%step").strip()
+            found.append((line or str(meta["step_id"]), code))
     return found

@@ -146,7 +146,11 @@ def _progress(session: RunState, *, update: bool) -> None:
 
 
 def show_rerun(session: RunState, info: StepInfo, run: Action) -> None:
-    """A step that already succeeded asks before running again: a message and a button."""
+    """A step that already succeeded asks before running again: a message and a button.
+
+    ``run`` is the step's checked run (:func:`converter.runtime.magic.run_checked`): the
+    click confirms running twice, nothing else (gates, approvals, dry run still hold).
+    """
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -162,6 +166,9 @@ def show_rerun(session: RunState, info: StepInfo, run: Action) -> None:
 
     def clicked(_button: Any) -> None:
         with out:
+            if session.finished:  # sealed: a late click neither runs nor journals
+                print(message(session.lang, "finished", run_dir=session.run_dir))
+                return
             session.journal.write(ev.RERUN, step=info.id, by=session.operator)
             try:
                 run()
@@ -197,7 +204,11 @@ def show_dry_run(session: RunState, info: StepInfo, code: str) -> None:
 
 
 def show_manual_button(session: RunState, info: StepInfo, run: Action) -> None:
-    """A button that runs a troubleshooting/manual command on an explicit click."""
+    """A button that runs a troubleshooting/manual command on an explicit click.
+
+    ``run`` is the step's checked run: in a dry run the click shows what would run, and
+    gates, approvals and the step's timeout hold as for any step cell.
+    """
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -216,6 +227,9 @@ def show_manual_button(session: RunState, info: StepInfo, run: Action) -> None:
 
     def clicked(_button: Any) -> None:
         with out:
+            if session.finished:  # sealed: a late click neither runs nor journals
+                print(message(session.lang, "finished", run_dir=session.run_dir))
+                return
             session.journal.write(ev.MANUAL_RUN, step=info.id, by=session.operator)
             try:
                 run()

@@ -659,3 +659,66 @@ def test_english_runbook_messages_stay_english(run_inprocess, tmp_path, keys, so
     assert "missing: Approver" in first.stdout
     page = next((tmp_path / "records" / ".plans").glob(f"{plan}/plan.html"))
     assert "<h2>Roles required</h2>" in page.read_text("utf-8")
+
+
+BUTTONS = (
+    textwrap.dedent(FOUR_EYES)
+    .lstrip()
+    .replace(
+        "## Approval",
+        "#### 1-2. Flip by hand\n\n```bash {manual=true}\ntouch flipped\n```\n\n"
+        "## Rollback\n\n```bash\ntouch rolled-back\n```\n\n## Approval",
+    )
+)
+
+
+def test_the_buttons_need_the_approvals_and_run_only_what_the_plan_approved(
+    run_inprocess, tmp_path, keys
+):
+    """A click is no way around the approvals: without a complete plan the manual and
+    rollback buttons are blocked, and once the plan is approved the manual button runs
+    a step only as the plan has it (the cell edited in JupyterLab and run unsaved)."""
+    from labdrive import LabNotebook
+
+    lab = LabNotebook(
+        tmp_path, BUTTONS, env={"RUNBOOK_ALLOWED_SIGNERS": str(keys["allowed"])}, name="four-eyes"
+    )
+    edited = lab.cells["step/1-2"].replace("touch flipped", "touch flipped-edited")
+    try:
+        assert lab.run("setup").status == "ok"
+        assert lab.run("step/1-1").ename == "StepBlocked"
+        assert lab.run("step/1-2", source=edited).status == "ok"  # manual: a button
+        refused = lab.click("runbook-manual")
+        assert "StepBlocked: 1-2: approvals" in refused.text, refused
+
+        plan = _plan(run_inprocess, tmp_path, lab.source)
+        _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+        _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+        assert lab.parameters(plan=plan).status == "ok"
+        assert lab.run("setup").status == "ok"  # the same session goes on, with the plan
+        assert lab.run("step/1-1").status == "ok"
+        assert lab.run("step/1-2", source=edited).status == "ok"
+        refused = lab.click("runbook-manual")
+        assert "not what plan" in refused.text, refused
+        assert lab.run("step/1-2").status == "ok"  # the approved cell, as the plan has it
+        ran = lab.click("runbook-manual")
+        assert "succeeded" in ran.text, ran
+    finally:
+        lab.close()
+    assert (tmp_path / "flipped").exists() and not (tmp_path / "flipped-edited").exists()
+
+
+def test_the_rollback_button_needs_the_approvals(tmp_path, keys):
+    from labdrive import LabNotebook
+
+    lab = LabNotebook(
+        tmp_path, BUTTONS, env={"RUNBOOK_ALLOWED_SIGNERS": str(keys["allowed"])}, name="four-eyes"
+    )
+    try:
+        assert lab.run("setup").status == "ok"
+        assert lab.run("rollback-panel").status == "ok"
+        refused = lab.click("runbook-rollback")
+        assert "StepBlocked: rollback-step: approvals" in refused.text, refused
+    finally:
+        lab.close()
+    assert not (tmp_path / "rolled-back").exists()

@@ -1,0 +1,127 @@
+"""The buttons of an interactive run (manual step, "Run again", rollback) run a step only as
+its ``%%step`` cell would: not into a dry run, not past an unticked gate, not past missing
+approvals, and with the step's own timeout.
+
+A real kernel runs the converted notebook cell by cell (tests/labdrive.py) and the buttons
+are clicked through their ipywidgets objects, as a browser click does.
+"""
+
+from __future__ import annotations
+
+import pytest
+from labdrive import LabNotebook
+
+pytestmark = pytest.mark.integration
+
+RUNBOOK = """
+    ---
+    id: buttons
+    lang: en
+    ---
+
+    # Runbook: Buttons
+
+    ## Checklists
+
+    ### Pre-execution checklist
+
+    - [ ] Change window approved
+
+    ## Procedure
+
+    #### 1-1. Change
+
+    ```bash
+    echo change-ran
+    ```
+
+    **Verify**:
+    - [ ] The change is live
+
+    #### 1-2. Flip by hand
+
+    ```bash {manual=true timeout=1}
+    touch manual-ran; sleep 30
+    ```
+
+    ## Rollback
+
+    #### Step 1: Undo
+
+    ```bash
+    touch rollback-ran
+    ```
+"""
+
+
+@pytest.fixture
+def lab(tmp_path):
+    notebook = LabNotebook(tmp_path, RUNBOOK)
+    try:
+        yield notebook
+    finally:
+        notebook.close()
+
+
+def _events(lab: LabNotebook, kind: str) -> list[dict]:
+    return [e for e in lab.journal() if e["event"] == kind]
+
+
+def test_in_a_dry_run_the_manual_and_rollback_buttons_run_nothing(lab):
+    assert lab.parameters(dry_run=True).status == "ok"
+    assert lab.run("setup").status == "ok"
+    for key in ("checklist/checklists-1", "step/1-1", "checklist/1-1.verify", "step/1-2"):
+        reply = lab.run(key)
+        assert reply.status == "ok", (key, reply)
+    clicked = lab.click("runbook-manual")
+    assert "DRY RUN: would run step 1-2" in clicked.text, clicked
+    assert lab.run("rollback-panel").status == "ok"
+    lab.click("runbook-rollback")
+    assert lab.run("finish").status == "ok"
+
+    assert not (lab.work / "manual-ran").exists()
+    assert not (lab.work / "rollback-ran").exists()
+    assert not _events(lab, "step_start")
+    assert {e["step"] for e in _events(lab, "step_dry_run")} == {"1-1", "1-2", "rollback-1"}
+
+
+def test_the_manual_button_holds_the_gate_and_the_steps_timeout(lab):
+    assert lab.run("setup").status == "ok"
+    assert lab.run("checklist/checklists-1").status == "ok"
+    assert lab.tick("checklists-1").status == "ok"
+    assert lab.run("step/1-1").status == "ok"
+    assert lab.run("checklist/1-1.verify").status == "ok"
+    assert lab.run("step/1-2").status == "ok"
+
+    refused = lab.click("runbook-manual")  # "The change is live" is not ticked yet
+    assert "StepBlocked: 1-2" in refused.text, refused
+    assert not (lab.work / "manual-ran").exists()
+    (blocked,) = _events(lab, "blocked")
+    assert blocked["step"] == "1-2" and blocked["gate"] == ["1-1.verify"]
+
+    assert lab.tick("1-1.verify").status == "ok"
+    ran = lab.click("runbook-manual")
+    assert "StepFailed: 1-2" in ran.text, ran
+    assert (lab.work / "manual-ran").exists()
+    (end,) = [e for e in _events(lab, "step_end") if e["step"] == "1-2"]
+    (start,) = [e for e in _events(lab, "step_start") if e["step"] == "1-2"]
+    assert start["timeout"] == 1.0  # the fence's timeout=1, not none
+    assert end["status"] == "failed" and "timed out" in end["reason"], end
+
+
+def test_the_rerun_button_holds_the_gate(lab):
+    """A step that succeeded asks before running again; the click confirms that, not the gate."""
+    assert lab.run("setup").status == "ok"
+    assert lab.run("checklist/checklists-1").status == "ok"
+    assert lab.tick("checklists-1").status == "ok"
+    assert lab.run("step/1-1").status == "ok"
+    # the operator unticks the gate, then asks to run 1-1 again
+    untick = lab.execute(
+        "from converter.runtime.checklists import set_check\n"
+        "set_check(runbook, 'checklists-1.1', False, via='widget')"
+    )
+    assert untick.status == "ok", untick
+    assert lab.run("step/1-1").status == "ok"  # asks: shows the "Run again" button
+    refused = lab.click("runbook-rerun")
+    assert "StepBlocked: 1-1" in refused.text, refused
+    assert [e["step"] for e in _events(lab, "step_start")] == ["1-1"]
