@@ -174,11 +174,9 @@ def non_text_argument(args: list[str]) -> str | None:
 def without_secrets(text: str) -> str:
     """An error may quote a value that holds a secret (a URL with a token given as a plain
     parameter): mask every ``RUNBOOK_SECRET_*`` value in it, as records are masked."""
-    from .parameters import SECRET_PREFIX
+    from .parameters import environment_secrets
 
-    secrets = [
-        v for k, v in os.environ.items() if k.startswith(SECRET_PREFIX) and v and _is_text(v)
-    ]
+    secrets = environment_secrets(os.environ)
     if not secrets:
         return text
     from .records.mask import SecretMasker

@@ -38,6 +38,8 @@ from .values import (
     check_environment_total,
     check_text,
     coerce,
+    environment_secrets,
+    is_secret_variable,
     secret_variable,
     to_environment,
 )
@@ -212,7 +214,8 @@ class Resolved:
     values: dict[str, Any]
     """Typed value of every declared parameter (secrets too, for the steps' environment only)."""
     secrets: tuple[str, ...] = field(default=())
-    """The secret values, for the masker."""
+    """The secret values, for the masker: the declared secrets' spellings, and every other
+    ``RUNBOOK_SECRET_*`` value of the environment (a secret of another runbook)."""
 
     def shown(self) -> dict[str, Any]:
         """Values as they may appear in a record: secrets as ``***``, or ``not set``."""
@@ -287,6 +290,8 @@ def resolve(
         sizes[name] = len(name.encode("utf-8")) + len(text.encode("utf-8")) + 2
         if param.secret and values[name] is not None:
             secrets.extend(_secret_spellings(env[secret_variable(name)], values[name]))
+    for text in environment_secrets(env):
+        secrets.extend(_secret_spellings(text, text))
     check_environment_total(sizes)
     return Resolved(tuple(params.values()), values, tuple(dict.fromkeys(secrets)))
 
@@ -348,9 +353,11 @@ __all__ = [
     "check_environment",
     "check_text",
     "coerce",
+    "environment_secrets",
     "from_declaration",
     "is_kernel_name",
     "is_positive_seconds",
+    "is_secret_variable",
     "load_parameters_file",
     "operator_name",
     "resolve",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ParameterError
@@ -27,6 +28,28 @@ step's script and what steps export."""
 def secret_variable(name: str) -> str:
     """The environment variable a secret parameter is read from: ``RUNBOOK_SECRET_<NAME>``."""
     return f"{SECRET_PREFIX}{name.upper()}"
+
+
+def is_secret_variable(name: str) -> bool:
+    """Whether an environment variable holds a secret (``RUNBOOK_SECRET_*``), declared by
+    this runbook or not: it reaches a step only as the parameter it feeds, and is masked."""
+    return name.startswith(SECRET_PREFIX)
+
+
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Every ``RUNBOOK_SECRET_*`` value in ``environ`` that a masker can hold (non-empty
+    UTF-8; another one is refused by name where it is used): an operator's shell may hold
+    secrets for other runbooks, which must not reach a record in clear either."""
+    found = []
+    for name, value in environ.items():
+        if not is_secret_variable(name) or not value:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            continue
+        found.append(value)
+    return found
 
 
 def check_text(what: str, text: str) -> None:

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, RecordError
-from ..parameters import Resolved, from_declaration, resolve, resolve_settings
+from ..parameters import (
+    Resolved,
+    from_declaration,
+    is_secret_variable,
+    resolve,
+    resolve_settings,
+)
 from ..records import events as ev
 from ..records.carry import resume_point
 from ..records.journal import read_journal
@@ -151,8 +157,12 @@ _KERNEL_SETTINGS = (
 def _operator_environment() -> dict[str, str]:
     """The environment steps start from: the kernel's, with the settings ipykernel and
     jupyter_client made for the kernel itself put back as the kernel was started with them
-    (``/proc/self/environ``, which ``os.environ`` changes do not touch), or removed."""
-    env = dict(os.environ)
+    (``/proc/self/environ``, which ``os.environ`` changes do not touch), or removed.
+
+    No ``RUNBOOK_SECRET_*`` variable: a declared secret reaches a step only as the
+    parameter it feeds (:meth:`Resolved.environment`), and one of another runbook not at
+    all (``env`` printed it, unmasked, into every record file)."""
+    env = {name: value for name, value in os.environ.items() if not is_secret_variable(name)}
     initial: dict[str, str] = {}
     try:
         with open("/proc/self/environ", "rb") as f:

@@ -266,3 +266,83 @@ def test_secret_inside_another_parameter_is_masked_in_the_manifest(
         if path.is_file() and secret.encode() in path.read_bytes()
     ]
     assert leaks == []
+
+
+OTHER_SECRETS_RUNBOOK = """
+    ---
+    id: other-secrets
+    lang: en
+    parameters:
+      token:
+        type: str
+        secret: true
+      note:
+        type: str
+        default: none
+    ---
+
+    # Runbook: Other secrets
+
+    ## Procedure
+
+    #### 1-1. The whole environment
+
+    ```bash
+    echo "secret variables: $(env | grep -c '^RUNBOOK_SECRET_'); token: ${#token} characters"
+    env | sort
+    echo "note: $note"
+    ```
+"""
+
+
+def _leaks(record: Path, *values: str) -> list[tuple[str, str]]:
+    return [
+        (path.relative_to(record).as_posix(), name)
+        for value in values
+        for path in sorted(record.rglob("*"))
+        if path.is_file()
+        for name, needle in spellings(value).items()
+        if needle in path.read_bytes()
+    ]
+
+
+def test_undeclared_secrets_reach_no_step_and_no_record_file(run_cli, write_runbook, tmp_path):
+    """A ``RUNBOOK_SECRET_*`` of another runbook (the operator's shell holds many) reaches no
+    step, and is masked where it turns up anyway (pasted into a plain parameter)."""
+    source = write_runbook(tmp_path, OTHER_SECRETS_RUNBOOK)
+    token, other = make_secret(), make_secret()
+    result = run_cli(
+        ["run", source, "--records", tmp_path / "records", "--no-progress", "-p", "note", other],
+        cwd=tmp_path,
+        env={"RUNBOOK_SECRET_TOKEN": token, "RUNBOOK_SECRET_OTHER": other},
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    log = (result.record_dir / "logs" / "1-1.log").read_text(encoding="utf-8")
+    assert "secret variables: 0; token: 24 characters" in log
+    assert "note: ***" in log
+    assert _leaks(result.record_dir, token, other) == []
+    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["parameters"] == {"token": "***", "note": "***"}
+
+
+def test_undeclared_secrets_stay_out_of_an_interactive_record(tmp_path):
+    from labdrive import LabNotebook
+
+    token, other = make_secret(), make_secret()
+    lab = LabNotebook(
+        tmp_path,
+        OTHER_SECRETS_RUNBOOK,
+        env={"RUNBOOK_SECRET_TOKEN": token, "RUNBOOK_SECRET_OTHER": other},
+    )
+    try:
+        assert lab.parameters(note=other).status == "ok"
+        assert lab.run("setup").status == "ok"
+        ran = lab.run("step/1-1")
+        assert ran.status == "ok", ran
+        assert "secret variables: 0; token: 24 characters" in ran.text
+        assert other not in ran.text and token not in ran.text
+        assert lab.run("finish").status == "ok"
+    finally:
+        lab.close()
+    assert lab.manifest()["status"] == "succeeded"
+    assert _leaks(lab.record(), token, other) == []
