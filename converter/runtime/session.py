@@ -24,6 +24,7 @@ from ..parameters import (
 )
 from ..records import events as ev
 from ..records.carry import resume_point
+from ..records.evidence import Evidence
 from ..records.journal import read_journal
 from ..records.layout import JOURNAL
 from ..records.liveness import this_writer
@@ -83,6 +84,7 @@ def start(
     """
     try:
         settings = Settings.from_values(resolve_settings(namespace), timeout)
+        settings.operator = _signed_operator(settings)
         resolved = resolve(tuple(from_declaration(d) for d in parameters), namespace)
         existing = _resumable(namespace.get("runbook"), runbook, settings, resolved.values)
         if existing is not None:
@@ -109,6 +111,21 @@ def start(
     show_start(session)
     show_continuation(session)
     return session
+
+
+def _signed_operator(settings: Settings) -> str:
+    """Who runs this: with a signing key (``RUNBOOK_SIGNING_KEY``), its principal, as
+    ``runbook run`` has it and as the sealed record will name them.
+
+    The kernel compares approvers with this name: the ``operator`` setting alone let an
+    approver run (and seal, as themselves) the run they approved. Headless, the runner
+    already passed the principal. A key that cannot sign stops the run here, before any
+    step, as ``runbook run`` refuses it.
+    """
+    if settings.mode == "headless":
+        return settings.operator
+    signer = Evidence.from_environ().open().signer
+    return signer.principal if signer is not None else settings.operator
 
 
 class _ShutdownInterrupt(logging.Filter):

@@ -722,3 +722,40 @@ def test_the_rollback_button_needs_the_approvals(tmp_path, keys):
     finally:
         lab.close()
     assert not (tmp_path / "rolled-back").exists()
+
+
+def test_in_jupyterlab_the_operator_is_the_signing_keys_principal(run_inprocess, tmp_path, keys):
+    """The record of an interactive run is signed, and names as its operator, the signing
+    key's principal: the kernel compares the approvers with that name (not with the
+    ``operator`` setting), so Alice cannot approve a plan and run it under another name."""
+    from labdrive import LabNotebook
+
+    lab = LabNotebook(
+        tmp_path,
+        FOUR_EYES,
+        env={
+            "RUNBOOK_ALLOWED_SIGNERS": str(keys["allowed"]),
+            "RUNBOOK_SIGNING_KEY": str(keys["alice"]),
+            "RUNBOOK_OPERATOR": "carol",
+        },
+        name="four-eyes",
+    )
+    try:
+        plan = _plan(run_inprocess, tmp_path, lab.source)
+        _approve(run_inprocess, tmp_path, keys, plan, "Reviewer", "alice")
+        _approve(run_inprocess, tmp_path, keys, plan, "Approver", "bob")
+        assert lab.parameters(plan=plan).status == "ok"
+        setup = lab.run("setup")
+        assert "Operator: alice" in setup.text, setup
+        assert lab.run("step/pre-1").status == "ok"
+        refused = lab.run("step/1-1")
+        assert refused.ename == "StepBlocked", refused
+        assert "alice cannot approve their own run" in refused.evalue
+        assert lab.run("finish").status == "ok"
+    finally:
+        lab.close()
+    manifest = lab.manifest()
+    assert (manifest["status"], manifest["operator"]) == ("blocked", "alice")
+    (start,) = [e for e in lab.journal() if e["event"] == "session_start"]
+    assert start["operator"] == "alice"
+    assert not [e for e in lab.journal() if e["event"] == "step_start" and e["step"] == "1-1"]
