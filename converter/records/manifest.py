@@ -264,14 +264,19 @@ def check_fields(run_dir: Path, manifest: dict) -> None:
 
 def hash_tree(run_dir: Path) -> dict[str, str]:
     """{posix relative path: sha256} for every regular file but the manifest and its signature."""
-    files: dict[str, str] = {}
+    return {relative: hash_file(path) for relative, path in tree_files(run_dir)}
+
+
+def tree_files(run_dir: Path) -> list[tuple[str, Path]]:
+    """(posix relative path, path) of every file a manifest lists, sorted: one owner of the
+    choice, so a shared archive uploads exactly what the manifest names (dot files too)."""
+    files = []
     for path in run_dir.rglob("*"):
         relative = path.relative_to(run_dir).as_posix()
         skipped = relative in (MANIFEST, SIGNATURE) or relative.startswith(TMP_PREFIX)
-        if skipped or not path.is_file():
-            continue
-        files[relative] = hash_file(path)
-    return dict(sorted(files.items()))
+        if not skipped and path.is_file():
+            files.append((relative, path))
+    return sorted(files)
 
 
 def _probe_lock(records: Path) -> None:

@@ -35,7 +35,7 @@ from ..errors import RecordError
 from . import objectlock
 from .faults import fault
 from .layout import CHAIN_OBJECTS, MANIFEST, PROBE_OBJECT, SIGNATURE
-from .manifest import TMP_PREFIX
+from .manifest import tree_files
 from .store import Archive, store_error, store_errors
 
 MAX_ATTEMPTS = 200
@@ -142,11 +142,8 @@ def seal(
     if existing is not None:
         return existing
     lock = objectlock.put_arguments(stated)
-    for path in sorted(run_dir.rglob("*")):
-        relative = path.relative_to(run_dir).as_posix()
-        skipped = relative in (MANIFEST, SIGNATURE) or relative.startswith(TMP_PREFIX)
-        if path.is_file() and not skipped and not path.name.startswith("."):
-            _put(archive, f"{record}/{relative}", path.read_bytes(), lock)
+    for relative, path in tree_files(run_dir):  # what the manifest will list, no more or less
+        _put(archive, f"{record}/{relative}", path.read_bytes(), lock)
     for _ in range(MAX_ATTEMPTS):
         link = head(archive)
         sealed, intent = compose(link)

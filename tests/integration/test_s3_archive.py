@@ -288,6 +288,44 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "AWS_"))}
 
 
+DOTTED = """
+    ---
+    id: dotted
+    lang: en
+    ---
+
+    # Runbook: Dotted
+
+    ## Procedure
+
+    ```bash {name=.setup}
+    echo setting-up
+    ```
+"""
+
+
+def test_a_dot_file_the_manifest_lists_is_uploaded(s3_store, run_cli, write_runbook, tmp_path):
+    """A step named .setup logs to logs/.setup.log: it was never uploaded, and the record
+    failed verify for ever."""
+    url = f"s3://{new_bucket(s3_store, object_lock=False)}/dots"
+    source = write_runbook(tmp_path, DOTTED, "dotted.md")
+    env = machine(s3_store, tmp_path, "writer")
+    ran = run_cli(["run", source, "--records", url, "--no-progress"], cwd=tmp_path, env=env)
+    assert ran.rc == 0, ran.stdout + ran.stderr
+    record = f"dotted/{Path(ran.stdout.splitlines()[-1]).name}"
+    root = url.removeprefix("s3://")
+    fs = s3_store.filesystem()
+    manifest = json.loads(fs.cat_file(f"{root}/{record}/manifest.json"))
+    assert "logs/.setup.log" in manifest["files"]
+    uploaded = {p[len(root) + 1 :] for p in fs.find(root)}
+    assert {f"{record}/{name}" for name in manifest["files"]} <= uploaded
+    verified = run_cli(
+        ["records", "verify", "--all", "--records", url], env=machine(s3_store, tmp_path, "audit")
+    )
+    assert verified.rc == 0, verified.stdout
+    assert "1 record(s) checked, 0 problem(s)" in verified.stdout
+
+
 def test_a_changed_object_is_detected(s3_store, run_cli, tmp_path):
     url = f"s3://{new_bucket(s3_store)}/tampered"
     env = {**_clean_env(), **machine(s3_store, tmp_path, "writer")}
