@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..errors import ParameterError, ParseError
 from ..model import Metadata, Parameter
 from ..parameters import (
@@ -49,13 +51,45 @@ def declared_parameters(
             "'parameters' must be a mapping of name to declaration", path=path, line=line
         )
     found = []
+    written = _written_scalars(text)
     for name, spec in raw.items():
         where = _line_of(str(name), text, line)
-        found.append(_parameter(str(name), spec, path=path, line=where))
+        found.append(
+            _parameter(str(name), spec, path=path, line=where, written=written.get(str(name), {}))
+        )
     return tuple(found)
 
 
-def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
+def _written_scalars(text: str | None) -> dict[str, dict[str, Any]]:
+    """Each parameter's ``default`` and ``choices`` as written in the source, by name.
+
+    YAML 1.1 reads ``0755`` as 493, ``12:30`` as 750, ``1.10`` as 1.1 and ``NO`` as
+    false; a ``str`` parameter takes the text its author wrote instead. Only keys written
+    in the declaration itself are found (not those a ``<<:`` merge brings in).
+    """
+    if not text or not text.strip():
+        return {}
+    root = yaml.compose(text, Loader=yaml.SafeLoader)  # load_yaml already accepted the text
+    found: dict[str, dict[str, Any]] = {}
+    declarations = next((v for k, v in _pairs(root) if k == "parameters"), None)
+    for name, declaration in _pairs(declarations):
+        for key, value in _pairs(declaration):
+            items = value.value if isinstance(value, yaml.SequenceNode) else None
+            if key == "default" and isinstance(value, yaml.ScalarNode):
+                found.setdefault(name, {})["default"] = value.value
+            elif key == "choices" and items and all(isinstance(i, yaml.ScalarNode) for i in items):
+                found.setdefault(name, {})["choices"] = [i.value for i in items]
+    return found
+
+
+def _pairs(node: Any) -> list[tuple[str, Any]]:
+    """A mapping node's (scalar key text, value node) pairs; none for any other node."""
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [(k.value, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+
+
+def _parameter(name: str, spec: Any, *, path: str, line: int, written: dict[str, Any]) -> Parameter:
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ParseError(
             f"parameter name '{name}' is not a Python identifier", path=path, line=line
@@ -86,6 +120,8 @@ def _parameter(name: str, spec: Any, *, path: str, line: int) -> Parameter:
             path=path,
             line=line,
         )
+    if kind == "str":  # a null default stays no default
+        spec = {**spec, **{k: v for k, v in written.items() if spec.get(k) is not None}}
     pattern = spec.get("pattern")
     if pattern is not None:
         try:
