@@ -6,10 +6,14 @@ composed first and its expanded size counted without expanding it; a document th
 would expand beyond :data:`MAX_NODES` values, or refers to itself, is refused with the
 line of the offending node. A key given twice in one mapping is refused at its line:
 PyYAML keeps the last silently, so a parameter declared twice lost its ``secret: true``.
+So is a value that is no text or no number a step or a record could hold: a string
+with a lone surrogate or a NUL (from a ``"\\ud800"`` or ``"\\0"`` escape), a ``.nan``
+or ``.inf``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -34,6 +38,7 @@ def load_yaml(text: str, *, path: str, line: int, base: bool = False, what: str 
             return None
         _check_size(node, path=path, line=line)
         _check_unique_keys(node, loader, path=path, line=line, what=what)
+        _check_scalars(node, loader, path=path, line=line, what=what)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -115,3 +120,50 @@ def _check_unique_keys(
                     line=where,
                 )
             first[key] = where
+
+
+FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def _check_scalars(
+    root: yaml.Node, loader: yaml.BaseLoader, *, path: str, line: int, what: str
+) -> None:
+    """Refuse strings no file or process can hold, and numbers no value can be.
+
+    A lone surrogate could not be written as UTF-8 (a traceback, an empty ``.tmp`` file
+    left); a NUL in a description broke the notebook's Python (every run failed); a
+    ``.nan`` in a list default was written into its code as ``nan``.
+    """
+    seen: set[int] = set()
+    pending: list[tuple[yaml.Node, str | None]] = [(root, None)]
+    while pending:
+        node, key = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((item, key) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value in node.value:
+                pending.extend(((key_node, None), (value, getattr(key_node, "value", key))))
+        else:
+            problem = _scalar_problem(node, loader)
+            if problem:
+                where = f"'{key}': " if key is not None else ""
+                raise ParseError(
+                    f"{what}: {where}{problem}", path=path, line=line + node.start_mark.line
+                )
+
+
+def _scalar_problem(node: yaml.Node, loader: yaml.BaseLoader) -> str | None:
+    text = node.value
+    surrogate = next((c for c in text if "\ud800" <= c <= "\udfff"), None)
+    if surrogate is not None:
+        return f"a lone surrogate (\\u{ord(surrogate):04x}) is not text; write the character"
+    if "\0" in text:
+        return "a NUL character is not text; remove it"
+    if node.tag == FLOAT_TAG:
+        number = loader.construct_object(node)
+        if isinstance(number, float) and not math.isfinite(number):
+            return f"{text} is not a finite number; write a number"
+    return None

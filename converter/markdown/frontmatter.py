@@ -249,5 +249,8 @@ def runbook_metadata(
         lang=lang,
         timeout=None if timeout is None else float(timeout),
         header=tuple(header),
-        extra=tuple(sorted((str(k), v) for k, v in front.items() if k not in ours)),
+        # by the key's text only: keys 1 and "1" are two keys, and their values may not compare
+        extra=tuple(
+            sorted(((str(k), v) for k, v in front.items() if k not in ours), key=lambda kv: kv[0])
+        ),
     )

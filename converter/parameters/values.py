@@ -128,7 +128,10 @@ def to_environment(value: Any) -> str:
 
 
 def _shown(param: Parameter, value: Any) -> str:
-    return "its secret value (not shown)" if param.secret else repr(value)
+    if param.secret:
+        return "its secret value (not shown)"
+    shown = repr(value)
+    return shown if len(shown) <= 200 else f"{shown[:200]}… ({len(shown)} characters)"
 
 
 def _convert(param: Parameter, value: Any, from_text: bool) -> Any:
@@ -154,7 +157,7 @@ def _convert(param: Parameter, value: Any, from_text: bool) -> Any:
             return _to_bool(value)
         if kind == "list":
             return _to_list(value, from_text)
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: "[[[[…]]]]" too deep
         pass
     raise ParameterError(
         f"parameter '{param.name}' expects {_describe(kind)}, got {_shown(param, value)}"
@@ -174,16 +177,31 @@ def _to_bool(value: Any) -> bool:
 
 def _to_list(value: Any, from_text: bool) -> list[Any]:
     if isinstance(value, (list, tuple)):
-        return list(value)
+        return _items(value)
     if isinstance(value, str) and from_text:
         text = value.strip()
         if text.startswith("["):
-            loaded = json.loads(text)
+            loaded = json.loads(text, parse_constant=_not_finite)
             if isinstance(loaded, list):
-                return loaded
+                return _items(loaded)
             raise ValueError(value)
         return [part.strip() for part in text.split(",") if part.strip()]
     raise ValueError(value)
+
+
+def _items(values: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """A list's items are values, one a line: a nested list (``[[[…]]]`` nested thousands
+    deep overflowed Python's stack) or a non-finite number is none."""
+    for item in values:
+        nested = isinstance(item, (list, tuple, dict))
+        if nested or (isinstance(item, float) and not math.isfinite(item)):
+            raise ValueError(item)
+    return list(values)
+
+
+def _not_finite(word: str) -> Any:
+    """JSON's ``NaN`` and ``Infinity`` are no value a step can be given (Python reads them)."""
+    raise ValueError(word)
 
 
 def _check_pattern(param: Parameter, typed: Any) -> None:

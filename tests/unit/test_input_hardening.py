@@ -224,3 +224,56 @@ def test_a_duplicate_front_matter_key_writes_nothing(tmp_path):
 def test_a_merged_key_may_be_overridden():
     text = "---\nbase: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n---\n\n# T\n"
     assert dict(parse_text(text).meta.extra)["other"] == {"x": 3, "y": 2}
+
+
+@pytest.mark.parametrize(
+    ("front", "line", "message"),
+    [
+        ('title: "bad \\ud800 title"\n', 2, "a lone surrogate (\\ud800) is not text"),
+        ('parameters:\n  x: {default: a, description: "a\\0b"}\n', 3, "a NUL character"),
+        ("parameters:\n  hosts:\n    type: list\n    default: [a, .nan]\n", 5, "'default': .nan"),
+        ("parameters:\n  hosts: {type: list, default: [a, -.inf]}\n", 3, "-.inf is not a"),
+        ("weight: 1.0e+999\n", 2, "1.0e+999 is not a finite number"),
+    ],
+    ids=["surrogate", "nul", "nan-in-list", "inf-in-list", "overflow"],
+)
+def test_front_matter_values_no_notebook_can_hold_are_path_line_errors(
+    tmp_path, front, line, message
+):
+    """They gave a traceback and an empty .tmp file (surrogate), or a notebook whose every
+    run failed (NUL in its Python), or ``nan`` written into its code."""
+    path = tmp_path / "bad.md"
+    path.write_text(f"---\n{front}---\n\n# T\n\n{FENCE}bash\necho\n{FENCE}\n", encoding="utf-8")
+    code, output = run_cli("convert", str(path), "-o", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in output
+    assert output.startswith(f"{path}:{line}: YAML front matter: ") and message in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_front_matter_keys_1_and_quoted_1_both_convert():
+    """They are two keys (an int and a str): sorting them by (text, value) raised TypeError."""
+    text = f'---\n1: a\n"1": [b]\n---\n\n# T\n\n{FENCE}bash\necho\n{FENCE}\n'
+    assert parse_text(text).meta.extra == (("1", "a"), ("1", ["b"]))
+
+
+@pytest.mark.parametrize("value", ["[" * 100_000 + "]" * 100_000, "[" * 500 + "]" * 500, "[[1]]"])
+def test_a_nested_list_value_is_a_parameter_error(value):
+    """A list nested thousands deep overflowed Python's stack (RecursionError traceback)."""
+    from converter.errors import ParameterError
+    from converter.model import Parameter
+    from converter.parameters import resolve
+
+    hosts = Parameter(name="hosts", type="list", default=["a"])
+    with pytest.raises(ParameterError, match="parameter 'hosts' expects a list") as caught:
+        resolve((hosts,), {"hosts": value}, from_text=frozenset({"hosts"}), strict=True)
+    assert len(str(caught.value)) < 400
+
+
+def test_json_nan_in_a_list_value_is_a_parameter_error():
+    from converter.errors import ParameterError
+    from converter.model import Parameter
+    from converter.parameters import resolve
+
+    hosts = Parameter(name="hosts", type="list")
+    with pytest.raises(ParameterError, match="expects a list"):
+        resolve((hosts,), {"hosts": '["a", NaN]'}, from_text=frozenset({"hosts"}), strict=True)
