@@ -74,7 +74,44 @@ def plan(sources: list[Path], out: Path | None) -> list[Conversion]:
             target = (out or source.parent) / (source.name.rsplit(".", 1)[0] + ".ipynb")
         if target.exists() and target.samefile(source):
             raise RunbookError("the notebook would be written over its source", path=str(source))
+        if target.exists() and not is_converted_notebook(target):
+            raise RunbookError(
+                "exists and is not a notebook converted from a runbook (no metadata.runbook); "
+                f"move it away or convert {source} elsewhere with -o",
+                path=str(target),
+            )
         conversions.append(Conversion(source, target, notebook_text(nb)))
+    return _one_source_per_target(conversions)
+
+
+def is_converted_notebook(path: Path) -> bool:
+    """Whether ``path`` is a notebook this converter wrote (JSON with ``metadata.runbook``).
+
+    Anything else there (a hand-made analysis notebook with its outputs, a directory) is
+    someone's work: converting a directory replaced it silently.
+    """
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    return isinstance(metadata, dict) and isinstance(metadata.get("runbook"), dict)
+
+
+def _one_source_per_target(conversions: list[Conversion]) -> list[Conversion]:
+    """Refuse two sources that would write one notebook (``a/deploy.md``, ``b/deploy.md``
+    into one ``-o`` directory): the second overwrote the first, and ``--check`` then
+    called one of them stale forever."""
+    first: dict[str, Path] = {}
+    for conversion in conversions:
+        key = os.path.abspath(conversion.target)
+        if key in first:
+            raise RunbookError(
+                f"would be converted to {conversion.target}, as {first[key]} is; "
+                "convert them into separate -o directories",
+                path=str(conversion.source),
+            )
+        first[key] = conversion.source
     return conversions
 
 
@@ -86,7 +123,7 @@ def plan_all(sources: list[Path], out: Path | None) -> tuple[list[Conversion], l
             conversions.extend(plan([source], out))
         except ParseError as exc:
             errors.append(exc)
-    return conversions, errors
+    return _one_source_per_target(conversions), errors
 
 
 def write_all(conversions: list[Conversion]) -> None:

@@ -190,3 +190,51 @@ def test_one_bad_source_means_no_notebook_at_all(tmp_path: Path) -> None:
         for c in nb.cells
         if c.metadata["runbook"]["role"] == "step"
     ] == ["1-1"]
+
+
+def test_two_sources_with_one_file_name_are_refused_naming_both(tmp_path: Path) -> None:
+    """src/a/deploy.md and src/b/deploy.md both became out/deploy.ipynb (the second won),
+    and --check then called one of them stale forever."""
+    for name in ("a", "b"):
+        (tmp_path / "src" / name).mkdir(parents=True)
+        (tmp_path / "src" / name / "deploy.md").write_text(GOOD, encoding="utf-8")
+
+    for check in ((), ("--check",)):
+        result = run_convert("src", "-o", "out", *check, cwd=tmp_path)
+        assert_clean_failure(
+            result,
+            f"src/b/deploy.md: would be converted to {Path('out', 'deploy.ipynb')}, "
+            "as src/a/deploy.md is",
+        )
+    assert written(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("check", [(), ("--check",)])
+def test_a_notebook_that_is_not_ours_is_never_written_over(tmp_path: Path, check) -> None:
+    """Converting a directory silently replaced a hand-made analysis notebook."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "analysis.md").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "src" / "other.md").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    mine = tmp_path / "out" / "analysis.ipynb"
+    mine.write_text(
+        '{"cells": [{"cell_type": "code", "outputs": [{"text": "42"}]}], "metadata": {}}\n',
+        encoding="utf-8",
+    )
+    before = mine.read_bytes()
+
+    result = run_convert("src", "-o", "out", *check, cwd=tmp_path)
+
+    assert_clean_failure(
+        result, f"{Path('out', 'analysis.ipynb')}: exists and is not a notebook converted"
+    )
+    assert mine.read_bytes() == before
+    assert written(tmp_path / "out") == ["analysis.ipynb"]
+
+
+def test_a_notebook_converted_before_is_converted_again(tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text(GOOD, encoding="utf-8")
+    assert run_convert("good.md", cwd=tmp_path).returncode == 0
+    (tmp_path / "good.md").write_text(GOOD.replace("hello", "again"), encoding="utf-8")
+    assert run_convert("good.md", cwd=tmp_path).returncode == 0
+    assert "again" in (tmp_path / "good.ipynb").read_text(encoding="utf-8")
