@@ -9,6 +9,7 @@ ranges so the builder can slice the author's Markdown verbatim.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
@@ -133,9 +134,21 @@ def parse_info(info: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return language.lower(), tuple(attrs)
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""What ends a line for markdown-it (it normalises these to ``\\n``); ``str.splitlines``
+also splits at U+2028, U+0085 and form feed, so the lines disagreed with the tokens'
+line numbers and a fence was "never closed"."""
+
+
+def split_lines(text: str) -> list[str]:
+    """``text`` split into lines where markdown-it splits it (no trailing empty line)."""
+    lines = LINE_BREAK.split(text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def read_document(text: str, path: str) -> Document:
     """Tokenise ``text`` and return its blocks; raises ParseError for an unclosed fence."""
-    lines = tuple(text.splitlines())
+    lines = tuple(split_lines(text))
     tokens = block_parser().parse(text)
     front, front_line, significant, empty = None, 0, [], []
     for block in _walk(tokens, lines, path, offset=0):
@@ -187,7 +200,7 @@ def _walk(tokens: list[Token], lines: tuple[str, ...], path: str, offset: int):
 
 def _walk_html(token: Token, lines: tuple[str, ...], path: str, start: int):
     """Shell fences inside ``<details>`` and similar HTML wrappers still count."""
-    inner = [("" if _is_tag_line(line) else line) for line in token.content.splitlines()]
+    inner = [("" if _is_tag_line(line) else line) for line in split_lines(token.content)]
     if not any(line.strip().startswith(("```", "~~~")) for line in inner):
         return
     for block in _walk(block_parser().parse("\n".join(inner)), lines, path, start):
@@ -294,7 +307,7 @@ def is_console_session(content: str) -> bool:
 
     A console block without such prompts is a script, like ``bash``.
     """
-    return any(_is_prompt(line) for line in content.splitlines())
+    return any(_is_prompt(line) for line in split_lines(content))
 
 
 def _is_prompt(line: str) -> bool:
@@ -315,7 +328,7 @@ def console_commands(content: str) -> str:
         return content
     commands: list[str] = []
     continuing = command = False
-    for line in content.splitlines():
+    for line in split_lines(content):
         if continuing and not _is_continuation_prompt(line):
             commands.append(line)
         elif (command and _is_continuation_prompt(line)) or (_is_prompt(line) and line[2:].strip()):
@@ -337,7 +350,7 @@ def session_comments(content: str) -> list[int]:
     if not is_console_session(content):
         return []
     found, continuing, command = [], False, False
-    for number, line in enumerate(content.splitlines()):
+    for number, line in enumerate(split_lines(content)):
         prompted = _is_prompt(line) and bool(line[2:].strip())
         command = continuing or prompted or (command and _is_continuation_prompt(line))
         if not command and line.startswith("#"):
@@ -353,7 +366,7 @@ def shell_code(language: str, content: str) -> str:
 
 def has_command(code: str) -> bool:
     """Whether shell code holds anything but blank lines and ``#`` comments."""
-    return any(line.strip() and not line.lstrip().startswith("#") for line in code.splitlines())
+    return any(line.strip() and not line.lstrip().startswith("#") for line in split_lines(code))
 
 
 def is_step_fence(language: str, content: str) -> bool:

@@ -277,3 +277,15 @@ def test_json_nan_in_a_list_value_is_a_parameter_error():
     hosts = Parameter(name="hosts", type="list")
     with pytest.raises(ParameterError, match="expects a list"):
         resolve((hosts,), {"hosts": '["a", NaN]'}, from_text=frozenset({"hosts"}), strict=True)
+
+
+@pytest.mark.parametrize("odd", ["\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\x1c"])
+def test_characters_str_splitlines_breaks_at_are_not_line_breaks(odd):
+    """Markdown breaks lines at \\n and \\r only; splitting at these too made the lines
+    disagree with markdown-it's and a closed fence was 'never closed'."""
+    text = f"# T\n\n## Procedure\n\nProse{odd}more.\n\n{FENCE}bash\necho a{odd}b\n{FENCE}\n"
+    runbook = parse_text(text)
+    (block,) = runbook.shell_blocks()
+    assert (block.code, block.line) == (f"echo a{odd}b\n", 7)
+    console = f"# T\n\n{FENCE}console\n$ echo a{odd}b\na{odd}b\n{FENCE}\n"
+    assert parse_text(console).shell_blocks()[0].code == f"echo a{odd}b\n"
