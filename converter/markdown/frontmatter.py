@@ -28,6 +28,8 @@ from ..parameters import (
 from ..yamltext import load_yaml
 from .vocabulary import detect_lang, slugify
 
+PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""What names both a Python variable (the parameters cell) and a bash variable (a step)."""
 PARAMETER_KEYS = {"type", "default", "choices", "pattern", "description", "required", "secret"}
 
 
@@ -90,9 +92,14 @@ def _pairs(node: Any) -> list[tuple[str, Any]]:
 
 
 def _parameter(name: str, spec: Any, *, path: str, line: int, written: dict[str, Any]) -> Parameter:
-    if not name.isidentifier() or keyword.iskeyword(name):
+    if not PARAMETER_NAME.fullmatch(name) or keyword.iskeyword(name):
+        # ASCII only: Python folds fullwidth ｇｌｏｂａｌｓ to globals (NFKC), and bash
+        # takes no other letters in a variable name, so a step could never read it.
         raise ParseError(
-            f"parameter name '{name}' is not a Python identifier", path=path, line=line
+            f"parameter name '{name}' is not a Python identifier in ASCII "
+            "(letters A-Z a-z, digits and '_', not starting with a digit)",
+            path=path,
+            line=line,
         )
     if name in RESERVED_NAMES:
         raise ParseError(
