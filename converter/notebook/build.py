@@ -81,8 +81,12 @@ def write_text(text: str, path: Path) -> None:
     """Write a notebook's text atomically (a temporary file renamed over the target)."""
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:  # a target that is a directory, a full disk: no .tmp left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def notebook_text(nb: NotebookNode) -> str:

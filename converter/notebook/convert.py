@@ -136,11 +136,15 @@ def write_all(conversions: list[Conversion]) -> None:
 
 def stale(conversions: list[Conversion]) -> list[Path]:
     """Notebooks that are missing or differ from what their source produces now."""
-    return [
-        c.target
-        for c in conversions
-        if not c.target.exists() or c.target.read_text(encoding="utf-8") != c.text
-    ]
+    return [c.target for c in conversions if _bytes(c.target) != c.text.encode("utf-8")]
+
+
+def _bytes(path: Path) -> bytes | None:
+    """A target's bytes, compared as bytes: one that is not UTF-8 is stale, not a crash."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def stale_sibling(source: Path) -> str | None:

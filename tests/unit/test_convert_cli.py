@@ -238,3 +238,22 @@ def test_a_notebook_converted_before_is_converted_again(tmp_path: Path) -> None:
     (tmp_path / "good.md").write_text(GOOD.replace("hello", "again"), encoding="utf-8")
     assert run_convert("good.md", cwd=tmp_path).returncode == 0
     assert "again" in (tmp_path / "good.ipynb").read_text(encoding="utf-8")
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    from converter.notebook.build import write_text
+
+    target = tmp_path / "x.ipynb"
+    target.mkdir()
+    with pytest.raises(OSError):
+        write_text("{}\n", target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ipynb"]
+
+
+def test_check_calls_a_target_that_is_not_utf8_stale(tmp_path: Path) -> None:
+    from converter.notebook.convert import plan, stale
+
+    (tmp_path / "good.md").write_text(GOOD, encoding="utf-8")
+    (conversion,) = plan([tmp_path / "good.md"], None)
+    conversion.target.write_bytes(conversion.text.encode("utf-8").replace(b"hello", b"\xff\xfe"))
+    assert stale([conversion]) == [conversion.target]
