@@ -151,6 +151,12 @@ def _parameter(name: str, spec: Any, *, path: str, line: int, written: dict[str,
         secret=_yaml_bool(name, "secret", spec, path=path, line=line),
         line=line,
     )
+    if param.required and spec.get("default") is not None:
+        raise ParseError(  # one of them is a mistake: which, only the author knows
+            f"parameter '{name}' is required and has a default; remove one of them",
+            path=path,
+            line=line,
+        )
     try:
         typed_choices = None if choices is None else tuple(coerce(param, c) for c in choices)
         param = _replace(param, choices=typed_choices)
