@@ -82,8 +82,9 @@ def _process_state(cwd: Path | str | None, env: dict[str, str] | None) -> Iterat
     """Temporarily give this process the cwd and environment a child ``runbook`` would get."""
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
+    child = cli_env(env)  # read before clearing: it starts from this process's environment
     os.environ.clear()
-    os.environ.update(cli_env(env))
+    os.environ.update(child)
     try:
         if cwd is not None:
             os.chdir(cwd)
