@@ -40,7 +40,7 @@ def show_checklist(
     """
     states = session.checks.get(list_id)
     if states is None:
-        states = {item_id: _state(session, item_id, text, done) for item_id, text, done in items}
+        states = {item_id: _state(session, item_id, text) for item_id, text, _authored in items}
         session.checks[list_id] = states
     view_id = session.new_display_id(f"checklist-{list_id}")
     session.check_views[list_id] = (title, view_id)
@@ -69,11 +69,16 @@ def confirm_gate(session: RunState, list_id: str) -> None:
     _render_state(session, list_id, title, states, view_id, update=True)
 
 
-def _state(session: RunState, item_id: str, text: str, done: bool) -> CheckState:
-    """An item as the journal last left it (an earlier pass of the same run), else as authored."""
+def _state(session: RunState, item_id: str, text: str) -> CheckState:
+    """An item as the journal last left it (an earlier pass of the same run), else unticked.
+
+    A check is ticked only by an act that happened (a click, ``--confirm``): a ``- [x]``
+    written in the Markdown is the author's hint, not a confirmation, and passed its gate
+    while the record called it unticked. The cell keeps the authored state for readers only.
+    """
     prior = session.prior_checks.get(item_id)
     if prior is None:
-        return CheckState(item_id, text, bool(done))
+        return CheckState(item_id, text, False)
     return CheckState(
         item_id,
         text,
