@@ -54,7 +54,8 @@ def judge(
             if blocked is not None and blocked.get("step") == step:
                 blocked = None  # refused by its gate, then ticked and run: history, not the outcome
         elif kind in ev.STEP_OUTCOMES:
-            steps.setdefault(step, {}).update(_result(event))
+            if not (kind == ev.STEP_SKIPPED and _executed(steps.get(step))):
+                steps.setdefault(step, {}).update(_result(event))
             open_step = None if step == open_step else open_step
         elif kind == ev.BLOCKED:
             blocked = event
@@ -82,6 +83,18 @@ def judge(
         why = stopped or "the run stopped before its finish cell (kernel death or sys.exit)"
         return Verdict("failed", None, why, steps)
     return Verdict("succeeded", None, None, steps)
+
+
+EXECUTED = ("succeeded", "failed", "failed_allowed", "interrupted")
+"""What a step's commands ended in (a timeout is ``failed``): an outcome no skip replaces."""
+
+
+def _executed(result: dict[str, Any] | None) -> bool:
+    """Whether the step ran (or was carried from a run where it did): a skip journaled after
+    it (its manual cell, or a procedure cell in rollback mode, run again) says nothing of its
+    outcome, and must not turn a failure into a "manual" or "skipped" the record calls fine."""
+    status = str((result or {}).get("status") or "")
+    return status in EXECUTED or status.startswith("succeeded (in ")
 
 
 def _result(event: dict[str, Any]) -> dict[str, Any]:

@@ -205,16 +205,20 @@ def _skip_reason(session: RunState, info: StepInfo, attrs: dict[str, str]) -> st
 def _skip(
     session: RunState, info: StepInfo, status: StepStatus, line: str, code: str, reason: str
 ) -> StepResult:
+    prior = session.results.get(info.id)
     step = StepResult(
         "skipped" if reason != "manual" else "manual", reason=message(session.lang, reason)
     )
-    session.results.setdefault(info.id, step)
-    session.journal.write(ev.STEP_SKIPPED, step=info.id, kind=info.kind, reason=reason)
-    status.done(step)
+    if prior is None:
+        session.results[info.id] = step
+        session.journal.write(ev.STEP_SKIPPED, step=info.id, kind=info.kind, reason=reason)
+    # Its cell run again (after its button ran it, or in rollback mode): what happened to it
+    # stands, and is what its status line shows; a second skip would say it never ran.
+    status.done(prior or step)
     if reason == "manual" and session.settings.mode != "headless":
         # the cell's own status line, not one in the button's output
         show_manual_button(session, info, lambda: run_checked(session, info, line, code, status))
-    return step
+    return prior or step
 
 
 def _check_gate(session: RunState, info: StepInfo, status: StepStatus) -> None:

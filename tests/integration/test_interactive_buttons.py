@@ -125,3 +125,41 @@ def test_the_rerun_button_holds_the_gate(lab):
     refused = lab.click("runbook-rerun")
     assert "StepBlocked: 1-1" in refused.text, refused
     assert [e["step"] for e in _events(lab, "step_start")] == ["1-1"]
+
+
+MANUAL_FAILS = """
+    ---
+    id: manual-fails
+    lang: en
+    ---
+
+    # Runbook: Manual fails
+
+    ## Procedure
+
+    #### 1-1. Flip by hand
+
+    ```bash {manual=true}
+    echo "switching maintenance on"; exit 7
+    ```
+"""
+
+
+def test_a_manual_step_that_failed_stays_failed_when_its_cell_runs_again(tmp_path):
+    lab = LabNotebook(tmp_path, MANUAL_FAILS)
+    try:
+        assert lab.run("setup").status == "ok"
+        assert lab.run("step/1-1").status == "ok"
+        ran = lab.click("runbook-manual")
+        assert "StepFailed: 1-1" in ran.text, ran
+        again = lab.run("step/1-1")  # "Run All" again, or the operator re-runs the cell
+        assert "failed" in again.text and "manual" not in again.text.split("\n")[0], again
+        assert lab.run("finish").status == "ok"
+    finally:
+        lab.close()
+    skips = [e for e in lab.journal() if e["event"] == "step_skipped"]
+    assert len(skips) == 1  # the first run of the cell, before its button ran it
+    manifest = lab.manifest()
+    assert (manifest["status"], manifest["failure"]["step"]) == ("failed", "1-1")
+    (step,) = manifest["steps"]
+    assert (step["status"], step["exit_code"]) == ("failed", 7)

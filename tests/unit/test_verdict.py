@@ -65,3 +65,24 @@ def test_skips_and_dry_runs_are_recorded_per_step() -> None:
     assert verdict.status == "succeeded"
     assert verdict.steps["1-1"]["status"] == "dry_run"
     assert verdict.steps["trouble-1"]["status"] == "manual"
+
+
+def test_a_skip_journaled_after_a_step_ran_does_not_replace_its_outcome() -> None:
+    """A manual step's cell run again after its button ran it (and it failed), or a procedure
+    cell run in rollback mode: the skip says nothing of what the step's commands did."""
+    events = [
+        ev("session_start"),
+        ev("step_skipped", "1-1", reason="manual"),
+        ev("manual_run", "1-1"),
+        ev("step_start", "1-1"),
+        ev("step_end", "1-1", status="failed", exit_code=7, reason="exited with status 7"),
+        ev("step_skipped", "1-1", reason="manual"),
+        ev("step_start", "1-2"),
+        ev("step_end", "1-2", status="succeeded", exit_code=0),
+        ev("step_skipped", "1-2", reason="not_in_rollback"),
+        ev("session_end"),
+    ]
+    verdict = judge(events)
+    assert (verdict.status, verdict.failed_step) == ("failed", "1-1")
+    assert verdict.steps["1-1"]["exit_code"] == 7
+    assert verdict.steps["1-2"]["status"] == "succeeded"
