@@ -97,6 +97,26 @@ def _executed(result: dict[str, Any] | None) -> bool:
     return status in EXECUTED or status.startswith("succeeded (in ")
 
 
+def judge_passes(events: list[dict[str, Any]]) -> tuple[Verdict, Verdict | None]:
+    """An interactive run's verdicts: its procedure pass's and, when one began, its rollback
+    pass's, as the runner judges its two passes (:func:`judge` of each slice).
+
+    The operator starts the rollback (the rollback button journals ``rollback_mode``; the
+    parameters cell's ``rollback = True`` a ``session_resume`` with ``rollback``): judged
+    as one pass, the record said "Rollback not run" and a failed rollback step stood as
+    where the procedure failed. The finish cell's ``session_end`` closes both passes.
+    """
+    for index, event in enumerate(events):
+        kind = event.get("event")
+        if index and (
+            kind == ev.ROLLBACK_MODE or (kind == ev.SESSION_RESUME and event.get("rollback"))
+        ):
+            procedure, rollback = events[:index], events[index:]
+            ended = [e for e in rollback if e.get("event") == ev.SESSION_END]
+            return judge(procedure + ended), judge(rollback)
+    return judge(events), None
+
+
 def _result(event: dict[str, Any]) -> dict[str, Any]:
     kind = event["event"]
     if kind == ev.STEP_SKIPPED:

@@ -22,7 +22,7 @@ from ..records.outputs import STATUS_ICONS
 from ..records.rebuild import record_notebook
 from ..records.recover import declared_runbook, read_notebook
 from ..records.seal import Seal, seal_run
-from ..records.verdict import judge
+from ..records.verdict import judge_passes
 from .state import RunState
 from .text import message
 from .views import display_bundle, show_summary
@@ -113,12 +113,16 @@ def _show_record(session: RunState, manifest: dict | None) -> None:
 
 
 def seal_interactive(session: RunState) -> dict:
-    """Write record.ipynb from the notebook source and the journal, then seal and index it."""
+    """Write record.ipynb from the notebook source and the journal, then seal and index it.
+
+    The procedure and a rollback the operator started are judged apart (the manifest's
+    ``status``/``failure`` and its ``rollback``), as the runner seals its two passes.
+    """
     run_dir = session.run_dir
     events = read_journal(run_dir / layout.JOURNAL)
     source = read_notebook(session.notebook_path)
     nbformat.write(record_notebook(run_dir, events, source), run_dir / layout.RECORD_NOTEBOOK)
-    verdict = judge(events)
+    verdict, rollback = judge_passes(events)
     facts = ev.RunFacts.from_events(events)
     attestation = Evidence.from_environ().open()  # RUNBOOK_SIGNING_KEY, RUNBOOK_WITNESS
     session.journal.close()
@@ -128,7 +132,7 @@ def seal_interactive(session: RunState) -> dict:
             runbook=declared_runbook(source, facts),
             status=verdict.status,
             verdict=verdict,
-            rollback=None,
+            rollback=rollback,
             operator=attestation.signer.principal if attestation.signer else session.operator,
             started_at=facts.started_at,
             parameters=session.shown_parameters(),

@@ -9,7 +9,9 @@ are clicked through their ipywidgets objects, as a browser click does.
 from __future__ import annotations
 
 import pytest
+from evidence import disagreements
 from labdrive import LabNotebook
+from test_interactive_record import exports
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +165,62 @@ def test_a_manual_step_that_failed_stays_failed_when_its_cell_runs_again(tmp_pat
     assert (manifest["status"], manifest["failure"]["step"]) == ("failed", "1-1")
     (step,) = manifest["steps"]
     assert (step["status"], step["exit_code"]) == ("failed", 7)
+
+
+ROLLS_BACK = """
+    ---
+    id: rolls-back
+    lang: en
+    ---
+
+    # Runbook: Rolls back
+
+    ## Procedure
+
+    #### 1-1. Break
+
+    ```bash
+    echo breaking; false
+    ```
+
+    ## Rollback
+
+    #### Step 1: Undo
+
+    ```bash
+    echo undo-ran; test "$UNDO" != fails
+    ```
+"""
+
+
+def _fail_then_roll_back(tmp_path, undo: str) -> LabNotebook:
+    lab = LabNotebook(tmp_path, ROLLS_BACK, env={"UNDO": undo})
+    try:
+        assert lab.run("setup").status == "ok"
+        assert lab.run("step/1-1").ename == "StepFailed"
+        assert lab.run("rollback-panel").status == "ok"
+        assert "undo-ran" in lab.click("runbook-rollback").text
+        assert lab.run("finish").status == "ok"
+    finally:
+        lab.close()
+    return lab
+
+
+def test_an_interactive_rollback_is_recorded_as_the_rollback_pass(tmp_path):
+    lab = _fail_then_roll_back(tmp_path, "succeeds")
+    manifest = lab.manifest()
+    assert (manifest["status"], manifest["failure"]["step"]) == ("failed", "1-1")
+    assert manifest["rollback"]["status"] == "succeeded", manifest.get("rollback")
+    steps = {s["id"]: s["status"] for s in manifest["steps"]}
+    assert steps == {"1-1": "failed", "rollback-1": "succeeded"}
+    html = (lab.record() / "record.html").read_text(encoding="utf-8")
+    assert "<th>Rollback</th><td>succeeded</td>" in html.replace("\n", "")
+    assert not disagreements(lab.record(), exports(lab.record(), lab.records))
+
+
+def test_a_failed_interactive_rollback_does_not_move_where_the_run_failed(tmp_path):
+    lab = _fail_then_roll_back(tmp_path, "fails")
+    manifest = lab.manifest()
+    assert (manifest["status"], manifest["failure"]["step"]) == ("failed", "1-1")
+    rollback = manifest["rollback"]
+    assert (rollback["status"], rollback["failed_step"]) == ("failed", "rollback-1")

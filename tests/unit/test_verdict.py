@@ -86,3 +86,22 @@ def test_a_skip_journaled_after_a_step_ran_does_not_replace_its_outcome() -> Non
     assert (verdict.status, verdict.failed_step) == ("failed", "1-1")
     assert verdict.steps["1-1"]["exit_code"] == 7
     assert verdict.steps["1-2"]["status"] == "succeeded"
+
+
+def test_an_interactive_rollback_is_judged_as_its_own_pass() -> None:
+    from converter.records.verdict import judge_passes
+
+    events = [
+        ev("session_start"),
+        ev("step_start", "1-1"),
+        ev("step_end", "1-1", status="failed", exit_code=1, reason="exit 1"),
+        ev("rollback_mode"),
+        ev("step_start", "rollback-1"),
+        ev("step_end", "rollback-1", status="failed", exit_code=2, reason="exit 2"),
+        ev("session_end"),
+    ]
+    procedure, rollback = judge_passes(events)
+    assert (procedure.status, procedure.failed_step) == ("failed", "1-1")
+    assert rollback is not None
+    assert (rollback.status, rollback.failed_step) == ("failed", "rollback-1")
+    assert judge_passes(events[:3] + events[-1:]) == (judge(events[:3] + events[-1:]), None)
