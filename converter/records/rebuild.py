@@ -31,12 +31,17 @@ def record_notebook(
 
     A step that started and never ended (its kernel or runner killed) shows what
     ``verdict`` says of it, as the manifest will, not the "running" it was journaled as.
+    A step cell's source is what its last run journaled (``step_start``, or
+    ``step_dry_run``), not the file's: an operator may edit a cell in JupyterLab and run
+    it without saving, and the record must show the command that ran, as its journal,
+    log and exports do.
     """
     lang = str(ev.RunFacts.from_events(events).runbook.get("lang") or "en")
     steps = _step_outputs(run_dir, events, lang, verdict or judge(events))
     checks = ev.check_states(events)
     if source is None:
         return _synthesise(events, steps, checks, lang)
+    ran = _ran(events)
     nb = nbformat.from_dict(source)
     runbook = nb.metadata.get("runbook", {})
     declared = {c.get("id"): c for c in runbook.get("checklists", [])}
@@ -47,6 +52,8 @@ def record_notebook(
         meta = cell.metadata.get("runbook", {})
         if meta.get("step_id") in steps and meta.get("role") == "step":
             cell.outputs = steps[meta["step_id"]]
+            if meta["step_id"] in ran:
+                cell.source = _as_ran(cell.source, *ran[meta["step_id"]])
         elif meta.get("checklist_id"):
             list_id = meta["checklist_id"]
             items = [
@@ -60,6 +67,21 @@ def record_notebook(
             ]
     nb.metadata.pop("widgets", None)
     return nb
+
+
+def _ran(events: list[ev.Event]) -> dict[str, tuple[str | None, str]]:
+    """Each step's ``%%step`` line (journaled since it is) and code, as it last ran."""
+    return {
+        str(e.get("step")): (e.get("line"), str(e.get("code") or ""))
+        for e in events
+        if e.get("event") in (ev.STEP_START, ev.STEP_DRY_RUN) and "code" in e
+    }
+
+
+def _as_ran(source: str, line: str | None, code: str) -> str:
+    """A step cell with the line and code that ran (the file's line, for older journals)."""
+    head = f"%%step {line}" if line else source.partition("\n")[0]
+    return f"{head}\n{code}".rstrip("\n")
 
 
 def _step_outputs(
@@ -151,13 +173,10 @@ def _synthesise(events: list[ev.Event], steps: dict, checks: dict, lang: str) ->
             "Rebuilt from the journal: the notebook itself was not saved."
         )
     )
-    codes = {
-        e.get("step"): e.get("code", "")
-        for e in events
-        if e.get("event") in (ev.STEP_START, ev.STEP_DRY_RUN)
-    }
+    ran = _ran(events)
     for step, outputs in steps.items():
-        cell = nbformat.v4.new_code_cell(f"%%step {step}\n{codes.get(step, '')}".rstrip("\n"))
+        line, code = ran.get(step, (None, ""))
+        cell = nbformat.v4.new_code_cell(f"%%step {line or step}\n{code}".rstrip("\n"))
         cell.metadata = {"runbook": {"role": "step", "step_id": step}}
         cell.outputs = outputs
         nb.cells.append(cell)

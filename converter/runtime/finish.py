@@ -3,7 +3,8 @@
 Headless, the runner seals the record after the kernel is gone. Interactive
 (JupyterLab, plain papermill, nbval), nobody else will: finish rebuilds
 ``record.ipynb`` from the notebook file and the journal (so an operator who never
-saves loses nothing), then seals it through the one seal path
+saves loses nothing; each step cell shows the command its last run journaled, not
+the file's, which an unsaved edit left behind), then seals it through the one seal path
 (:func:`converter.records.seal.seal_run`) and shows where the record is.
 """
 

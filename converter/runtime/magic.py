@@ -92,10 +92,10 @@ def run_checked(
     """
     _check_open(session, info)
     if session.settings.dry_run:
-        return _dry_run(session, info, status, code)
+        return _dry_run(session, info, status, line, code)
     check_approvals(session, info, status, line, code)
     _check_gate(session, info, status)
-    return _execute(session, info, code, parse_magic_line(line)[1], status)
+    return _execute(session, info, line, code, status)
 
 
 def _check_open(session: RunState, info: StepInfo) -> None:
@@ -108,12 +108,15 @@ def _check_open(session: RunState, info: StepInfo) -> None:
 
 
 def _execute(
-    session: RunState, info: StepInfo, code: str, attrs: dict[str, str], status: StepStatus
+    session: RunState, info: StepInfo, line: str, code: str, status: StepStatus
 ) -> StepResult:
     """Run the commands, stream the output, record the verdict; raise on failure.
 
-    Private: only :func:`run_checked` calls it, after every check.
+    Private: only :func:`run_checked` calls it, after every check. ``step_start`` journals
+    the line and the code as they ran (a cell edited in JupyterLab and run unsaved): the
+    record shows those, not the notebook file's (:func:`converter.records.rebuild`).
     """
+    attrs = parse_magic_line(line)[1]
     timeout = _timeout(session, attrs)
     allow_failure = _flag(attrs, "continue_on_error")
     output = _Output(session, info.id)
@@ -123,6 +126,7 @@ def _execute(
         kind=info.kind,
         title=info.title,
         timeout=timeout,
+        line=line,
         code=code,
         log=output.log_name,
     )
@@ -248,11 +252,13 @@ def _check_gate(session: RunState, info: StepInfo, status: StepStatus) -> None:
     )
 
 
-def _dry_run(session: RunState, info: StepInfo, status: StepStatus, code: str) -> StepResult:
+def _dry_run(
+    session: RunState, info: StepInfo, status: StepStatus, line: str, code: str
+) -> StepResult:
     show_dry_run(session, info, code)
     step = StepResult("dry_run")
     session.results[info.id] = step
-    session.journal.write(ev.STEP_DRY_RUN, step=info.id, code=code)
+    session.journal.write(ev.STEP_DRY_RUN, step=info.id, line=line, code=code)
     status.done(step)
     return step
 

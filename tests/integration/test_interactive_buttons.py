@@ -224,3 +224,25 @@ def test_a_failed_interactive_rollback_does_not_move_where_the_run_failed(tmp_pa
     assert (manifest["status"], manifest["failure"]["step"]) == ("failed", "1-1")
     rollback = manifest["rollback"]
     assert (rollback["status"], rollback["failed_step"]) == ("failed", "rollback-1")
+
+
+def test_the_record_shows_the_command_that_ran_not_the_notebook_files(tmp_path):
+    """An operator edits a step cell in JupyterLab and runs it without saving: the journal,
+    the log and the exports have the edited command; record.ipynb and record.html too."""
+    lab = LabNotebook(tmp_path, MANUAL_FAILS.replace("manual=true", "timeout=30"))
+    edited = lab.cells["step/1-1"].replace("switching maintenance on", "edited-by-hand")
+    edited = edited.replace("exit 7", "true").replace("timeout=30", "timeout=20")
+    try:
+        assert lab.run("setup").status == "ok"
+        assert lab.run("step/1-1", source=edited).status == "ok"
+        assert lab.run("finish").status == "ok"
+    finally:
+        lab.close()
+    import nbformat
+
+    nb = nbformat.read(lab.record() / "record.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("runbook", {}).get("step_id") == "1-1"]
+    assert cell.source == edited.rstrip("\n"), cell.source
+    page = (lab.record() / "record.html").read_text(encoding="utf-8")
+    assert "edited-by-hand" in page and "switching maintenance on" not in page
+    assert not disagreements(lab.record(), exports(lab.record(), lab.records))
