@@ -82,7 +82,39 @@ def judge(
     if not ended:
         why = stopped or "the run stopped before its finish cell (kernel death or sys.exit)"
         return Verdict("failed", None, why, steps)
+    missing = _not_run(events, steps)
+    if missing:  # finished (the finish cell, its button) before every step of the procedure ran
+        return Verdict("interrupted", missing[0], NOT_RUN + ", ".join(missing), steps)
     return Verdict("succeeded", None, None, steps)
+
+
+NOT_RUN = "finished before these steps ran: "
+SETTLED = ("succeeded", "failed_allowed", "skipped", "manual", "dry_run")
+"""What a procedure step may end in for its run to succeed: it ran, it was allowed to fail
+(``continue_on_error``), it was set aside (manual, not in this mode) or shown (dry run)."""
+
+
+def _not_run(events: list[dict[str, Any]], steps: dict[str, dict[str, Any]]) -> list[str]:
+    """The prerequisite and procedure steps the session declared that did not settle.
+
+    An interactive run is finished by whoever clicks (or runs the finish cell): with only
+    the setup cell run, it was sealed ``succeeded`` though no step ran. Headless, every
+    cell runs, so this finds nothing there; a rollback pass is not held to the procedure.
+    """
+    start = next((e for e in events if e.get("event") == ev.SESSION_START), None)
+    if start is None or start.get("rollback"):
+        return []
+    return [
+        str(step.get("id"))
+        for step in start.get("steps") or []
+        if step.get("kind") in ("prerequisite", "procedure")
+        and not _settled(steps.get(str(step.get("id"))))
+    ]
+
+
+def _settled(result: dict[str, Any] | None) -> bool:
+    status = str((result or {}).get("status") or "")
+    return status in SETTLED or status.startswith("succeeded (in ")
 
 
 EXECUTED = ("succeeded", "failed", "failed_allowed", "interrupted")

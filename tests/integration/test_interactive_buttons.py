@@ -8,10 +8,12 @@ are clicked through their ipywidgets objects, as a browser click does.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from evidence import disagreements
 from labdrive import LabNotebook
-from test_interactive_record import exports
+from test_interactive_record import exports, runbook_cli
 
 pytestmark = pytest.mark.integration
 
@@ -245,4 +247,50 @@ def test_the_record_shows_the_command_that_ran_not_the_notebook_files(tmp_path):
     assert cell.source == edited.rstrip("\n"), cell.source
     page = (lab.record() / "record.html").read_text(encoding="utf-8")
     assert "edited-by-hand" in page and "switching maintenance on" not in page
+    assert not disagreements(lab.record(), exports(lab.record(), lab.records))
+
+
+TWO_STEPS = """
+    ---
+    id: two-steps
+    lang: en
+    ---
+
+    # Runbook: Two steps
+
+    ## Procedure
+
+    #### 1-1. List
+
+    ```bash
+    echo listing
+    ```
+
+    #### 1-2. Next
+
+    ```bash
+    echo next
+    ```
+"""
+
+
+@pytest.mark.parametrize("ran, first_not_run", [((), "1-1"), (("step/1-1",), "1-2")])
+def test_a_run_finished_before_its_procedure_ran_is_sealed_interrupted(
+    tmp_path, ran, first_not_run
+):
+    lab = LabNotebook(tmp_path, TWO_STEPS)
+    try:
+        for key in ("setup", *ran):
+            assert lab.run(key).status == "ok"
+        finished = lab.run("finish")
+        assert f"interrupted: {first_not_run}" in finished.text, finished
+    finally:
+        lab.close()
+    manifest = lab.manifest()
+    assert (manifest["status"], manifest["failure"]["step"]) == ("interrupted", first_not_run)
+    assert "finished before these steps ran" in manifest["failure"]["reason"]
+    listed = json.loads(runbook_cli("records", "list", "--json", "--records", lab.records).stdout)
+    assert [(r["status"], r["failed_step"]) for r in listed] == [("interrupted", first_not_run)]
+    verified = runbook_cli("records", "verify", "--all", "--records", lab.records)
+    assert verified.returncode == 0, verified.stdout
     assert not disagreements(lab.record(), exports(lab.record(), lab.records))

@@ -105,3 +105,32 @@ def test_an_interactive_rollback_is_judged_as_its_own_pass() -> None:
     assert rollback is not None
     assert (rollback.status, rollback.failed_step) == ("failed", "rollback-1")
     assert judge_passes(events[:3] + events[-1:]) == (judge(events[:3] + events[-1:]), None)
+
+
+def test_a_run_finished_before_its_procedure_ran_is_interrupted_not_succeeded() -> None:
+    steps = [
+        {"id": "pre-1", "kind": "prerequisite"},
+        {"id": "1-1", "kind": "procedure"},
+        {"id": "1-2", "kind": "procedure"},
+        {"id": "1-3", "kind": "procedure"},
+        {"id": "rollback-1", "kind": "rollback"},
+        {"id": "ts-1", "kind": "troubleshooting"},
+    ]
+    start = ev("session_start", steps=steps, rollback=False)
+    nothing = judge([start, ev("session_end")])
+    assert (nothing.status, nothing.failed_step) == ("interrupted", "pre-1")
+    assert nothing.reason == "finished before these steps ran: pre-1, 1-1, 1-2, 1-3"
+    settled = [
+        start,
+        ev("step_start", "pre-1"),
+        ev("step_end", "pre-1", status="succeeded"),
+        ev("step_start", "1-1"),
+        ev("step_end", "1-1", status="failed_allowed"),
+        ev("step_skipped", "1-2", reason="manual"),
+        ev("step_carried", "1-3", **{"in": "20261130T000000Z-00000000"}),
+    ]
+    assert judge([*settled, ev("session_end")]).status == "succeeded"
+    halfway = judge([*settled[:5], ev("session_end")])
+    assert (halfway.status, halfway.failed_step) == ("interrupted", "1-2")
+    rollback_pass = ev("session_start", steps=steps, rollback=True)
+    assert judge([rollback_pass, ev("session_end")]).status == "succeeded"
