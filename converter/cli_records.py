@@ -193,6 +193,7 @@ def records_verify(
 
     from .records.mirror import snapshot
     from .records.remote import check_links
+    from .records.versions import history
 
     if run and Path(run).is_dir():  # the record directory `runbook run` printed (the mirror's)
         run = Path(run).name
@@ -200,7 +201,7 @@ def records_verify(
     fresh = Path(tempfile.mkdtemp(prefix="runbook-verify-"))
     try:
         snap = snapshot(archive, fresh)
-        links, in_flight = check_links(archive, snap.objects)
+        links, in_flight = check_links(archive, snap.objects, history(archive))
         found = [f"{name}: {problem}" for name, problem in links]
         found += [
             f"{record}: the store keeps it for less than its manifest's retention"

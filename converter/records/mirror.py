@@ -3,7 +3,8 @@
 The store holds the truth (:mod:`.store`). :func:`refresh` makes the mirror (the
 records root every command works in) follow it: objects that are new or whose
 ETag (the MD5 of a single-part upload) differs from the local file are downloaded,
-a sealed record whose manifest left the store leaves the mirror, and ``.chain-head``
+a sealed record leaves the mirror only when the store holds no version of its
+manifest at all (a delete marker does not count: the copy is kept), and ``.chain-head``
 is written from the newest chain object. Records still being written here (no
 manifest yet) are never touched. :func:`snapshot` builds a fresh copy in another
 directory, reusing the mirror's files only when their MD5 equals the store's
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import objectlock, remote
+from . import objectlock, remote, versions
 from .layout import CHAIN_HEAD, MANIFEST
 from .store import (
     Archive,
@@ -54,7 +55,7 @@ def refresh(archive: Archive) -> Snapshot:
     with _sync_lock(archive.mirror):
         listed_at = time.time()
         snap = _copy(archive, archive.mirror, reuse=None)
-        _drop_gone(archive.mirror, snap.objects, listed_at)
+        _drop_gone(archive, snap.objects, listed_at)
         if snap.downloaded or not (archive.mirror / CHAIN_HEAD).exists():
             _write_head(archive, snap.objects, archive.mirror)
     return snap
@@ -96,20 +97,23 @@ def _copy(archive: Archive, target: Path, reuse: Path | None) -> Snapshot:
     return snap
 
 
-def _drop_gone(mirror: Path, objects: dict[str, Any], listed_at: float) -> None:
-    """A record whose manifest is no longer in the store leaves the mirror.
+def _drop_gone(archive: Archive, objects: dict[str, Any], listed_at: float) -> None:
+    """A record whose manifest the store no longer holds in any version leaves the mirror.
 
-    A manifest written here since the listing began is a seal that just committed
-    (the store has it; the listing may not): it stays.
+    A manifest hidden by a delete marker, or one whose versions the store still lists,
+    is kept: the mirror's copy may be the only readable one (``records verify`` names
+    the deletion). A manifest written here since the listing began is a seal that just
+    committed (the store has it; the listing may not): it stays.
     """
-    for manifest in mirror.glob(f"*/*/{MANIFEST}"):
-        relative = manifest.relative_to(mirror).as_posix()
+    for manifest in archive.mirror.glob(f"*/*/{MANIFEST}"):
+        relative = manifest.relative_to(archive.mirror).as_posix()
         try:
             fresh = manifest.stat().st_mtime >= listed_at - 1.0
         except FileNotFoundError:
             continue
-        if relative not in objects and not fresh:
-            shutil.rmtree(manifest.parent, ignore_errors=True)
+        if relative in objects or fresh or versions.history(archive, relative).get(relative):
+            continue
+        shutil.rmtree(manifest.parent, ignore_errors=True)
 
 
 def _write_head(archive: Archive, objects: dict[str, Any], target: Path) -> None:

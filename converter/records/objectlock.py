@@ -5,7 +5,8 @@ sealed into a shared archive â€” its files, its manifest and its chain object â€
 written with COMPLIANCE retention until N days after the seal. The store (not this
 program) then refuses, to everyone including the bucket owner, to delete that
 object version or to shorten its retention until the date; an overwrite only adds
-a newer version, which ``records verify`` reads and reports as altered. The bucket
+a newer version and a plain DELETE a delete marker, which ``records verify`` names
+(:mod:`.versions`). The bucket
 must have been created with Object Lock (``ObjectLockEnabledForBucket``): that is
 checked before a run starts.
 """

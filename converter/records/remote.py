@@ -17,7 +17,10 @@ A seal (:func:`seal`) runs in this order:
 
 The chain object is the commit point. A writer killed between 3 and 4 leaves a
 chain object whose manifest is missing; whoever reads the head next writes it
-from the intent (every step is idempotent), like ``.chain-pending`` locally.
+from the intent (every step is idempotent, and the manifest is created only if
+absent: each is written once), like ``.chain-pending`` locally. The head is read
+from the object versions (:mod:`.versions`): a place with any version or delete
+marker is taken, and a newest record hidden by a delete marker stops every seal.
 With ``--retain-days`` every object is written with COMPLIANCE retention
 (:mod:`.objectlock`).
 """
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecordError
-from . import objectlock
+from . import objectlock, versions
 from .faults import fault
 from .layout import CHAIN_OBJECTS, MANIFEST, PROBE_OBJECT, SIGNATURE
 from .manifest import tree_files
@@ -90,10 +93,20 @@ def read_link(archive: Archive, sequence: int) -> Link:
 
 
 def head(archive: Archive) -> Link | None:
-    """The newest link, its manifest written (finished from the intent when a writer died)."""
-    numbers = sequences(listing_of_chain(archive))
+    """The newest link, its manifest written (finished from the intent when a writer died).
+
+    The chain's places are read from the object versions: a place with any version or
+    delete marker is taken, so no writer takes a deleted record's place. A newest chain
+    object or manifest hidden by a delete marker stops every seal (RecordError): a
+    record sealed after it would make the deletion look like the chain's history.
+    """
+    chain = versions.history(archive, f"{CHAIN_OBJECTS}/")
+    numbers = sequences(chain)
     if not numbers:
         return None
+    newest = chain_object(numbers[-1])
+    if versions.hidden(chain[newest]):
+        raise _deleted_error(archive, newest)
     link = read_link(archive, numbers[-1])
     data = str(link.intent["text"]).encode("utf-8")
     try:
@@ -103,6 +116,8 @@ def head(archive: Archive) -> Link | None:
     except store_errors() as exc:
         raise store_error(archive.url, f"cannot read {link.manifest}", exc) from None
     if present is None:
+        if versions.history(archive, link.manifest).get(link.manifest):
+            raise _deleted_error(archive, link.manifest)
         _commit(archive, link.intent)  # a writer died after winning its place: finish its seal
     elif present != data:
         raise RecordError(
@@ -113,16 +128,13 @@ def head(archive: Archive) -> Link | None:
     return link
 
 
-def listing_of_chain(archive: Archive) -> dict[str, Any]:
-    """The chain objects only (one listing call under ``.chain/``)."""
-    try:
-        found = archive.fs.find(archive.key(CHAIN_OBJECTS), detail=False)
-    except FileNotFoundError:
-        return {}
-    except store_errors() as exc:
-        raise store_error(archive.url, "cannot list the chain", exc) from None
-    prefix = archive.root + "/"
-    return {str(name)[len(prefix) :]: {} for name in found}
+def _deleted_error(archive: Archive, name: str) -> RecordError:
+    return RecordError(
+        f"{name} was deleted (a delete marker hides it): nothing is sealed after a hidden "
+        "record; removing the delete marker restores it ('runbook records verify --all' "
+        "names what is hidden)",
+        path=archive.url,
+    )
 
 
 Compose = Callable[[Link | None], tuple[dict[str, Any], dict[str, Any]]]
@@ -185,14 +197,16 @@ def _sealed_already(archive: Archive, record: str) -> tuple[dict, dict] | None:
 
 
 def _commit(archive: Archive, intent: dict[str, Any], lock: dict[str, Any] | None = None) -> None:
-    """Write the manifest (and signature) a chain object commits."""
+    """Write the manifest (and signature) a chain object commits, once: a writer finishing a
+    dead writer's seal may race the seal's own writer, and the loser leaves the first
+    version alone (each is written once; see :mod:`.versions`)."""
     if lock is None:
         lock = objectlock.put_arguments(_stated(intent))
     manifest = str(intent["manifest"])
     if intent.get("signature") is not None:
         signature = manifest.rsplit("/", 1)[0] + f"/{SIGNATURE}"
-        _put(archive, signature, str(intent["signature"]).encode("utf-8"), lock)
-    _put(archive, manifest, str(intent["text"]).encode("utf-8"), lock)
+        _put(archive, signature, str(intent["signature"]).encode("utf-8"), lock, create=True)
+    _put(archive, manifest, str(intent["text"]).encode("utf-8"), lock, create=True)
 
 
 def _stated(intent: dict[str, Any]) -> dict[str, str] | None:
@@ -261,10 +275,12 @@ def prepare_writes(archive: Archive) -> None:
 
 
 def check_links(
-    archive: Archive, objects: dict[str, Any]
+    archive: Archive, objects: dict[str, Any], found: dict[str, list[versions.Version]]
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(problems, notes) as (object, message): chain objects against each other and the
-    manifests. The newest link without its manifest is a seal in flight (a note)."""
+    manifests (``objects``: the latest versions; ``found``: every version, see
+    :mod:`.versions`). The newest link without its manifest, and no version of that
+    manifest ever written, is a seal in flight (a note)."""
     problems: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []
     numbers = sequences(objects)
@@ -277,22 +293,12 @@ def check_links(
         stated = link.intent.get("previous")
         if previous is not None and number == previous.sequence + 1 and stated != previous.sha256:
             problems.append((name, "does not follow the chain object before it (a fork)"))
-        if link.manifest not in objects and number == numbers[-1] and not _deleted(archive, link):
+        if link.manifest not in objects and number == numbers[-1] and not found.get(link.manifest):
             notes.append((name, f"{IN_FLIGHT}; the next seal writes {link.manifest}"))
         elif link.manifest not in objects:
             problems.append((name, f"names {link.manifest}, which is not in the archive"))
         previous = link
-    return problems, notes
-
-
-def _deleted(archive: Archive, link: Link) -> bool:
-    """Whether a delete marker hides the manifest (deleted, not in flight)."""
-    key = archive.object_key(link.manifest)
-    try:
-        answer = archive.fs.call_s3("list_object_versions", Bucket=archive.bucket, Prefix=key)
-    except store_errors():
-        return False  # a store without versions: it cannot tell
-    return any(marker.get("Key") == key for marker in answer.get("DeleteMarkers") or [])
+    return problems + versions.judge(found), notes
 
 
 IN_FLIGHT = "sealing was interrupted after this record won its place in the chain"

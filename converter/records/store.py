@@ -8,8 +8,9 @@ is an ordinary records root with one more file (``.remote``, naming the URL):
 * runs write their record there while they run, and upload it when sealed
   (:mod:`.remote`: the store's chain objects decide its place in the chain);
 * ``records list|show|export`` first bring the mirror up to date from the store
-  (new and changed objects are downloaded; a sealed record gone from the store
-  leaves the mirror), so the index is a local cache of the manifests *there*;
+  (new and changed objects are downloaded; a sealed record leaves the mirror
+  only when the store holds no version of its manifest), so the index is a local
+  cache of the manifests *there*;
 * ``records verify`` downloads the archive into a fresh directory: what it checks
   is what the store holds now, never the cache.
 

@@ -8,6 +8,8 @@ one chain only because the store's conditional writes say so.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -410,3 +412,87 @@ def test_a_writer_killed_after_winning_its_place_is_finished_by_the_next(
     verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
     assert verified.rc == 0, verified.stdout
     assert "2 record(s) checked, 0 problem(s)" in verified.stdout
+
+
+def _sealed_two(s3_store, tmp_path, name: str) -> tuple[str, str, dict]:
+    """Two records sealed with COMPLIANCE retention; (url, the newest record, writer env)."""
+    url = f"s3://{new_bucket(s3_store)}/{name}"
+    env = {**_clean_env(), **machine(s3_store, tmp_path, "writer"), "RUNBOOK_RETAIN_DAYS": "1"}
+    subprocess.run([sys.executable, "-c", RACER, url, name, "2"], env=env, check=True)
+    root = url.removeprefix("s3://")
+    link = json.loads(s3_store.filesystem().cat_file(f"{root}/.chain/0000000002"))
+    return url, link["manifest"].rsplit("/", 1)[0], env
+
+
+def _versions(fs, bucket: str, key: str) -> tuple[list[str], list[str]]:
+    """(version ids, delete marker ids) of exactly ``key``."""
+    found = fs.call_s3("list_object_versions", Bucket=bucket, Prefix=key)
+    ids = [v["VersionId"] for v in found.get("Versions", []) if v["Key"] == key]
+    return ids, [m["VersionId"] for m in found.get("DeleteMarkers", []) if m["Key"] == key]
+
+
+def test_the_newest_record_deleted_without_a_version_id_is_named(
+    s3_store, run_cli, write_runbook, tmp_path
+):
+    """A DELETE of .chain/<last> and the newest manifest leaves delete markers: verify
+    names both (it said 'files without a manifest', 0 problems), no run takes the hidden
+    place, the mirror keeps its copy, and removing the markers restores the record."""
+    url, record, env = _sealed_two(s3_store, tmp_path, "deleted")
+    bucket, prefix = url.removeprefix("s3://").split("/", 1)
+    fs = s3_store.filesystem()
+    keys = [f"{prefix}/.chain/0000000002", f"{prefix}/{record}/manifest.json"]
+    for key in keys:
+        fs.rm_file(f"{bucket}/{key}")
+    auditor = machine(s3_store, tmp_path, "audit")
+    verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
+    assert verified.rc == 1, verified.stdout
+    for key in keys:
+        (version,), (marker,) = _versions(fs, bucket, key)
+        name = key.removeprefix(f"{prefix}/")
+        assert f"FAIL {name}: deleted: a delete marker ({marker}) hides version {version}" in (
+            verified.stdout
+        )
+    source = write_runbook(tmp_path, RUNBOOK)
+    mark = {**env, "MARK_DIR": str(tmp_path), "RUNBOOK_RETAIN_DAYS": ""}
+    ran = run_cli(["run", source, "--records", url, "--no-progress"], cwd=tmp_path, env=mark)
+    assert ran.rc == 2 and ".chain/0000000002 was deleted" in ran.stderr, ran.stderr
+    assert "Traceback" not in ran.stderr and not list(tmp_path.glob("ran-*"))
+    assert _versions(fs, bucket, f"{prefix}/.chain/0000000003") == ([], [])
+    listed = run_cli(["records", "list", "--records", url, "--json"], env=env)
+    assert listed.rc == 0, listed.stderr
+    assert list((tmp_path / "writer" / "cache").glob(f"archives/*/{record}/manifest.json"))
+    for key in keys:
+        (marker,) = _versions(fs, bucket, key)[1]
+        fs.call_s3("delete_object", Bucket=bucket, Key=key, VersionId=marker)
+    verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
+    assert verified.rc == 0, verified.stdout
+    assert "2 record(s) checked, 0 problem(s)" in verified.stdout
+
+
+def test_the_newest_record_overwritten_is_named_with_its_versions(s3_store, run_cli, tmp_path):
+    """The newest manifest and its chain object rewritten consistently (new versions, the
+    same retention) passed verify; a record is written once, so a second version fails."""
+    url, record, _env = _sealed_two(s3_store, tmp_path, "forged")
+    bucket, prefix = url.removeprefix("s3://").split("/", 1)
+    fs = s3_store.filesystem()
+    chain_key, manifest_key = f"{prefix}/.chain/0000000002", f"{prefix}/{record}/manifest.json"
+    link = json.loads(fs.cat_file(f"{bucket}/{chain_key}"))
+    forged = link["text"].replace('"status": "succeeded"', '"status": "forged"')
+    assert forged != link["text"]
+    stated = json.loads(forged)["retention"]
+    until = datetime.strptime(stated["until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    lock = {"ObjectLockMode": stated["mode"], "ObjectLockRetainUntilDate": until}
+    for key, body in ((manifest_key, forged), (chain_key, json.dumps({**link, "text": forged}))):
+        data = body.encode("utf-8")
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, ContentMD5=md5, **lock)
+    verified = run_cli(
+        ["records", "verify", "--all", "--records", url], env=machine(s3_store, tmp_path, "audit")
+    )
+    assert verified.rc == 1, verified.stdout
+    for key in (chain_key, manifest_key):
+        versions, markers = _versions(fs, bucket, key)
+        assert len(versions) == 2 and not markers
+        name = key.removeprefix(f"{prefix}/")
+        assert f"FAIL {name}: overwritten: 2 versions" in verified.stdout
+        assert all(v in verified.stdout for v in versions)
