@@ -11,7 +11,9 @@ missing. The hint only chooses the wording; either way the run is reported.
 Two things are notes, not failures: a seal a crash interrupted after its
 manifest was written (``.chain-pending``; the next seal completes it) and a
 repair record (``runbook records repair``), which says who recorded which gap
-and when — every later verify shows it.
+and when — every later verify shows it. A repair records a gap, it does not make
+an altered record sound: the manifest ``.chain-head`` named when the repair was
+sealed (its ``head_stated``) must still hash to what the head said.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Entry:
 def walk(records: Path, entries: list[Entry]) -> tuple[list[Problem], list[Problem]]:
     """(problems, notes) of the chain made by ``entries``, starting at ``.chain-head``."""
     by_sha = {e.sha256: e for e in entries}
+    by_path = {e.path: e for e in entries}
     linked = {e.previous for e in entries if e.previous}
     problems: list[Problem] = []
     notes: list[Problem] = []
@@ -100,6 +103,7 @@ def walk(records: Path, entries: list[Entry]) -> tuple[list[Problem], list[Probl
         reached.add(current.path)
         if current.repair is not None:
             notes.append(Problem(current.path, _repair_note(current.repair)))
+            problems.extend(_stated_head_altered(current, by_path))
             starts.extend(by_sha[s] for s in current.repair.get("joined", []) if s in by_sha)
         if current.previous is None:
             if current.readable:
@@ -195,6 +199,24 @@ def _gap(current: Entry, tips: list[Entry], problems: list[Problem]) -> Entry | 
         )
     )
     return max(tips, key=lambda e: e.order) if tips else None
+
+
+def _stated_head_altered(repair: Entry, by_path: dict[str, Entry]) -> list[Problem]:
+    """The manifest the head named when ``repair`` was sealed, if it no longer hashes to what
+    the head said: a repair records a gap, it does not make an altered record sound."""
+    stated = (repair.repair or {}).get("head_stated")
+    if not isinstance(stated, dict):
+        return []  # the head was missing or malformed: nothing was stated
+    found = by_path.get(str(stated.get("path")))
+    if found is None or found.sha256 == stated.get("sha256"):
+        return []  # gone (the repair's note says so), or as the head stated
+    return [
+        Problem(
+            found.path,
+            "manifest altered: its sha256 no longer matches the .chain-head "
+            f"that the repair record {repair.path} found",
+        )
+    ]
 
 
 def _repair_note(repair: dict) -> str:

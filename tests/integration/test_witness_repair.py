@@ -264,3 +264,32 @@ def test_rolled_back_head_forks_and_the_witness_names_both(run_inprocess, archiv
     ), fails
     assert oldest.is_dir()
     record_trial("attack:roll-back-chain-head", 1, 0)
+
+
+def test_an_altered_newest_manifest_stays_a_failure_after_repair(run_inprocess, archive):
+    """The newest manifest edited in place (sed -i on its operator): repair linked the
+    altered manifest as its 'previous', and verify then passed."""
+    records = archive / "records"
+    newest = _oldest_first(records)[-1] / "manifest.json"
+    text = newest.read_text(encoding="utf-8")
+    operator = json.loads(text)["operator"]
+    altered = text.replace(f'"operator": {json.dumps(operator)}', '"operator": "mallory"')
+    assert altered != text
+    newest.unlink()  # as sed -i does: a new file in its place
+    newest.write_text(altered, encoding="utf-8")
+    where = newest.relative_to(records).as_posix()
+    before = _verify(run_inprocess, archive)
+    assert before.rc == 1
+    assert f"FAIL {where}: manifest altered: its sha256 no longer matches .chain-head" in (
+        before.stdout
+    )
+    repaired = _cli(run_inprocess, archive, "records", "repair", "--operator", "bob")
+    assert repaired.rc == 0, repaired.stdout + repaired.stderr
+    after = _verify(run_inprocess, archive)
+    assert after.rc == 1, after.stdout
+    repair = repaired.record_dir.relative_to(records).as_posix()
+    expected = (
+        f"FAIL {where}: manifest altered: its sha256 no longer matches the .chain-head "
+        f"that the repair record {repair}/manifest.json found"
+    )
+    assert _fails(after) == [expected]
