@@ -443,7 +443,7 @@ def test_the_newest_record_deleted_without_a_version_id_is_named(
     keys = [f"{prefix}/.chain/0000000002", f"{prefix}/{record}/manifest.json"]
     for key in keys:
         fs.rm_file(f"{bucket}/{key}")
-    auditor = machine(s3_store, tmp_path, "audit")
+    auditor = {**machine(s3_store, tmp_path, "audit"), **s3_store.env(reader=True)}
     verified = run_cli(["records", "verify", "--all", "--records", url], env=auditor)
     assert verified.rc == 1, verified.stdout
     for key in keys:
