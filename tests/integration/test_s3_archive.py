@@ -300,15 +300,15 @@ DOTTED = """
 
     ## Procedure
 
-    ```bash {name=.setup}
-    echo setting-up
+    ```bash
+    echo setting-up > "$RUNBOOK_RUN_DIR/.setup.log"
     ```
 """
 
 
 def test_a_dot_file_the_manifest_lists_is_uploaded(s3_store, run_cli, write_runbook, tmp_path):
-    """A step named .setup logs to logs/.setup.log: it was never uploaded, and the record
-    failed verify for ever."""
+    """A file a step keeps in its record whose name starts with a dot was hashed into the
+    manifest but never uploaded, and the record failed verify for ever."""
     url = f"s3://{new_bucket(s3_store, object_lock=False)}/dots"
     source = write_runbook(tmp_path, DOTTED, "dotted.md")
     env = machine(s3_store, tmp_path, "writer")
@@ -318,7 +318,7 @@ def test_a_dot_file_the_manifest_lists_is_uploaded(s3_store, run_cli, write_runb
     root = url.removeprefix("s3://")
     fs = s3_store.filesystem()
     manifest = json.loads(fs.cat_file(f"{root}/{record}/manifest.json"))
-    assert "logs/.setup.log" in manifest["files"]
+    assert ".setup.log" in manifest["files"]
     uploaded = {p[len(root) + 1 :] for p in fs.find(root)}
     assert {f"{record}/{name}" for name in manifest["files"]} <= uploaded
     verified = run_cli(
