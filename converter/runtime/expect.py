@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from ..model import expected_regex
 from ..records import events as ev
-from .errors import StepFailed
+from .errors import StepFailed, StopRun
 from .state import RunState, StepResult
 from .text import message
 from .views import show_step_result
 
 
 def check_expected(session: RunState, step_id: str, *, match: str, text: str) -> None:
-    """Compare the step's (masked) output with ``text``; raise StepFailed on mismatch."""
+    """Compare the step's (masked) output with ``text``; raise StepFailed on mismatch.
+
+    Never after the record is sealed: a check run then would change the step's status in
+    this kernel and journal into a closed record (a ValueError traceback)."""
+    if session.finished:
+        raise StopRun(message(session.lang, "finished", run_dir=session.run_dir))
     result = session.results.get(step_id)
     if result is None or result.status not in ("succeeded", "failed_allowed"):
         print(message(session.lang, "expected_not_run", step=step_id))

@@ -294,3 +294,47 @@ def test_a_run_finished_before_its_procedure_ran_is_sealed_interrupted(
     verified = runbook_cli("records", "verify", "--all", "--records", lab.records)
     assert verified.returncode == 0, verified.stdout
     assert not disagreements(lab.record(), exports(lab.record(), lab.records))
+
+
+CHECKED = """
+    ---
+    id: checked-late
+    lang: en
+    ---
+
+    # Runbook: Checked late
+
+    ## Procedure
+
+    #### 1-1. Say
+
+    ```bash
+    echo hello
+    ```
+
+    **Expected result**:
+
+    ```text {match=contains}
+    goodbye
+    ```
+"""
+
+
+def test_an_expected_result_cell_run_after_the_finish_changes_nothing(tmp_path):
+    """The record is sealed: the check stops with the one-line "finished" message (it was a
+    ValueError traceback from the closed journal, after the step's status had changed)."""
+    lab = LabNotebook(tmp_path, CHECKED)
+    try:
+        assert lab.parameters().status == "ok"
+        assert lab.run("setup").status == "ok"
+        assert lab.run("step/1-1").status == "ok"
+        assert lab.run("finish").status == "ok"
+        late = lab.run("check/1-1")
+        assert late.ename == "StopRun", late
+        manifest = json.loads((lab.record() / "manifest.json").read_text("utf-8"))
+        assert manifest["steps"][0]["status"] == "succeeded"
+        verified = runbook_cli("records", "verify", "--all", "--records", lab.records)
+        assert verified.returncode == 0, verified.stdout
+        assert not disagreements(lab.record(), exports(lab.record(), lab.records))
+    finally:
+        lab.close()
