@@ -70,7 +70,10 @@ def judge(
         steps[open_step]["reason"] = reason
         return Verdict("interrupted" if interrupted else "failed", open_step, reason, steps)
     if interrupted or any(s.get("status") == "interrupted" for s in steps.values()):
-        return Verdict("interrupted", _last(steps, "interrupted"), why, steps)
+        last = _last(steps, "interrupted")
+        if not interrupted and last is not None:  # the step's own reason (the operator's stop)
+            why = steps[last].get("reason") or why
+        return Verdict("interrupted", last, why, steps)
     failed = _last(steps, "failed")
     if failed is not None:
         return Verdict("failed", failed, steps[failed].get("reason"), steps)

@@ -134,3 +134,18 @@ def test_a_run_finished_before_its_procedure_ran_is_interrupted_not_succeeded() 
     assert (halfway.status, halfway.failed_step) == ("interrupted", "1-2")
     rollback_pass = ev("session_start", steps=steps, rollback=True)
     assert judge([rollback_pass, ev("session_end")]).status == "succeeded"
+
+
+def test_a_step_the_operator_interrupted_gives_the_run_its_reason() -> None:
+    """Interrupted in JupyterLab (no signal reached a runner): the manifest's reason is the
+    step's, as the journal says, not "interrupted by a signal"."""
+    events = [
+        ev("session_start"),
+        ev("step_start", "1-1"),
+        ev("step_end", "1-1", status="interrupted", reason="interrupted by the operator"),
+        ev("session_end"),
+    ]
+    verdict = judge(events)
+    assert (verdict.status, verdict.failed_step) == ("interrupted", "1-1")
+    assert verdict.reason == "interrupted by the operator"
+    assert judge(events, interrupted=True).reason == "interrupted by a signal"
