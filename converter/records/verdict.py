@@ -117,7 +117,7 @@ def _not_run(events: list[dict[str, Any]], steps: dict[str, dict[str, Any]]) -> 
 
 def _settled(result: dict[str, Any] | None) -> bool:
     status = str((result or {}).get("status") or "")
-    return status in SETTLED or status.startswith("succeeded (in ")
+    return status in SETTLED or _is_carried(status)
 
 
 EXECUTED = ("succeeded", "failed", "failed_allowed", "interrupted")
@@ -129,7 +129,7 @@ def _executed(result: dict[str, Any] | None) -> bool:
     it (its manual cell, or a procedure cell in rollback mode, run again) says nothing of its
     outcome, and must not turn a failure into a "manual" or "skipped" the record calls fine."""
     status = str((result or {}).get("status") or "")
-    return status in EXECUTED or status.startswith("succeeded (in ")
+    return status in EXECUTED or _is_carried(status)
 
 
 def judge_passes(events: list[dict[str, Any]]) -> tuple[Verdict, Verdict | None]:
@@ -183,9 +183,17 @@ def _result(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_CARRIED = "succeeded (in {run_id})"
+
+
 def carried_status(run_id: str) -> str:
     """How a record shows a step that succeeded in an earlier run: ``succeeded (in RUN_ID)``."""
-    return f"succeeded (in {run_id})"
+    return _CARRIED.format(run_id=run_id)
+
+
+def _is_carried(status: str) -> bool:
+    """Whether ``status`` is one :func:`carried_status` wrote."""
+    return status.startswith(_CARRIED.partition("{")[0])
 
 
 def _last(steps: dict[str, dict[str, Any]], status: str) -> str | None:
