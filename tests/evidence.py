@@ -93,3 +93,44 @@ def disagreements(record: Path, exports: dict[str, str]) -> list[str]:
         ]
         problems += [f"{name}: ticked {item_id} is not shown" for item_id in missing]
     return problems
+
+
+_LINE = re.compile(r'class="runbook-status runbook-([a-z_]+)" data-step="([^"]+)"')
+_RAN = ("succeeded", "failed", "failed_allowed", "interrupted")
+
+
+def status_disagreements(record: Path) -> list[str]:
+    """Every place a file of ``record`` shows a step that ran otherwise than the manifest.
+
+    The notebook that ran a step (rollback.ipynb for a headless rollback pass) must end its
+    cell with the manifest's status line; record.html must show that line and no other
+    outcome of a run for the step.
+    """
+    manifest = json.loads((record / "manifest.json").read_text(encoding="utf-8"))
+    truth = {s["id"]: (s["status"], s["kind"]) for s in manifest["steps"] if s["status"] in _RAN}
+    problems = []
+    cells: dict[str, list[str]] = {}
+    separate = (record / "rollback.ipynb").exists()  # a headless rollback pass ran there
+    for name in ("record.ipynb", "rollback.ipynb"):
+        if not (record / name).exists():
+            continue
+        for cell in json.loads((record / name).read_text(encoding="utf-8"))["cells"]:
+            meta = cell.get("metadata", {}).get("runbook", {})
+            if meta.get("role") != "step":
+                continue
+            shown = [
+                m.group(1)
+                for out in cell.get("outputs", [])
+                for m in _LINE.finditer("".join(out.get("data", {}).get("text/html", "")))
+            ]
+            in_rollback_pass = separate and meta.get("kind") == "rollback"
+            if (name == "rollback.ipynb") == in_rollback_pass:
+                cells[meta["step_id"]] = shown
+    page = _LINE.findall((record / "record.html").read_text(encoding="utf-8"))
+    for step, (status, _kind) in truth.items():
+        if not cells.get(step) or cells[step][-1] != status:
+            problems.append(f"notebook: {step} ends with {cells.get(step)}, manifest {status}")
+        on_page = {s for s, shown_step in page if shown_step == step}
+        if status not in on_page or on_page & set(_RAN) - {status}:
+            problems.append(f"record.html: {step} shows {sorted(on_page)}, manifest {status}")
+    return problems

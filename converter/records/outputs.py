@@ -75,13 +75,16 @@ def _word(lang: str, key: str, **values: object) -> str:
     return _WORDS.get(lang, _WORDS["en"])[key].format(**values)
 
 
+_STATUS_CLASS = "runbook-status"
+
+
 def status_bundle(step_id: str, title: str, status: str, detail: str = "") -> Bundle:
     """The one-line status of a step: icon, id, title, status and detail."""
     icon = STATUS_ICONS.get(status, "")
     plain = f"{icon} [{step_id}] {title}: {status}" + (f" ({detail})" if detail else "")
     color = _COLORS.get(status, "#57606a")
     markup = (
-        f'<div class="runbook-status runbook-{html.escape(status)}" '
+        f'<div class="{_STATUS_CLASS} runbook-{html.escape(status)}" '
         f'data-step="{html.escape(step_id)}" '
         f'style="border-left:4px solid {color};padding:2px 8px;margin:2px 0">'
         f"{icon} <b>{html.escape(step_id)}</b> {html.escape(title)}: "
@@ -90,6 +93,28 @@ def status_bundle(step_id: str, title: str, status: str, detail: str = "") -> Bu
         + "</div>"
     )
     return {"text/html": markup, "text/plain": plain}
+
+
+def step_detail(exit_code: int | None, duration_s: float | None, reason: str | None) -> str:
+    """``exit 0, 0.12 s``, or the duration and the reason a step did not succeed."""
+    detail = []
+    if exit_code is not None and not reason:
+        detail.append(f"exit {exit_code}")
+    if duration_s is not None:
+        detail.append(f"{duration_s:.2f} s")
+    if reason:
+        detail.append(reason)
+    return ", ".join(detail)
+
+
+def is_status_line(output: Mapping[str, Any]) -> bool:
+    """Whether a notebook output is a step's status line (:func:`status_bundle`)."""
+    markup = output.get("data", {}).get("text/html", "") if output.get("data") else ""
+    if isinstance(markup, list):  # a notebook file may split it into lines
+        markup = "".join(markup)
+    return output.get("output_type") == "display_data" and markup.startswith(
+        f'<div class="{_STATUS_CLASS} '
+    )
 
 
 def checklist_bundle(

@@ -17,7 +17,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from . import events as ev
-from .outputs import Bundle, cap_output, checklist_bundle, status_bundle
+from .outputs import Bundle, cap_output, checklist_bundle, status_bundle, step_detail
 from .verdict import Verdict, judge
 
 
@@ -109,8 +109,8 @@ def _step_outputs(
             # A failed expected-result check journals a second step_end without a log:
             # the step's output is still the one its step_start named.
             text = _log(run_dir, event.get("log") or logs.get(step), lang)
-            detail = f"exit {event.get('exit_code')}, {event.get('duration_s')} s" + (
-                f", {event['reason']}" if event.get("reason") else ""
+            detail = step_detail(
+                event.get("exit_code"), event.get("duration_s"), event.get("reason")
             )
             outputs[step] = [_display(status_bundle(step, title, str(event.get("status")), detail))]
             if text:

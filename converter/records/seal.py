@@ -33,6 +33,7 @@ from .journal import masked_json, read_journal, read_journal_prefix, utc_now
 from .mask import SecretMasker
 from .protect import guard_cells, make_read_only, refusal, write_atomic
 from .publish import finalize_shared
+from .statuslines import settle_status_lines
 from .store import archive_of
 from .verdict import Verdict, final_checks
 
@@ -108,12 +109,23 @@ def _write_record(seal: Seal) -> dict[str, Any]:
         (run_dir / layout.STOP_FILE).unlink()
     shutil.rmtree(run_dir / layout.TARGET_CLAIMS, ignore_errors=True)  # a fleet's
     message = refusal(seal.runbook, run_dir.name)
-    passes = ((layout.RECORD_NOTEBOOK, seal.verdict), (layout.ROLLBACK_NOTEBOOK, seal.rollback))
+    # A headless rollback pass ran in rollback.ipynb; an interactive one in record.ipynb.
+    separate = (run_dir / layout.ROLLBACK_NOTEBOOK).exists()
+    passes = (
+        (layout.RECORD_NOTEBOOK, seal.verdict, None if separate else seal.rollback),
+        (layout.ROLLBACK_NOTEBOOK, seal.rollback, None),
+    )
     stamped = {
         name: _stamp(
-            run_dir / name, status=seal.status, verdict=verdict, masker=seal.masker, refusal=message
+            run_dir / name,
+            steps=seal.runbook.get("steps", []),
+            status=seal.status,
+            verdict=verdict,
+            rollback=rollback,
+            masker=seal.masker,
+            refusal=message,
         )
-        for name, verdict in passes
+        for name, verdict, rollback in passes
         if (run_dir / name).exists()
     }
     _mask_logs(run_dir, seal.masker)
@@ -208,9 +220,19 @@ def manifest_steps(
 
 
 def _stamp(
-    path: Path, *, status: str, verdict: Verdict | None, masker: SecretMasker, refusal: str
+    path: Path,
+    *,
+    steps: list[dict[str, Any]],
+    status: str,
+    verdict: Verdict | None,
+    rollback: Verdict | None,
+    masker: SecretMasker,
+    refusal: str,
 ) -> Any:
-    """Mask, mark sealed and guard the notebook at ``path``; return it as written.
+    """Mask, settle the status lines, mark sealed and guard the notebook at ``path``; return it.
+
+    ``steps`` are the run's declared steps; ``verdict`` is the pass the notebook ran;
+    ``rollback`` the rollback pass's when it ran in the same notebook (interactive).
 
     Not validated here: papermill (or JupyterLab) wrote the file through nbformat, and the
     page rendered from what this returns is validated (:func:`_render`, nbconvert raises on
@@ -223,6 +245,7 @@ def _stamp(
     # papermill's red "An Exception was encountered" banner and its anchor: the failing
     # step's own status line (and its one-line error) already says what failed and why.
     nb.cells = [c for c in nb.cells if PAPERMILL_ERROR_TAG not in c.metadata.get("tags", [])]
+    settle_status_lines(nb, steps, verdict, rollback, masker)
     nb.metadata.setdefault("runbook", {})["verdict"] = {
         "status": status if verdict is None else verdict.status,
         "run_status": status,

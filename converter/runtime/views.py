@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..records import events as ev
+from ..records import outputs
 from ..records.outputs import STATUS_ICONS, Bundle, status_bundle
 from .state import RunState, StepInfo, StepResult
 from .text import message
@@ -62,7 +63,16 @@ class StepStatus:
             self._show("running", "")
 
     def done(self, result: StepResult) -> None:
-        """Show the step's final status (also after an expected-result check re-judged it)."""
+        """Show the step's final status (also after an expected-result check re-judged it).
+
+        Headless, the line is not sent: nobody watches, and sealing writes every executed
+        step's line from the verdict (:mod:`converter.records.statuslines`), the same line
+        the manifest's story gives. One display message fewer per step was a tenth of a
+        step's cost (docs/BENCHMARKS.md).
+        """
+        if self.session.settings.mode == "headless":
+            note_status(self.session, self.info, result.status, "")
+            return
         self._show(result.status, step_detail(result))
 
     def _show(self, status: str, detail: str) -> None:
@@ -73,15 +83,8 @@ class StepStatus:
 
 
 def step_detail(result: StepResult) -> str:
-    """``exit 0, 0.12 s`` or the reason a step did not succeed."""
-    detail = []
-    if result.exit_code is not None and not result.reason:
-        detail.append(f"exit {result.exit_code}")
-    if result.duration_s is not None:
-        detail.append(f"{result.duration_s:.2f} s")
-    if result.reason:
-        detail.append(result.reason)
-    return ", ".join(detail)
+    """``exit 0, 0.12 s`` or the reason a step did not succeed (as its record says it)."""
+    return outputs.step_detail(result.exit_code, result.duration_s, result.reason)
 
 
 def show_step_result(session: RunState, step_id: str, result: StepResult) -> None:

@@ -14,7 +14,7 @@ import html
 import json
 
 import pytest
-from evidence import disagreements, from_manifest
+from evidence import disagreements, from_manifest, status_disagreements
 
 pytestmark = pytest.mark.integration
 
@@ -225,6 +225,7 @@ def test_every_file_of_the_record_tells_the_same_story(runs, run_cli, which):
     records, ok, failed = runs
     record = (ok if which == "ok" else failed).record_dir
     assert not disagreements(record, exports(run_cli, records, record))
+    assert not status_disagreements(record)
 
 
 def test_exports_keep_the_failure_and_open_with_the_header(runs, run_cli):
@@ -252,3 +253,5 @@ def test_an_expected_result_failure_keeps_the_output_it_judged(mismatch, run_cli
     for name in ("export.md", "export.html"):
         assert "hello from the step" in texts[name], name
         assert "expected result not found" in texts[name], name
+    # the check failed the step after it ran: its line in every file says so
+    assert not status_disagreements(run.record_dir)
