@@ -301,6 +301,8 @@ def _execute_pass(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from .engine import ENGINE_NAME
+
     journal.write(ev.PASS_START, source="runner", name=name)
     # Killed before papermill's first save, recovery fills this in. papermill reads it back as
     # its input: given the notebook itself, it would copy every cell into the record's
@@ -322,6 +324,7 @@ def _execute_pass(
                     _literal_path(output),
                     parameters=parameters,
                     kernel_name="python3",
+                    engine_name=ENGINE_NAME,
                     # Saving the whole notebook around every cell cost ~90 ms a step and grew with
                     # the notebook (docs/BENCHMARKS.md); the fsynced journal and logs/ are the live
                     # evidence, and papermill still writes the notebook when the pass ends.

@@ -313,6 +313,23 @@ def test_record_notebook_holds_each_cell_once(happy):
     assert path.read_text(encoding="utf-8").count(step.source.splitlines()[0]) == 1
 
 
+def test_papermill_visits_only_the_code_cells(happy, failed_run):
+    """converter/runner/engine.py: papermill's loop opens and closes no Markdown cell (a step
+    heading each), yet still marks them completed; a failure still stops at its cell."""
+    for record, last in ((happy[0].record_dir, None), (failed_run[0].record_dir, "1-2")):
+        nb = nbformat.read(record / "record.ipynb", as_version=4)
+        markdown = [c.metadata.papermill for c in nb.cells if c.cell_type == "markdown"]
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert markdown and all(m.start_time is None for m in markdown)
+        ran = [c for c in code if c.metadata.papermill.start_time is not None]
+        assert ran and ran[0] is code[0]
+        if last is None:
+            assert ran == code
+            assert {m.status for m in markdown} == {"completed"}
+        else:  # nothing after the failed step's cell ran
+            assert ran[-1].metadata.get("runbook", {}).get("step_id") == last
+
+
 def test_a_sealed_record_runs_nothing_and_makes_no_record(happy, tmp_path, run_inprocess):
     result, _db, _ = happy
     records = tmp_path / "records"
