@@ -151,6 +151,13 @@ def test_sealed_record_keeps_its_evidence_outputs(work):
     assert len(executed) >= 3  # the cells that ran keep their counts and outputs
     html = (records_of(work)[0] / "record.html").read_text(encoding="utf-8")
     assert "sealed record" in html  # the rendering shows the same notebook
+    assert not first.metadata.get("jupyter", {}).get("source_hidden")
+    # the setup cell is guarded too, but its plumbing (every step listed) stays folded,
+    # in JupyterLab and on the page: the refusal shows once, at the top
+    setup = next(c for c in nb.cells if c.metadata.get("runbook", {}).get("role") == "setup")
+    assert setup.source.startswith("# runbook: sealed record") and setup is not first
+    assert setup.metadata.jupyter.source_hidden is True
+    assert html.count("this is the sealed record of run") == 1
 
 
 def test_checkpoints_are_notes_and_changes_still_fail(work):
