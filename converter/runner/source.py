@@ -10,6 +10,7 @@ import nbformat
 
 from ..errors import RunbookError
 from ..records.manifest import hash_file
+from ..records.nbjson import notebook_json
 
 
 def load_notebook(source: Path) -> nbformat.NotebookNode:
@@ -46,7 +47,7 @@ def notebook_sha256(source: Path, nb: nbformat.NotebookNode) -> str:
     """What ``runbook resume`` compares: the notebook file, or the one converted from Markdown."""
     if source.suffix == ".ipynb":
         return hash_file(source)
-    converted = nbformat.from_dict(nb)
-    converted.metadata["runbook"]["source"] = ""  # the path as typed: not part of what runs
+    runbook = {**nb.metadata["runbook"], "source": ""}  # the path as typed: not what runs
+    converted = {**nb, "metadata": {**nb.metadata, "runbook": runbook}}
     # nbformat.writes's bytes; its validation (which only logs) left out
-    return hashlib.sha256(nbformat.v4.writes(converted).encode("utf-8")).hexdigest()
+    return hashlib.sha256(notebook_json(converted).encode("utf-8")).hexdigest()
