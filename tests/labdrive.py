@@ -40,6 +40,8 @@ class Reply:
     ename: str
     evalue: str
     text: str
+    kinds: tuple[str, ...] = ()
+    """The type of each output message, in order (``stream``, ``display_data``…)."""
 
 
 class LabNotebook:
@@ -81,9 +83,12 @@ class LabNotebook:
     def execute(self, code: str) -> Reply:
         """Run ``code`` as one cell."""
         parts: list[str] = []
+        kinds: list[str] = []
 
         def hook(message: dict) -> None:
             content, kind = message["content"], message["msg_type"]
+            if kind in ("stream", "display_data", "update_display_data", "execute_result"):
+                kinds.append(kind)
             if kind == "stream":
                 parts.append(content["text"])
             elif kind in ("display_data", "update_display_data", "execute_result"):
@@ -92,7 +97,11 @@ class LabNotebook:
         reply = self.client.execute_interactive(code, timeout=CELL_TIMEOUT_S, output_hook=hook)
         content = reply["content"]
         return Reply(
-            content["status"], content.get("ename", ""), content.get("evalue", ""), "".join(parts)
+            content["status"],
+            content.get("ename", ""),
+            content.get("evalue", ""),
+            "".join(parts),
+            tuple(kinds),
         )
 
     def run(self, key: str, *, source: str | None = None) -> Reply:

@@ -131,8 +131,18 @@ def _execute(
         log=output.log_name,
     )
     status.running()
+
+    def shown(text: str) -> None:  # the step's line says it runs before its first output
+        status.show_running()
+        output.write(text)
+
     result = run_bash(
-        code, env=session.env, cwd=session.cwd, timeout=timeout, on_output=output.write
+        code,
+        env=session.env,
+        cwd=session.cwd,
+        timeout=timeout,
+        on_output=shown,
+        on_tick=status.tick,
     )
     output.close()
     if result.exit_code == 0 or not (result.timed_out or result.interrupted):

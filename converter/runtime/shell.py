@@ -114,6 +114,7 @@ def run_bash(
     cwd: str,
     timeout: float | None,
     on_output: Callable[[str], None],
+    on_tick: Callable[[float], None] | None = None,
     allow_failure: bool = False,
 ) -> ShellResult:
     """Run ``script`` under ``bash -e -o pipefail`` and stream its merged output live.
@@ -122,6 +123,8 @@ def run_bash(
     nonzero exit is returned, not raised: the caller decides what a failure means, and
     ``allow_failure`` (a step's ``continue_on_error``) does not change how bash runs. A
     KeyboardInterrupt is absorbed into ``interrupted=True`` so the caller can record it.
+    ``on_tick`` is called with the seconds since the start each time the output pump wakes
+    (at least every 50 ms while the step runs), from this thread.
     """
     del allow_failure  # accepted so call sites read like the fence; see docstring
     started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -149,7 +152,7 @@ def run_bash(
             )
         timed_out = interrupted = False
         try:
-            timed_out = _pump(proc, fd, stream, deadline)
+            timed_out = _pump(proc, fd, stream, deadline, _ticks(on_tick, start))
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -241,7 +244,19 @@ def _spawn(
     return proc, proc.stdout.fileno(), helper
 
 
-def _pump(proc: subprocess.Popen[bytes], fd: int, stream: _Stream, deadline: float) -> bool:
+def _ticks(on_tick: Callable[[float], None] | None, start: float) -> Callable[[float], None]:
+    if on_tick is None:
+        return lambda _now: None
+    return lambda now: on_tick(now - start)
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    fd: int,
+    stream: _Stream,
+    deadline: float,
+    tick: Callable[[float], None],
+) -> bool:
     """Stream output until the leader has exited and the pipe is drained; True on timeout.
 
     The leader's exit is watched through a pidfd in the same selector, so a step
@@ -273,8 +288,9 @@ def _pump(proc: subprocess.Popen[bytes], fd: int, stream: _Stream, deadline: flo
                     stream.feed(data)
                     if eof:
                         sel.unregister(fd)
-            if stream.due_in(time.monotonic()) <= 0:
+            if stream.due_in(now := time.monotonic()) <= 0:
                 stream.flush()
+            tick(now)
     return True
 
 

@@ -40,6 +40,11 @@ def _display(
     )
 
 
+RUNNING_AFTER_S = 0.25
+"""How long a silent step runs before its line says ``running`` (a step that prints says it
+at once)."""
+
+
 class StepStatus:
     """The one-line status of a step cell, updated in place as the step progresses.
 
@@ -54,13 +59,27 @@ class StepStatus:
         self.info = info
         self.display_id = session.new_display_id(f"step-{info.id}")
         self.shown = False
+        self.running_due = False  # the step runs, and its line does not say so yet
         session.step_views[info.id] = self
 
     def running(self) -> None:
-        """Show that the step started (nobody watches a headless notebook: its journal and the
-        terminal show it there, and the final line is the same either way)."""
-        if self.session.settings.mode != "headless":
-            self._show("running", "")
+        """The step started: its line says so as soon as it prints, or once it has run for
+        :data:`RUNNING_AFTER_S` (:meth:`tick`). A step that ends silently before then shows
+        only its final line: one display message fewer for the quick steps of a Run All.
+        Nobody watches a headless notebook (its journal and the terminal show the step)."""
+        note_status(self.session, self.info, "running", "")
+        self.running_due = self.session.settings.mode != "headless"
+
+    def show_running(self) -> None:
+        """Show the ``running`` line now, if the step's line does not say so yet."""
+        if self.running_due:
+            self.running_due = False
+            self._line("running", "")
+
+    def tick(self, elapsed_s: float) -> None:
+        """The step has run ``elapsed_s`` seconds: a slow step shows that it runs."""
+        if self.running_due and elapsed_s >= RUNNING_AFTER_S:
+            self.show_running()
 
     def done(self, result: StepResult) -> None:
         """Show the step's final status (also after an expected-result check re-judged it).
@@ -70,16 +89,18 @@ class StepStatus:
         the manifest's story gives. One display message fewer per step was a tenth of a
         step's cost (docs/BENCHMARKS.md).
         """
+        self.running_due = False
         if self.session.settings.mode == "headless":
             note_status(self.session, self.info, result.status, "")
             return
-        self._show(result.status, step_detail(result))
+        detail = step_detail(result)
+        self._line(result.status, detail)
+        note_status(self.session, self.info, result.status, detail)
 
-    def _show(self, status: str, detail: str) -> None:
+    def _line(self, status: str, detail: str) -> None:
         bundle = status_bundle(self.info.id, self.info.title, status, detail)
         display_bundle(bundle, display_id=self.display_id, update=self.shown)
         self.shown = True
-        note_status(self.session, self.info, status, detail)
 
 
 def step_detail(result: StepResult) -> str:
@@ -95,13 +116,18 @@ def show_step_result(session: RunState, step_id: str, result: StepResult) -> Non
 
 
 def note_status(session: RunState, info: StepInfo, status: str, detail: str) -> None:
-    """Count the step's new status and move the counter line and its summary line (O(1))."""
+    """Count the step's new status and move the counter line and its summary line (O(1)).
+
+    The counter counts settled steps, so a step that starts leaves it as it is (its own
+    line says it runs): one display update fewer per step in JupyterLab.
+    """
     old = session.shown_status.get(info.id)
     if old is not None:
         session.tally[old] -= 1
     session.shown_status[info.id] = status
     session.tally[status] = session.tally.get(status, 0) + 1
-    update_progress(session)
+    if status != "running":
+        update_progress(session)
     summary_id = session.summary_ids.get(info.id)
     if summary_id is not None:
         bundle = status_bundle(info.id, info.title, status, detail)
@@ -136,8 +162,6 @@ def progress_text(session: RunState) -> str:
     counts = [(status, n) for status, n in session.tally.items() if n and status != "running"]
     settled = sum(n for _status, n in counts)
     parts = [f"{STATUS_ICONS.get(status, '')} {n} {status}" for status, n in counts]
-    if session.tally.get("running"):
-        parts.append(f"{STATUS_ICONS['running']} running")
     word = message(session.lang, "progress", done=settled, total=len(session.steps))
     return word + (": " + ", ".join(parts) if parts else "")
 
