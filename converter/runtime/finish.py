@@ -13,12 +13,11 @@ from __future__ import annotations
 import html
 import os
 
-import nbformat
-
 from ..records import events as ev
 from ..records import layout
 from ..records.evidence import Evidence
 from ..records.journal import read_journal
+from ..records.nbjson import notebook_json
 from ..records.outputs import STATUS_ICONS
 from ..records.rebuild import record_notebook
 from ..records.recover import declared_runbook, read_notebook
@@ -122,7 +121,9 @@ def seal_interactive(session: RunState) -> dict:
     run_dir = session.run_dir
     events = read_journal(run_dir / layout.JOURNAL)
     source = read_notebook(session.notebook_path)
-    nbformat.write(record_notebook(run_dir, events, source), run_dir / layout.RECORD_NOTEBOOK)
+    # nbformat.write's text; its validation (which only logs) is left to the page's
+    rebuilt = notebook_json(record_notebook(run_dir, events, source))
+    (run_dir / layout.RECORD_NOTEBOOK).write_text(rebuilt + "\n", encoding="utf-8")
     verdict, rollback = judge_passes(events)
     facts = ev.RunFacts.from_events(events)
     attestation = Evidence.from_environ().open()  # RUNBOOK_SIGNING_KEY, RUNBOOK_WITNESS
