@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from traitlets.config import Config
 
 
+SOCKETS_PREFIX = "runbook-kernel-"
+"""The sockets directory's name: this prefix, the runner's pid, a dash, a random part."""
+
+
 @contextlib.contextmanager
 def kernel_sockets() -> Iterator[Config]:
     """Kernel channels on Unix sockets in a private directory, not TCP ports.
@@ -33,12 +37,43 @@ def kernel_sockets() -> Iterator[Config]:
     jupyter_client picks free TCP ports and releases them before the kernel binds,
     so runs started together can collide ("Address already in use"; seen with 20
     concurrent runs). Sockets in a per-run directory cannot, and no other local user
-    can connect to them.
+    can connect to them. A runner killed with SIGKILL cannot remove its directory: the
+    next one does (:func:`sweep_sockets`).
     """
     from traitlets.config import Config
 
-    with tempfile.TemporaryDirectory(prefix="runbook-kernel-") as private:
+    sweep_sockets()
+    prefix = f"{SOCKETS_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix) as private:
         yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(private, "kernel")}})
+
+
+def sweep_sockets(parent: str | None = None) -> list[str]:
+    """Remove the sockets directories of runners that are gone; return their paths.
+
+    Only this user's directories named ``runbook-kernel-<pid>-…`` whose runner no longer
+    exists on this machine (the temporary directory is local): a live process with that
+    pid, even another program, keeps its directory.
+    """
+    import shutil
+
+    parent = parent or tempfile.gettempdir()
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(parent) as entries:
+        for entry in entries:
+            pid = entry.name[len(SOCKETS_PREFIX) :].partition("-")[0]
+            if not (entry.name.startswith(SOCKETS_PREFIX) and pid.isdigit() and len(pid) < 10):
+                continue
+            try:
+                if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
+                    continue
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+            except OSError:  # EPERM: another user's process is alive with that pid
+                continue
+    return removed
 
 
 class SignalGuard:
