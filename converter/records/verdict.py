@@ -141,9 +141,6 @@ def judge_passes(events: list[dict[str, Any]]) -> tuple[Verdict, Verdict | None]
     as one pass, the record said "Rollback not run" and a failed rollback step stood as
     where the procedure failed. The finish cell's ``session_end`` closes both passes.
     """
-    start = next((e for e in events if e.get("event") == ev.SESSION_START), {})
-    if start.get("dry_run"):  # a dry run shows the rollback steps; it rolls nothing back
-        return judge(events), None
     for index, event in enumerate(events):
         kind = event.get("event")
         if index and (

@@ -107,25 +107,6 @@ def test_an_interactive_rollback_is_judged_as_its_own_pass() -> None:
     assert judge_passes(events[:3] + events[-1:]) == (judge(events[:3] + events[-1:]), None)
 
 
-def test_a_dry_run_has_no_rollback_pass() -> None:
-    """``rollback = True`` in a dry run's parameters cell (a ``session_resume`` with
-    ``rollback``) shows the rollback steps; nothing was rolled back, so the record names no
-    rollback pass (its manifest said "rollback: succeeded")."""
-    from converter.records.verdict import judge_passes
-
-    events = [
-        ev("session_start", dry_run=True),
-        ev("step_dry_run", "1-1"),
-        ev("session_resume", rollback=True),
-        ev("step_dry_run", "rollback-1"),
-        ev("session_end"),
-    ]
-    procedure, rollback = judge_passes(events)
-    assert rollback is None
-    assert procedure.status == "succeeded"
-    assert procedure.steps["rollback-1"]["status"] == "dry_run"
-
-
 def test_a_run_finished_before_its_procedure_ran_is_interrupted_not_succeeded() -> None:
     steps = [
         {"id": "pre-1", "kind": "prerequisite"},
