@@ -50,8 +50,7 @@ def start_rollback(session: RunState) -> None:
         print(message(session.lang, "finished", run_dir=session.run_dir))
         return
     session.settings.rollback = True
-    if not session.settings.dry_run:  # a dry run only shows what the rollback would run
-        session.journal.write(ev.ROLLBACK_MODE, by=session.operator)
+    session.journal.write(ev.ROLLBACK_MODE, by=session.operator)
     cells = _rollback_cells(session.notebook_path)
     if not cells:
         print(message(session.lang, "rollback_manual"))
