@@ -15,6 +15,7 @@ from typing import Any
 from ..records import events as ev
 from ..records import outputs
 from ..records.outputs import STATUS_ICONS, Bundle, status_bundle
+from ..records.verdict import EXECUTED
 from .state import RunState, StepInfo, StepResult
 from .text import message
 
@@ -84,13 +85,15 @@ class StepStatus:
     def done(self, result: StepResult) -> None:
         """Show the step's final status (also after an expected-result check re-judged it).
 
-        Headless, the line is not sent: nobody watches, and sealing writes every executed
-        step's line from the verdict (:mod:`converter.records.statuslines`), the same line
-        the manifest's story gives. One display message fewer per step was a tenth of a
-        step's cost (docs/BENCHMARKS.md).
+        Headless, the line of a step whose commands ran is not sent: nobody watches, and
+        sealing writes it from the verdict (:mod:`converter.records.statuslines`), the same
+        line the manifest's story gives; one display message fewer per step was a tenth of a
+        step's cost (docs/BENCHMARKS.md). Any other outcome (skipped, manual, blocked, dry
+        run, carried) is shown here with its reason, headless too: sealing leaves those lines.
         """
         self.running_due = False
-        if self.session.settings.mode == "headless":
+        ran_here = result.status in EXECUTED and result.in_run is None  # not carried
+        if self.session.settings.mode == "headless" and ran_here:
             note_status(self.session, self.info, result.status, "")
             return
         detail = step_detail(result)

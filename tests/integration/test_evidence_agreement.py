@@ -255,3 +255,28 @@ def test_an_expected_result_failure_keeps_the_output_it_judged(mismatch, run_cli
         assert "expected result not found" in texts[name], name
     # the check failed the step after it ran: its line in every file says so
     assert not status_disagreements(run.record_dir)
+
+
+@pytest.mark.parametrize(
+    ("extra", "rc", "statuses"),
+    [
+        (["--dry-run"], 0, {"1-1": "dry_run", "rollback-1": "skipped"}),
+        ([], 3, {"1-1": "blocked"}),  # no --confirm: the first gate stops the run
+    ],
+    ids=["dry-run", "blocked"],
+)
+def test_steps_that_did_not_run_keep_their_line_in_every_file(
+    tmp_path, run_inprocess, extra, rc, statuses
+):
+    """Headless, a step that ran gets its line at sealing; every other outcome (a dry run, a
+    gate that blocked, a rollback step not in rollback mode) keeps the line the kernel showed,
+    with its reason."""
+    source = tmp_path / "evidence.md"
+    source.write_text(RUNBOOK, encoding="utf-8")
+    args = ["run", str(source), "--records", str(tmp_path / "records"), "--no-progress"]
+    result = run_inprocess([*args, *extra], cwd=tmp_path)
+    assert result.rc == rc, result.stdout + result.stderr
+    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    shown = {s["id"]: s["status"] for s in manifest["steps"]}
+    assert {step: shown[step] for step in statuses} == statuses
+    assert not status_disagreements(result.record_dir)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from evidence import disagreements
+from evidence import disagreements, status_disagreements
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +139,8 @@ def test_failed_run_fixed_and_resumed(demo, run_inprocess, run_cli):
     assert m["resumes"] == a.name and m["status"] == "succeeded"
     assert statuses(b)["1-1"] == f"succeeded (in {a.name})"
     assert statuses(b)["1-2"] == statuses(b)["1-3"] == "succeeded"
+    assert not status_disagreements(b)  # the carried step's line says so in every file
+    assert not status_disagreements(a)
     assert {s["id"]: s.get("in") for s in m["steps"]}["1-1"] == a.name
     # The tick of the first run is carried as a fact of the first run: same person, same time.
     first_check = {c["id"]: c for c in manifest(a)["checks"]}["1-1.verify.1"]
