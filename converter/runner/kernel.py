@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 SOCKETS_PREFIX = "runbook-kernel-"
-"""The sockets directory's name: this prefix, the runner's pid, a dash, a random part."""
+"""The sockets directory's name: this prefix, ``<pid namespace>-<runner pid>-``, a random part."""
 
 
 @contextlib.contextmanager
@@ -43,7 +43,7 @@ def kernel_sockets() -> Iterator[Config]:
     from traitlets.config import Config
 
     sweep_sockets()
-    prefix = f"{SOCKETS_PREFIX}{os.getpid()}-"
+    prefix = f"{SOCKETS_PREFIX}{_pid_namespace() or 0}-{os.getpid()}-"
     with tempfile.TemporaryDirectory(prefix=prefix) as private:
         yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(private, "kernel")}})
 
@@ -51,18 +51,28 @@ def kernel_sockets() -> Iterator[Config]:
 def sweep_sockets(parent: str | None = None) -> list[str]:
     """Remove the sockets directories of runners that are gone; return their paths.
 
-    Only this user's directories named ``runbook-kernel-<pid>-…`` whose runner no longer
-    exists on this machine (the temporary directory is local): a live process with that
-    pid, even another program, keeps its directory.
+    Only this user's directories named after a runner of this PID namespace (the temporary
+    directory may be shared with containers, whose pids this one cannot see) that no longer
+    exists: a live process with that pid, even another program, keeps its directory. Where
+    the namespace cannot be read, nothing is removed.
     """
     import shutil
 
+    namespace = _pid_namespace()
+    if namespace is None:
+        return []
     parent = parent or tempfile.gettempdir()
     removed = []
     with contextlib.suppress(OSError), os.scandir(parent) as entries:
         for entry in entries:
-            pid = entry.name[len(SOCKETS_PREFIX) :].partition("-")[0]
-            if not (entry.name.startswith(SOCKETS_PREFIX) and pid.isdigit() and len(pid) < 10):
+            owner, _, pid = entry.name[len(SOCKETS_PREFIX) :].partition("-")
+            pid = pid.partition("-")[0]
+            if not (
+                entry.name.startswith(SOCKETS_PREFIX)
+                and owner == namespace
+                and pid.isdigit()
+                and len(pid) < 10
+            ):
                 continue
             try:
                 if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
@@ -74,6 +84,16 @@ def sweep_sockets(parent: str | None = None) -> list[str]:
             except OSError:  # EPERM: another user's process is alive with that pid
                 continue
     return removed
+
+
+def _pid_namespace() -> str | None:
+    """This process's PID namespace (``/proc/self/ns/pid``: ``pid:[4026531836]``), digits only."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    digits = "".join(c for c in link if c.isdigit())
+    return digits or None
 
 
 class SignalGuard:
