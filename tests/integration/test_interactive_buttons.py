@@ -89,6 +89,28 @@ def test_in_a_dry_run_the_manual_and_rollback_buttons_run_nothing(lab):
     assert {e["step"] for e in _events(lab, "step_dry_run")} == {"1-1", "1-2", "rollback-1"}
 
 
+def test_a_dry_runs_rollback_button_shows_the_rollback_and_the_dry_run_goes_on(lab):
+    """Clicked in a dry run, the rollback button lists the rollback's commands; it starts no
+    rollback pass (nothing is rolled back) and leaves the session a dry run of the procedure:
+    cells run after the click are shown, not skipped as in rollback mode."""
+    assert lab.parameters(dry_run=True).status == "ok"
+    assert lab.run("setup").status == "ok"
+    assert lab.run("rollback-panel").status == "ok"
+    clicked = lab.click("runbook-rollback")
+    assert "DRY RUN" in clicked.text, clicked
+    assert lab.run("checklist/checklists-1").status == "ok"
+    assert lab.run("step/1-1").status == "ok"
+    assert lab.run("finish").status == "ok"
+
+    assert not _events(lab, "rollback_mode")
+    assert [e["step"] for e in _events(lab, "step_dry_run")] == ["rollback-1", "1-1"]
+    assert not [e for e in _events(lab, "step_skipped") if e["step"] == "1-1"]
+    manifest = lab.manifest()
+    assert "rollback" not in manifest, manifest.get("rollback")
+    steps = {s["id"]: s["status"] for s in manifest["steps"]}
+    assert (steps["1-1"], steps["rollback-1"]) == ("dry_run", "dry_run"), steps
+
+
 def test_the_manual_button_holds_the_gate_and_the_steps_timeout(lab):
     assert lab.run("setup").status == "ok"
     assert lab.run("checklist/checklists-1").status == "ok"
