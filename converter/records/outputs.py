@@ -107,9 +107,18 @@ def step_detail(exit_code: int | None, duration_s: float | None, reason: str | N
     return ", ".join(detail)
 
 
+def display_output(bundle: Bundle) -> Any:
+    """A notebook's ``display_data`` output of ``bundle``, as ``nbformat.v4.new_output`` makes
+    it, without validating it: records are built with one per step, and the page rendered
+    from a record validates the whole notebook once (records/nbpage.py)."""
+    from nbformat import NotebookNode  # a second to import; reading the archive never needs it
+
+    return NotebookNode(output_type="display_data", data=dict(bundle), metadata=NotebookNode())
+
+
 def is_status_line(output: Mapping[str, Any]) -> bool:
     """Whether a notebook output is a step's status line (:func:`status_bundle`)."""
-    markup = output.get("data", {}).get("text/html", "") if output.get("data") else ""
+    markup = (output.get("data") or {}).get("text/html", "")
     if isinstance(markup, list):  # a notebook file may split it into lines
         markup = "".join(markup)
     return output.get("output_type") == "display_data" and markup.startswith(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .mask import SecretMasker
-from .outputs import is_status_line, status_bundle, step_detail
+from .outputs import display_output, is_status_line, status_bundle, step_detail
 from .verdict import EXECUTED, Verdict
 
 
@@ -45,15 +45,9 @@ def settle_status_lines(
             result.get("exit_code"), result.get("duration_s"), result.get("reason")
         )
         bundle = status_bundle(step_id, titles.get(step_id, step_id), result["status"], detail)
-        line = _display({kind: masker.mask(text) for kind, text in bundle.items()})
+        line = display_output({kind: masker.mask(text) for kind, text in bundle.items()})
         shown = [i for i, output in enumerate(cell.outputs) if is_status_line(output)]
         if shown:
             cell.outputs[shown[-1]] = line
         else:
             cell.outputs.append(line)
-
-
-def _display(data: dict[str, str]) -> Any:
-    from nbformat import NotebookNode
-
-    return NotebookNode(output_type="display_data", data=data, metadata={})
