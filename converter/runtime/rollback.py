@@ -49,17 +49,16 @@ def start_rollback(session: RunState) -> None:
     if session.finished:  # sealed: no mode switch journaled into a closed record
         print(message(session.lang, "finished", run_dir=session.run_dir))
         return
+    session.settings.rollback = True
     if session.settings.dry_run:
         # A dry run shows what the rollback would run and stays a dry run of the procedure:
         # no mode switch is journaled (there is no rollback pass to judge), and the cells run
         # after the click are shown as the procedure's, not skipped as in rollback mode.
-        session.settings.rollback = True
         try:
             _run_rollback_cells(session)
         finally:
             session.settings.rollback = False
         return
-    session.settings.rollback = True
     session.journal.write(ev.ROLLBACK_MODE, by=session.operator)
     _run_rollback_cells(session)
 
