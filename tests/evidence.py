@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from converter.records.verdict import EXECUTED
+
 _ITEM = re.compile(r'<li data-check="([^"]+)" data-checked="(true|false)">(.*?)</li>', re.DOTALL)
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _EXPORT_LINE = re.compile(r"^  \[( |x)\] (\S+): .*?(?:  — (.+) at (\S+))?$", re.MULTILINE)
@@ -96,7 +98,6 @@ def disagreements(record: Path, exports: dict[str, str]) -> list[str]:
 
 
 _LINE = re.compile(r'class="runbook-status runbook-([a-z_]+)" data-step="([^"]+)"')
-_RAN = ("succeeded", "failed", "failed_allowed", "interrupted")
 
 
 def status_disagreements(record: Path) -> list[str]:
@@ -136,7 +137,7 @@ def status_disagreements(record: Path) -> list[str]:
         if not cells.get(step) or cells[step][-1] != status:
             problems.append(f"notebook: {step} ends with {cells.get(step)}, manifest {status}")
         on_page = {s for s, shown_step in page if shown_step == step}
-        ran = set(_RAN) - {status} if status in _RAN else set()
+        ran = set(EXECUTED) - {status} if status in EXECUTED else set()
         if status not in on_page or on_page & ran:
             problems.append(f"record.html: {step} shows {sorted(on_page)}, manifest {status}")
     return problems
