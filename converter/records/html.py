@@ -54,19 +54,26 @@ _SCRIPT_OR_LINK = re.compile(r"<(?:script|link)", re.IGNORECASE)
 
 
 def render_html(
-    nb: nbformat.NotebookNode, *, title: str, header: Mapping[str, Any] | None = None
+    nb: nbformat.NotebookNode,
+    *,
+    title: str,
+    header: Mapping[str, Any] | None = None,
+    disposable: bool = False,
 ) -> str:
     """Render ``nb`` to a self-contained HTML page that needs no network.
 
     Uses nbconvert's ``lab`` template so the record looks like JupyterLab, with
     every CDN reference removed (see the module docstring for why and how).
-    The input notebook is not modified. Identical input gives identical output:
+    The input notebook is not modified, unless ``disposable`` (the caller is done with it:
+    it is rendered in place instead of copied). Identical input gives identical output:
     the only random ids nbconvert emits belong to widget and JavaScript
     outputs, which are not rendered. ``title`` becomes the page ``<title>``;
     ``header`` (the manifest's fields) opens the page (:func:`record_header`).
     """
     head = None if header is None else record_header(header)
-    return _neutralise_remote_refs(export_page(nb, title=title, header_html=head))
+    return _neutralise_remote_refs(
+        export_page(nb, title=title, header_html=head, disposable=disposable)
+    )
 
 
 _STATUS_COLORS = {"succeeded": "#1a7f37", "failed": "#cf222e", "blocked": "#9a6700"}

@@ -286,7 +286,9 @@ def _render(run_dir: Path, stamped: dict[str, Any], *, title: str, header: dict[
             nbformat.v4.new_markdown_cell("---\n\n## Rollback pass"),
             *_rollback_cells(stamped[layout.ROLLBACK_NOTEBOOK]),
         ]
-    write_atomic(run_dir / layout.RECORD_HTML, render_html(nb, title=title, header=header))
+    write_atomic(
+        run_dir / layout.RECORD_HTML, render_html(nb, title=title, header=header, disposable=True)
+    )
 
 
 def _rollback_cells(nb: Any) -> list[Any]:
