@@ -168,12 +168,16 @@ class StateDumpError(RuntimeError):
 # export -a NAME for an array), then =VALUE unless the variable has none. A scalar's VALUE
 # is "double-quoted", or $'ANSI-C quoted' when it holds a byte that is not printable in
 # bash's locale (a newline among them), so a line never holds a raw newline.
-_DECLARE = re.compile(
-    rb"(?:declare -([a-zA-Z]+)|export(?: -([a-zA-Z]+))?) ([A-Za-z_][A-Za-z0-9_]*)"
+_DECLARATION = re.compile(
+    rb"(?:declare -[a-zA-Z]+|export(?: -[aA])?)"
+    rb" (?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    rb"(?:"
+    rb'="(?P<double>(?:[^"\\\n]|\\[^\n])*)"'  # "...": no raw newline, \x pairs
+    rb"|=\$'(?P<ansi>(?:[^'\\\n]|\\[^\n])*)'"  # $'...'
+    rb"|=(?P<array>\([^\n]*\))"  # an array: bash passes none to a child
+    rb")?\n"
 )
-_DOUBLE_QUOTED = re.compile(rb'="((?:[^"\\\n]|\\[^\n])*)"\n')
 _DOUBLE_ESCAPE = re.compile(rb"\\([$`\"\\])")  # inside "...", other backslashes stay
-_ANSI_QUOTED = re.compile(rb"=\$'((?:[^'\\\n]|\\[^\n])*)'\n")
 _ANSI_ESCAPE = re.compile(rb"\\([0-7]{1,3}|x[0-9A-Fa-f]{1,2}|.)")
 _ANSI_LETTERS = {
     b"a": b"\a", b"b": b"\b", b"e": b"\x1b", b"E": b"\x1b", b"f": b"\f", b"n": b"\n",
@@ -193,25 +197,18 @@ def exported(text: bytes) -> dict[str, str]:
     found: dict[str, str] = {}
     at = 0
     while at < len(text):
-        line = _DECLARE.match(text, at)
+        line = _DECLARATION.match(text, at)
         if line is None:
             raise StateDumpError(f"export -p: unexpected text at byte {at}: {text[at : at + 40]!r}")
-        flags, name = line.group(1) or line.group(2) or b"", line.group(3)
         at = line.end()
-        if b"a" in flags or b"A" in flags:  # declare -ax A=([0]="1"): one line, not carried
-            at = text.find(b"\n", at) + 1 or len(text)
-            continue
-        if text[at : at + 1] == b"\n":  # declare -x NAME: exported, no value, not passed on
-            at += 1
-            continue
-        double, ansi = _DOUBLE_QUOTED.match(text, at), _ANSI_QUOTED.match(text, at)
+        double, ansi = line["double"], line["ansi"]
         if double is not None:
-            value, at = _DOUBLE_ESCAPE.sub(rb"\1", double.group(1)), double.end()
+            value = _DOUBLE_ESCAPE.sub(rb"\1", double) if b"\\" in double else double
         elif ansi is not None:
-            value, at = _ansi_c(ansi.group(1)), ansi.end()
-        else:
-            raise StateDumpError(f"export -p: the value of {name.decode()} cannot be read")
-        found[os.fsdecode(name)] = os.fsdecode(value)
+            value = _ansi_c(ansi) if b"\\" in ansi else ansi
+        else:  # an array, or NAME without a value: not in a child's environment
+            continue
+        found[os.fsdecode(line["name"])] = os.fsdecode(value)
     return found
 
 
