@@ -44,7 +44,7 @@ from traitlets.config import Config
 
 from .heap import freeze_more, frozen_heap
 from .outputs import WIDGET_VIEW
-from .pagecells import CellMarkup, applies
+from .pagecells import CellMarkup, applies, heading_markup
 
 __all__ = ["export_page"]
 
@@ -114,8 +114,9 @@ def export_page(
 
     ``nb`` is not modified, unless ``disposable`` (the caller has no further use for it): then
     the page is made from ``nb`` itself instead of a deep copy (0.05 ms per step of a record).
-    ``fast_cells=False`` renders every cell through the template's blocks
-    (:mod:`.pagecells` writes the same markup faster; the tests compare the two).
+    ``fast_cells=False`` renders every cell through the template's blocks and every
+    Markdown cell through mistune (:mod:`.pagecells` writes the same markup faster; the
+    tests compare the two).
     """
     exporter = _RecordExporter(
         config=_exporter_config(),
@@ -157,6 +158,8 @@ class _RecordExporter(HTMLExporter):
         super().__init__(**kw)
         self._markdown_parsers: dict[str, Any] = {}
         self._markdown_done: dict[tuple[str, str], str] = {}
+        # heading_markup writes nbconvert's default anchor link only
+        self._plain_anchors = self.anchor_link_text == "¶" and not self.exclude_anchor_links
 
     def from_notebook_node(  # type: ignore[override]
         self, nb: nbformat.NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
@@ -195,6 +198,8 @@ class _RecordExporter(HTMLExporter):
 
     def _markdown(self, source: str, path: str) -> str:
         done = self._markdown_done.get((source, path))
+        if done is None and self.fast_cells and self._plain_anchors:
+            done = heading_markup(source)
         if done is None:
             from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 

@@ -19,6 +19,7 @@ from test_record_html import _record
 from converter.records import pagecells
 from converter.records.nbpage import export_page
 from converter.records.outputs import status_bundle
+from converter.records.pagecells import heading_markup
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -136,6 +137,50 @@ _cell = st.one_of(
 def test_any_mix_of_cells_renders_the_same_both_ways(cells):
     fast, blocks = _both(_notebook(cells))
     assert fast == blocks
+
+
+def _mistune(source: str) -> str:
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    renderer = IPythonRenderer(escape=False, attachments={}, anchor_link_text="¶")
+    return MarkdownWithMath(renderer=renderer).render(source)
+
+
+# Words and the marks a plain heading may hold, around at most one piece Markdown reads
+# (so that the fast path is tried on it, and must refuse it).
+_plain = st.lists(
+    st.sampled_from(
+        ["a", "Z9", "手順", "é", "𠀀", " ", ".", ",", "(", ")", "?", "!", "+", "%", "-"]
+    ),
+    max_size=6,
+).map("".join)
+_PIECES = (
+    ["*a*", "_a_", "`a`", "~~a~~", "$a$", "[a](b)", "<b>a</b>", "\\*", "a  \nb", "*", "_"]
+    + ["[", "]", "<", ">", "&", "\\", "'", '"', "$", "|", "#", ":", "/", "=", "http://x"]
+    + ["www.x", "&amp;", "\t", "\n", "\u0301", "\u00a0", "  ", "~"]
+)
+_markdown_piece = st.sampled_from(["", *_PIECES])
+_heading_text = st.tuples(_plain, _markdown_piece, _plain).map("".join).filter(bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 7), _heading_text)
+def test_a_plain_heading_is_written_as_mistune_and_nbconvert_write_it(level, text):
+    source = "#" * level + " " + text
+    written = heading_markup(source)
+    if written is not None:
+        assert written == _mistune(source)
+
+
+def test_step_headings_are_plain():
+    for source in ["#### 1-2. Restart the primary", "### フェーズ1 (準備)", "## 100% done!"]:
+        assert heading_markup(source) == _mistune(source)
+    for source in ["#### 1-2. `psql` check", "## a_b", "## x  y", "## http://x", "####### x"]:
+        assert heading_markup(source) is None
+    for piece in _PIECES:  # each piece Markdown reads, alone and between words
+        for source in (f"## {piece}", f"## x {piece} y", f"## x{piece}y"):
+            written = heading_markup(source)
+            assert written is None or written == _mistune(source), source
 
 
 def test_a_disposable_notebook_is_rendered_without_a_copy(monkeypatch):
