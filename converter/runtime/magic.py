@@ -160,6 +160,8 @@ def _execute(
         reason = message(session.lang, "interrupted")
     elif result.exit_code != 0:
         reason = message(session.lang, "exit_code", code=result.exit_code)
+    elif result.state_unreadable:
+        reason = message(session.lang, "state_unreadable", detail=result.state_unreadable)
     step = StepResult(
         verdict,
         result.exit_code,
@@ -198,6 +200,8 @@ def _execute(
 def _verdict(result: ShellResult, allow_failure: bool) -> str:
     if result.interrupted:
         return "interrupted"
+    if result.exit_code == 0 and result.state_unreadable:  # the next step would miss its state
+        return "failed"
     if result.exit_code == 0:
         return "succeeded"
     if allow_failure and not result.timed_out:

@@ -35,7 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import reaper
-from .stepstate import bash, read_state, shell_environment, state_dir, state_file
+from .stepstate import (
+    StateDumpError,
+    bash,
+    read_state,
+    shell_environment,
+    state_dir,
+    state_file,
+)
 
 FLUSH_EVERY_S = 0.1  # at most ~10 output messages a second: JupyterLab drops floods
 HOLD_BYTES = 1 << 20  # ...or sooner, once this much is held (bounded memory for floods)
@@ -71,6 +78,8 @@ class ShellResult:
     """Variables of its environment the step unset (or stopped exporting): gone for the next."""
     not_started: str | None = None
     """Why bash could not be started at all (the working directory is gone, E2BIG)."""
+    state_unreadable: str | None = None
+    """Why the exported variables the step left could not be read (then none are carried)."""
 
 
 class _Stream:
@@ -164,7 +173,11 @@ def run_bash(
                 _drain(proc, fd, stream)
             _reap(proc)
         stream.flush(final=True)
-        final_cwd, exports, unset = read_state(state_path, sent_env, cwd)
+        unreadable: str | None = None
+        try:
+            final_cwd, exports, unset = read_state(state_path, sent_env, cwd)
+        except StateDumpError as exc:  # carry nothing rather than a value read wrongly
+            final_cwd, exports, unset, unreadable = cwd, {}, (), str(exc)
     code = TIMEOUT_EXIT if timed_out else INTERRUPT_EXIT if interrupted else proc.returncode
     return ShellResult(
         exit_code=code if code >= 0 else 128 - code,
@@ -176,6 +189,7 @@ def run_bash(
         exports=exports,
         output_bytes=stream.total,
         unset=unset,
+        state_unreadable=unreadable,
     )
 
 

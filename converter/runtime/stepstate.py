@@ -34,7 +34,12 @@ _INTERNAL = {"BASH", "PWD", "OLDPWD", "SHLVL", "_", "PS1", "PS2", *_SHELL_OPTION
 # instead of replacing it; subshells skip the dump (BASHPID check). Builtins only, so the
 # dump forks nothing: one ``export -p`` costs a fifth of a millisecond less per step than
 # listing the names (``compgen -e``) and printing each value, and says what a child
-# process receives (no arrays, a nameref's own value).
+# process receives (no arrays, a nameref's own value). It runs in the C locale (for that
+# command only; ``builtin`` keeps the assignment temporary in posix mode too): there bash
+# escapes every byte above 127, so no multibyte character (Big5's 許 ends in a backslash)
+# reaches the parser raw. Each command has its own redirection, so a DEBUG trap the
+# script left to functions (``set -T``) prints where the script's output goes, not into
+# the dump.
 _PRELUDE = r"""
 builtin read -r -u "$__RUNBOOK_GATE" __runbook_go || builtin exit 126
 exec {__RUNBOOK_GATE}<&-  # not `builtin exec`: that would close it for itself only
@@ -44,8 +49,9 @@ __runbook_dump() {
   local -; set +eux
   [[ $BASHPID == "$$" ]] || return "$1"
   builtin umask 077  # the step's umask (0222) must not make the state file unwritable
-  { builtin printf '%s\0' "$PWD"; builtin export -p
-    builtin printf '\0%s\0' __RUNBOOK_STATE_END__; } >"$__runbook_state"
+  builtin printf '%s\0' "$PWD" >"$__runbook_state"
+  LC_ALL=C builtin export -p >>"$__runbook_state"
+  builtin printf '\0%s\0' __RUNBOOK_STATE_END__ >>"$__runbook_state"
   return "$1"
 }
 __runbook_exit='{ __runbook_dump "$?" && :; } 2>/dev/null'
@@ -161,7 +167,9 @@ def read_state(
 
 
 class StateDumpError(RuntimeError):
-    """``export -p`` printed something this parser does not read (bash changed its quoting)."""
+    """The dump holds something this parser does not read: the step then carries nothing
+    and fails (:mod:`.magic`), rather than pass a value read wrongly to the next step.
+    Its message names no value (a value may be a secret)."""
 
 
 # One line of ``export -p``: declare -FLAGS NAME (in posix mode: export NAME, or
@@ -170,7 +178,7 @@ class StateDumpError(RuntimeError):
 # bash's locale (a newline among them), so a line never holds a raw newline.
 _DECLARATION = re.compile(
     rb"(?:declare -[a-zA-Z]+|export(?: -[aA])?)"
-    rb" (?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    rb" (?P<name>[^=\s]+)"  # bash prints any name it holds (été, set in a Latin-1 locale)
     rb"(?:"
     rb'="(?P<double>(?:[^"\\\n]|\\[^\n])*)"'  # "...": no raw newline, \x pairs
     rb"|=\$'(?P<ansi>(?:[^'\\\n]|\\[^\n])*)'"  # $'...'
@@ -199,7 +207,7 @@ def exported(text: bytes) -> dict[str, str]:
     while at < len(text):
         line = _DECLARATION.match(text, at)
         if line is None:
-            raise StateDumpError(f"export -p: unexpected text at byte {at}: {text[at : at + 40]!r}")
+            raise StateDumpError(f"export -p: unexpected text at byte {at}")  # no value: a secret
         at = line.end()
         double, ansi = line["double"], line["ansi"]
         if double is not None:
@@ -221,9 +229,7 @@ def _ansi_c(body: bytes) -> bytes:
             return bytes([int(code[1:], 16)])
         if code in _ANSI_LETTERS:
             return _ANSI_LETTERS[code]
-        raise StateDumpError(
-            f"export -p: an escape bash does not write: \\{code.decode('latin-1')}"
-        )
+        raise StateDumpError("export -p: an escape bash does not write")
 
     return _ANSI_ESCAPE.sub(one, body)
 

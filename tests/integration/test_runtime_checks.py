@@ -131,6 +131,45 @@ def test_a_check_after_the_first_block_checks_that_block(tmp_path, run_inprocess
     assert not (tmp_path / "second-block-ran.flag").exists()
 
 
+UNREADABLE_STATE = """\
+---
+id: unreadable
+lang: en
+---
+# Unreadable state
+
+## Procedure
+
+#### 1-1. Leaves a dump the parser cannot read
+
+```bash
+export CARRIED=1
+# stands in for an export -p this runtime does not understand
+__runbook_dump() { printf '%s\\0??\\n\\0__RUNBOOK_STATE_END__\\0' / >"$__runbook_state"; }
+```
+
+#### 1-2. Would run without the state
+
+```bash
+touch second.flag
+```
+"""
+
+
+def test_a_state_dump_that_cannot_be_read_fails_its_step(tmp_path, run_inprocess) -> None:
+    """Not a step that ran without what the previous one exported, and not a traceback."""
+    (tmp_path / "u.md").write_text(UNREADABLE_STATE, encoding="utf-8")
+    result = run_inprocess(
+        ["run", "u.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path
+    )
+    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert result.rc == 1 and manifest["failure"]["step"] == "1-1"
+    assert "could not be read" in manifest["failure"]["reason"]
+    steps = {s["id"]: (s["status"], s.get("exit_code")) for s in manifest["steps"]}
+    assert steps == {"1-1": ("failed", 0), "1-2": ("not_run", None)}
+    assert not (tmp_path / "second.flag").exists()
+
+
 def test_long_output_is_cut_in_the_notebook_and_kept_whole_in_the_log(checks_run) -> None:
     _, result = checks_run
     log = (result.record_dir / "logs" / "1-2.log").read_text(encoding="utf-8")

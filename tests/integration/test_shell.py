@@ -388,6 +388,33 @@ def test_a_users_variable_named_like_bash_is_carried(tmp_path):
     assert result.exports == {"BASHO": "poet"}  # BASH_* are bash's own
 
 
+def test_a_debug_trap_left_to_functions_does_not_write_into_the_dump(tmp_path):
+    """set -T hands the script's DEBUG trap to the dump function: its output went into the
+    state file, which then could not be read."""
+    result, out = run("set -T; trap 'echo dbg' DEBUG; cd /; export X=1", tmp_path)
+    assert (result.cwd, result.exports, result.state_unreadable) == ("/", {"X": "1"}, None)
+    assert "dbg" in out.text
+
+
+def test_an_unreadable_dump_carries_nothing_and_says_so(tmp_path):
+    script = (
+        "export X=1; __runbook_dump() { builtin printf "
+        "'%s\\0??\\n\\0__RUNBOOK_STATE_END__\\0' / >\"$__runbook_state\"; }"
+    )
+    result, _ = run(script, tmp_path)
+    assert (result.exit_code, result.cwd, result.exports) == (0, str(tmp_path), {})
+    assert result.state_unreadable == "export -p: unexpected text at byte 0"
+
+
+def test_a_value_ending_in_a_big5_backslash_byte_is_carried(tmp_path, legacy_locales):
+    """許 is A5 5C in Big5: dumped raw in the step's locale, its 5C read as an escape."""
+    value = os.fsdecode(b"\xa5\x5cn\t\xa5\x5c")
+    result, _ = run(
+        'export V="$SRC"', tmp_path, LOCPATH=str(legacy_locales), LC_ALL="zh_TW.BIG5", SRC=value
+    )
+    assert (result.exports, result.state_unreadable) == ({"V": value}, None)
+
+
 def test_xtrace_does_not_show_the_state_dump(tmp_path):
     _, out = run("set -x; trap 'echo t' EXIT; echo x", tmp_path)
     assert "runbook" not in out.text

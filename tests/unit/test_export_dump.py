@@ -25,9 +25,12 @@ _LOCALES = ["C", "C.UTF-8"]
 
 
 def _dump_and_child(script: str, env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(exported() of the shell's export -p, what its child ``env -0`` received)."""
+    """(exported() of the shell's export -p, what its child ``env -0`` received).
+
+    ``export -p`` runs as the step's EXIT trap runs it: in the C locale.
+    """
     out = subprocess.run(
-        ["bash", "-c", f'{script}\nexport -p; printf "\\0\\0"; env -0; :'],
+        ["bash", "-c", f'{script}\nLC_ALL=C builtin export -p; printf "\\0\\0"; env -0; :'],
         env=env,
         capture_output=True,
         check=True,
@@ -72,6 +75,27 @@ def test_attributes_arrays_namerefs_and_valueless_exports(locale, posix):
     assert parsed["REF"] == "TARGET" and parsed["LOWER"] == "abc" and parsed["NUMBER"] == "5"
     assert parsed["HIGH"] == os.fsdecode(b"\xff\x80") and parsed["BACKSLASH"] == "\\n\\$x"
     assert not {"ARRAY", "ASSOC", "VALUELESS"} & set(parsed)
+
+
+@pytest.mark.parametrize("locale", ["zh_TW.BIG5", "zh_CN.GBK", "ja_JP.SJIS"])
+def test_a_character_whose_last_byte_is_a_backslash(legacy_locales, locale):
+    """Big5's 許 is A5 5C: printed raw by a bash in that locale, its backslash would be read
+    as an escape ($'\xa5\\n' carried as A5 0A)."""
+    values = {
+        f"V{k}": os.fsdecode(b"\xa5\x5c" + tail)
+        for k, tail in enumerate([b"n\t", b"t\t", b"101\t", b"x", b"", b"\\", b"'"])
+    }
+    env = {"LOCPATH": str(legacy_locales), "LC_ALL": locale, **values}
+    parsed, received = _dump_and_child(":", env)
+    assert parsed == received
+    assert {k: parsed[k] for k in values} == values
+
+
+def test_a_name_bash_took_in_a_latin1_locale_is_carried(legacy_locales):
+    env = {"LOCPATH": str(legacy_locales), "LC_ALL": "de_DE.ISO-8859-1"}
+    script = os.fsdecode(b"\xe9t\xe9=1; export \xe9t\xe9")
+    parsed, received = _dump_and_child(script, env)
+    assert parsed == received and parsed[os.fsdecode(b"\xe9t\xe9")] == "1"
 
 
 @pytest.mark.parametrize(
