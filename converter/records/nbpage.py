@@ -15,7 +15,7 @@ preprocessor that changes nothing on this page:
   twice more (its own copy and nbformat's ``normalize``) and validates it after each of its
   preprocessors. Here it is copied once (not at all when the caller is done with it: the
   seal) and validated once (nbconvert's full path still runs for a notebook whose cell ids
-  are missing or repeated, which ``normalize`` repairs);
+  are missing or repeated);
 - the cells: the template walks each through a dozen nested blocks, most of them scoped
   (each copies the whole template context); :mod:`.pagecells` writes the same markup for
   the cells a record is made of, and leaves the others to the blocks;
@@ -227,7 +227,7 @@ class _RecordExporter(HTMLExporter):
             cell.id = HEADER_CELL_ID
             nb.cells.insert(0, cell)
         ids = [cell.get("id") for cell in nb.cells]
-        if None in ids or len(set(ids)) < len(ids):  # nbformat's normalize repairs them
+        if None in ids or len(set(ids)) < len(ids):  # as nbconvert handles them (normalize)
             return super()._preprocess(nb, resources)
         for preprocessor in self._preprocessors:
             nb, resources = preprocessor(nb, resources)

@@ -115,8 +115,8 @@ class CellMarkup:
         """The cell's markup, or None when the template must render it."""
         kind = cell.get("cell_type")
         metadata = cell.get("metadata", {})
-        if metadata.get("transient", {}).get("remove_source", False):
-            return None
+        if metadata.get("transient", {}).get("remove_source", False) or "id" not in cell:
+            return None  # (an nbformat 4.4 cell has no id: the template writes no anchor)
         if kind == "markdown":
             return None if cell.get("attachments") else self._markdown_cell(cell)
         if kind == "code":
@@ -124,8 +124,7 @@ class CellMarkup:
         return None
 
     def _anchor(self, cell: Mapping[str, Any]) -> str:
-        # every cell here has an id: a page of cells without one is first given ids by
-        # nbformat's normalize (nbpage), and a valid id is never empty
+        # only cells with an id come here (__call__), and a valid id is never empty
         return f'id="{self._escape("cell-id=" + cell["id"])}"'
 
     def _tags(self, cell: Mapping[str, Any]) -> str:

@@ -71,6 +71,15 @@ def test_each_shape_the_fast_markup_writes():
     assert fast == blocks
 
 
+def test_a_notebook_of_nbformat_4_4_has_no_cell_ids():
+    nb = _notebook([new_markdown_cell("## Hello"), new_code_cell("x", execution_count=1)])
+    nb.nbformat_minor = 4
+    for cell in nb.cells:
+        del cell["id"]
+    fast, blocks = _both(nb)
+    assert fast == blocks and "cell-id=cell-" not in fast  # (the header cell has one)
+
+
 def test_the_fast_markup_is_what_renders_steps_and_headings(monkeypatch):
     """Else the comparisons above would hold trivially."""
     written = []
