@@ -158,10 +158,10 @@ def _execute(
         reason = message(session.lang, "timed_out", seconds=timeout)
     elif result.interrupted:
         reason = message(session.lang, "interrupted")
-    elif result.exit_code != 0:
-        reason = message(session.lang, "exit_code", code=result.exit_code)
     elif result.state_unreadable:
         reason = message(session.lang, "state_unreadable", detail=result.state_unreadable)
+    elif result.exit_code != 0:
+        reason = message(session.lang, "exit_code", code=result.exit_code)
     step = StepResult(
         verdict,
         result.exit_code,
@@ -200,8 +200,8 @@ def _execute(
 def _verdict(result: ShellResult, allow_failure: bool) -> str:
     if result.interrupted:
         return "interrupted"
-    if result.exit_code == 0 and result.state_unreadable:  # the next step would miss its state
-        return "failed"
+    if result.state_unreadable and not result.timed_out:  # the next step would miss its state
+        return "failed"  # (continue_on_error too: what it allows is the command's failure)
     if result.exit_code == 0:
         return "succeeded"
     if allow_failure and not result.timed_out:

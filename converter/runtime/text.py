@@ -8,7 +8,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "interrupted": "interrupted by the operator",
         "exit_code": "exited with status {code}",
         "state_unreadable": (
-            "exited with status 0, but the variables it exported could not be read ({detail}):"
+            "the variables it exported could not be read ({detail}):"
             " nothing was carried to the next step"
         ),
         "manual": "manual command: not run automatically",
@@ -94,8 +94,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "interrupted": "オペレーターにより中断されました",
         "exit_code": "終了ステータス {code} で終了しました",
         "state_unreadable": (
-            "終了ステータス 0 で終了しましたが、エクスポートされた変数を読み取れませんでした"
-            "（{detail}）。次のステップには何も引き継いでいません"
+            "エクスポートされた変数を読み取れませんでした（{detail}）。"
+            "次のステップには何も引き継いでいません"
         ),
         "manual": "手動コマンド: 自動では実行しません",
         "rollback_only": "ロールバック手順: ロールバックモードでのみ実行します",

@@ -156,9 +156,19 @@ touch second.flag
 """
 
 
-def test_a_state_dump_that_cannot_be_read_fails_its_step(tmp_path, run_inprocess) -> None:
-    """Not a step that ran without what the previous one exported, and not a traceback."""
-    (tmp_path / "u.md").write_text(UNREADABLE_STATE, encoding="utf-8")
+@pytest.mark.parametrize(
+    ("fence", "last", "code"),
+    [("```bash", "", 0), ("```bash {continue_on_error=true}", "false", 1)],
+    ids=["succeeded", "failure-allowed"],
+)
+def test_a_state_dump_that_cannot_be_read_fails_its_step(
+    tmp_path, run_inprocess, fence, last, code
+) -> None:
+    """Not a step that ran without what the previous one exported, and not a traceback;
+    continue_on_error allows a command's failure, not a state that was lost."""
+    text = UNREADABLE_STATE.replace("```bash\nexport CARRIED=1", f"{fence}\nexport CARRIED=1")
+    text = text.replace('"$__runbook_state"; }\n', f'"$__runbook_state"; }}\n{last}\n', 1)
+    (tmp_path / "u.md").write_text(text, encoding="utf-8")
     result = run_inprocess(
         ["run", "u.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path
     )
@@ -166,7 +176,7 @@ def test_a_state_dump_that_cannot_be_read_fails_its_step(tmp_path, run_inprocess
     assert result.rc == 1 and manifest["failure"]["step"] == "1-1"
     assert "could not be read" in manifest["failure"]["reason"]
     steps = {s["id"]: (s["status"], s.get("exit_code")) for s in manifest["steps"]}
-    assert steps == {"1-1": ("failed", 0), "1-2": ("not_run", None)}
+    assert steps == {"1-1": ("failed", code), "1-2": ("not_run", None)}
     assert not (tmp_path / "second.flag").exists()
 
 
