@@ -79,21 +79,22 @@ def heading_markup(source: str) -> str | None:
     )
 
 
+SHOWN = (
+    "include_code",
+    "include_markdown",
+    "include_input",
+    "include_output",
+    "include_input_prompt",
+    "include_output_prompt",
+)
+"""The parts of a page (nbconvert's ``global_content_filter``) :class:`CellMarkup` writes."""
+
+
 def applies(resources: Mapping[str, Any]) -> bool:
     """Whether a page with these resources is rendered as :class:`CellMarkup` assumes:
     every kind of cell, input, output and prompt included, HTML not sanitised."""
     shown = resources.get("global_content_filter", {})
-    return not resources.get("should_sanitize_html") and all(
-        shown.get(k)
-        for k in (
-            "include_code",
-            "include_markdown",
-            "include_input",
-            "include_output",
-            "include_input_prompt",
-            "include_output_prompt",
-        )
-    )
+    return not resources.get("should_sanitize_html") and all(shown.get(k) for k in SHOWN)
 
 
 class CellMarkup:

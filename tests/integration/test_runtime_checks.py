@@ -119,13 +119,19 @@ touch second-block-ran.flag
 """
 
 
+def _run(tmp_path, run_inprocess, text: str):
+    """``runbook run`` of the runbook ``text`` in ``tmp_path``: (the result, its manifest)."""
+    (tmp_path / "runbook.md").write_text(text, encoding="utf-8")
+    result = run_inprocess(
+        ["run", "runbook.md", "--records", str(tmp_path / "records"), "--no-progress"],
+        cwd=tmp_path,
+    )
+    return result, json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+
+
 def test_a_check_after_the_first_block_checks_that_block(tmp_path, run_inprocess) -> None:
     """It was bound to the step's last block, read before that block ran: "not run", passed."""
-    (tmp_path / "first.md").write_text(FIRST_BLOCK_CHECK, encoding="utf-8")
-    result = run_inprocess(
-        ["run", "first.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path
-    )
-    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    result, manifest = _run(tmp_path, run_inprocess, FIRST_BLOCK_CHECK)
     assert result.rc == 1 and manifest["failure"]["step"] == "1-1"
     assert "expected result not found" in manifest["failure"]["reason"]
     assert not (tmp_path / "second-block-ran.flag").exists()
@@ -168,11 +174,7 @@ def test_a_state_dump_that_cannot_be_read_fails_its_step(
     continue_on_error allows a command's failure, not a state that was lost."""
     text = UNREADABLE_STATE.replace("```bash\nexport CARRIED=1", f"{fence}\nexport CARRIED=1")
     text = text.replace('"$__runbook_state"; }\n', f'"$__runbook_state"; }}\n{last}\n', 1)
-    (tmp_path / "u.md").write_text(text, encoding="utf-8")
-    result = run_inprocess(
-        ["run", "u.md", "--records", str(tmp_path / "records"), "--no-progress"], cwd=tmp_path
-    )
-    manifest = json.loads((result.record_dir / "manifest.json").read_text(encoding="utf-8"))
+    result, manifest = _run(tmp_path, run_inprocess, text)
     assert result.rc == 1 and manifest["failure"]["step"] == "1-1"
     assert "could not be read" in manifest["failure"]["reason"]
     steps = {s["id"]: (s["status"], s.get("exit_code")) for s in manifest["steps"]}

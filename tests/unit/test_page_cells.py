@@ -213,17 +213,7 @@ def test_a_disposable_notebook_is_rendered_without_a_copy(monkeypatch):
 
 @pytest.mark.parametrize("key", ["include_markdown", "include_input_prompt", "include_output"])
 def test_other_page_settings_leave_every_cell_to_the_template(key):
-    shown = dict.fromkeys(
-        [
-            "include_code",
-            "include_markdown",
-            "include_input",
-            "include_output",
-            "include_input_prompt",
-            "include_output_prompt",
-        ],
-        True,
-    )
+    shown = dict.fromkeys(pagecells.SHOWN, True)
     assert pagecells.applies({"global_content_filter": shown})
     assert not pagecells.applies({"global_content_filter": {**shown, key: False}})
     assert not pagecells.applies({"global_content_filter": shown, "should_sanitize_html": True})
