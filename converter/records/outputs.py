@@ -79,12 +79,17 @@ _STATUS_CLASS = "runbook-status"
 
 
 def status_bundle(step_id: str, title: str, status: str, detail: str = "") -> Bundle:
-    """The one-line status of a step: icon, id, title, status and detail."""
-    icon = STATUS_ICONS.get(status, "")
+    """The one-line status of a step: icon, id, title, status and detail.
+
+    A status with words after its first (``succeeded (in RUN_ID)``, a step a resumed run
+    carried) takes the first's icon, colour and class.
+    """
+    kind = status.partition(" ")[0]
+    icon = STATUS_ICONS.get(kind, "")
     plain = f"{icon} [{step_id}] {title}: {status}" + (f" ({detail})" if detail else "")
-    color = _COLORS.get(status, "#57606a")
+    color = _COLORS.get(kind, "#57606a")
     markup = (
-        f'<div class="{_STATUS_CLASS} runbook-{html.escape(status)}" '
+        f'<div class="{_STATUS_CLASS} runbook-{html.escape(kind)}" '
         f'data-step="{html.escape(step_id)}" '
         f'style="border-left:4px solid {color};padding:2px 8px;margin:2px 0">'
         f"{icon} <b>{html.escape(step_id)}</b> {html.escape(title)}: "

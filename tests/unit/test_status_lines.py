@@ -114,3 +114,14 @@ def test_a_secret_in_a_reason_never_reaches_the_line():
     settle_status_lines(nb, DECLARED, verdict, None, SecretMasker([SECRET]))
     data = nb.cells[0].outputs[-1]["data"]
     assert data and all(SECRET not in text for text in data.values())
+
+
+def test_a_carried_step_reads_and_is_classed_as_succeeded():
+    """The class attribute held the whole ``succeeded (in RUN)``: three class words."""
+    from converter.records.outputs import status_bundle
+    from converter.records.verdict import carried_status
+
+    bundle = status_bundle("1-1", "Unpack", carried_status("20261130T090928Z-98a6b34d"), "")
+    assert 'class="runbook-status runbook-succeeded" ' in bundle["text/html"]
+    assert "#1a7f37" in bundle["text/html"] and bundle["text/plain"].startswith("✅ [1-1]")
+    assert "succeeded (in 20261130T090928Z-98a6b34d)" in bundle["text/plain"]
