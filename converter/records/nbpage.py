@@ -43,6 +43,7 @@ from nbconvert import HTMLExporter
 from traitlets.config import Config
 
 from .heap import freeze_more, frozen_heap
+from .jinjacache import COMPILED_TEMPLATES
 from .outputs import WIDGET_VIEW
 from .pagecells import CellMarkup, applies, heading_markup
 
@@ -153,6 +154,11 @@ class _RecordExporter(HTMLExporter):
     page_title = ""
     header_html: str | None = None
     fast_cells = True
+
+    def _create_environment(self) -> Any:
+        environment = super()._create_environment()
+        environment.bytecode_cache = COMPILED_TEMPLATES
+        return environment
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)

@@ -217,3 +217,20 @@ def test_other_page_settings_leave_every_cell_to_the_template(key):
     assert pagecells.applies({"global_content_filter": shown})
     assert not pagecells.applies({"global_content_filter": {**shown, key: False}})
     assert not pagecells.applies({"global_content_filter": shown, "should_sanitize_html": True})
+
+
+def test_a_second_page_in_a_process_compiles_no_template(monkeypatch):
+    """Each page's exporter made a Jinja environment that compiled the lab templates again."""
+    import jinja2
+
+    export_page(_record(), title="t", header_html=None)  # the process's first page
+    compiled = []
+    compile_ = jinja2.Environment.compile
+
+    def counted(self, *args, **kw):
+        compiled.append(args[1] if len(args) > 1 else kw.get("name"))
+        return compile_(self, *args, **kw)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counted)
+    fast, blocks = _both(_record())
+    assert fast == blocks and not compiled
