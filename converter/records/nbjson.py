@@ -34,6 +34,11 @@ def notebook_json(nb: Any) -> str:
     )
 
 
+def notebook_file_text(nb: Any) -> str:
+    """What ``nbformat.write`` puts in a file: :func:`notebook_json` and a newline."""
+    return notebook_json(nb) + "\n"
+
+
 def _cell(cell: Any) -> dict[str, Any]:
     out = dict(cell)
     if isinstance(out.get("source"), str):

@@ -31,7 +31,7 @@ from .heap import frozen_heap
 from .index import index_record
 from .journal import masked_json, read_journal, read_journal_prefix, utc_now
 from .mask import SecretMasker
-from .nbjson import notebook_json
+from .nbjson import notebook_file_text
 from .protect import guard_cells, make_read_only, refusal, write_atomic
 from .publish import finalize_shared
 from .statuslines import settle_status_lines
@@ -255,7 +255,7 @@ def _stamp(
     }
     nb.metadata["runbook"]["sealed"] = True
     guard_cells(nb, refusal)
-    write_atomic(path, notebook_json(nb) + "\n")  # nbformat.writes's text, unvalidated
+    write_atomic(path, notebook_file_text(nb))  # nbformat.write's text, unvalidated
     return nb
 
 

@@ -41,7 +41,7 @@ from ..records.journal import Journal, read_journal, utc_now
 from ..records.liveness import this_writer
 from ..records.manifest import create_record_dir
 from ..records.mask import SecretMasker
-from ..records.nbjson import notebook_json
+from ..records.nbjson import notebook_file_text
 from ..records.plans import DEFAULT_MAX_AGE, Review, environ_allowed_signers, find_plan
 from ..records.rebuild import record_notebook
 from ..records.recover import finalize_abandoned, has_run, read_notebook
@@ -309,7 +309,7 @@ def _execute_pass(
     # its input: given the notebook itself, it would copy every cell into the record's
     # metadata (``papermill.input_path``), doubling record.ipynb and every pass over it.
     # nbformat.write without validating: it would only log, and papermill validates it next.
-    output.write_text(notebook_json(nb) + "\n", encoding="utf-8")
+    output.write_text(notebook_file_text(nb), encoding="utf-8")
     first = len(read_journal(journal.path))
     stopped = None
     executed = None  # what papermill wrote last, when it returned

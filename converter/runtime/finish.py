@@ -17,7 +17,7 @@ from ..records import events as ev
 from ..records import layout
 from ..records.evidence import Evidence
 from ..records.journal import read_journal
-from ..records.nbjson import notebook_json
+from ..records.nbjson import notebook_file_text
 from ..records.outputs import STATUS_ICONS
 from ..records.rebuild import record_notebook
 from ..records.recover import declared_runbook, read_notebook
@@ -122,8 +122,8 @@ def seal_interactive(session: RunState) -> dict:
     events = read_journal(run_dir / layout.JOURNAL)
     source = read_notebook(session.notebook_path)
     # nbformat.write's text; its validation (which only logs) is left to the page's
-    rebuilt = notebook_json(record_notebook(run_dir, events, source))
-    (run_dir / layout.RECORD_NOTEBOOK).write_text(rebuilt + "\n", encoding="utf-8")
+    rebuilt = notebook_file_text(record_notebook(run_dir, events, source))
+    (run_dir / layout.RECORD_NOTEBOOK).write_text(rebuilt, encoding="utf-8")
     verdict, rollback = judge_passes(events)
     facts = ev.RunFacts.from_events(events)
     attestation = Evidence.from_environ().open()  # RUNBOOK_SIGNING_KEY, RUNBOOK_WITNESS

@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from converter.markdown.parse import parse_file
 from converter.notebook.build import build_notebook
-from converter.records.nbjson import notebook_json
+from converter.records.nbjson import notebook_file_text, notebook_json
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,3 +80,10 @@ def test_any_text(sources, printed):
         ]
         cells += [cell, new_markdown_cell(text)]
     _same(new_notebook(cells=cells))
+
+
+def test_the_file_text_is_what_nbformat_write_puts_in_a_file(tmp_path):
+    for path in sorted((REPO / "tests" / "data").rglob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        nbformat.write(nb, tmp_path / "written.ipynb")
+        assert notebook_file_text(nb) == (tmp_path / "written.ipynb").read_text(encoding="utf-8")
